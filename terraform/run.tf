@@ -1,0 +1,486 @@
+# The three functions and the migration job on Cloud Run. Sizes follow the
+# work: listing is I/O-bound and shares one instance among many requests;
+# classification decodes and runs a neural network, so it gets two CPUs and few
+# requests at a time. All scale to zero.
+#
+# Connection budget: db-f1-micro accepts 25 connections. list-images 4 x 3,
+# classify-image 3 x 2, ingest-trigger 1 x 2 and the migration job's 2 stay under it.
+
+resource "google_cloud_run_v2_service" "list_images" {
+  name     = "list-images"
+  location = var.region
+  # Behind the load balancer only the load balancer may reach it; otherwise the page calls it directly.
+  ingress = local.cdn_enabled ? "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER" : "INGRESS_TRAFFIC_ALL"
+  # Stateless: deleting it loses nothing that the next apply does not restore.
+  deletion_protection = false
+
+  template {
+    service_account                  = google_service_account.list_images.email
+    max_instance_request_concurrency = 80
+    timeout                          = "10s"
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = var.list_max_instances
+    }
+
+    volumes {
+      name = "cloudsql"
+      cloud_sql_instance {
+        instances = [google_sql_database_instance.main.connection_name]
+      }
+    }
+
+    containers {
+      image = local.bootstrap_image
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "512Mi"
+        }
+        cpu_idle          = true
+        startup_cpu_boost = true
+      }
+
+      env {
+        name = "DATABASE_URL"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.database_url.secret_id
+            version = "latest"
+          }
+        }
+      }
+      env {
+        name  = "STORAGE_URL"
+        value = "gs://${google_storage_bucket.images.name}"
+      }
+      env {
+        name  = "PUBLIC_STORAGE_BASE_URL"
+        value = local.media_base_url
+      }
+      env {
+        name  = "IMAGES_LIMIT"
+        value = "10"
+      }
+      env {
+        name  = "INGEST_INTERVAL_SECS"
+        value = tostring(var.ingest_interval_secs)
+      }
+      env {
+        name  = "MIGRATE_ON_START"
+        value = "false"
+      }
+      env {
+        name  = "DATABASE_POOL_SIZE"
+        value = "3"
+      }
+      env {
+        name  = "DATABASE_TIMEOUT_MS"
+        value = "2000"
+      }
+      env {
+        name  = "LOG_FORMAT"
+        value = "json"
+      }
+
+      volume_mounts {
+        name       = "cloudsql"
+        mount_path = "/cloudsql"
+      }
+
+      startup_probe {
+        initial_delay_seconds = 0
+        period_seconds        = 1
+        timeout_seconds       = 1
+        failure_threshold     = 30
+        http_get {
+          path = "/healthz"
+        }
+      }
+      liveness_probe {
+        period_seconds    = 30
+        timeout_seconds   = 2
+        failure_threshold = 3
+        http_get {
+          path = "/healthz"
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    # Cloud Build deploys each commit's image; Terraform must not roll it back.
+    ignore_changes = [template[0].containers[0].image, client, client_version]
+  }
+
+  depends_on = [
+    google_project_service.enabled,
+    google_secret_manager_secret_iam_member.database_url_reader,
+    google_secret_manager_secret_version.database_url,
+  ]
+}
+
+resource "google_cloud_run_v2_service" "ingest_trigger" {
+  name     = "ingest-trigger"
+  location = var.region
+  # Cloud Scheduler in this project counts as internal traffic; nobody else needs to reach it.
+  ingress             = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  deletion_protection = false
+
+  template {
+    service_account = google_service_account.ingest_trigger.email
+    # One ingestion run at a time; the next scheduled run picks up whatever this one missed.
+    max_instance_request_concurrency = 1
+    timeout                          = "120s"
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = 1
+    }
+
+    volumes {
+      name = "cloudsql"
+      cloud_sql_instance {
+        instances = [google_sql_database_instance.main.connection_name]
+      }
+    }
+
+    containers {
+      image = local.bootstrap_image
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "512Mi"
+        }
+        cpu_idle          = true
+        startup_cpu_boost = true
+      }
+
+      env {
+        name = "DATABASE_URL"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.database_url.secret_id
+            version = "latest"
+          }
+        }
+      }
+      env {
+        name  = "STORAGE_URL"
+        value = "gs://${google_storage_bucket.images.name}"
+      }
+      env {
+        name  = "PUBSUB_TOPIC"
+        value = google_pubsub_topic.images.name
+      }
+      env {
+        name  = "GOOGLE_CLOUD_PROJECT"
+        value = var.project_id
+      }
+      env {
+        name  = "INGEST_SOURCES"
+        value = var.ingest_sources
+      }
+      env {
+        name  = "INGEST_BATCH_SIZE"
+        value = tostring(var.ingest_batch_size)
+      }
+      env {
+        name  = "MAX_IMAGE_BYTES"
+        value = "20971520"
+      }
+      dynamic "env" {
+        for_each = var.thecatapi_key != "" ? [google_secret_manager_secret.thecatapi_key[0].secret_id] : []
+        content {
+          name = "THECATAPI_KEY"
+          value_source {
+            secret_key_ref {
+              secret  = env.value
+              version = "latest"
+            }
+          }
+        }
+      }
+      env {
+        name  = "REQUIRE_OIDC"
+        value = "true"
+      }
+      env {
+        name  = "OIDC_AUDIENCE"
+        value = local.run_url["ingest-trigger"]
+      }
+      env {
+        name  = "OIDC_ALLOWED_EMAILS"
+        value = google_service_account.scheduler.email
+      }
+      env {
+        name  = "MIGRATE_ON_START"
+        value = "false"
+      }
+      env {
+        name  = "DATABASE_POOL_SIZE"
+        value = "2"
+      }
+      env {
+        name  = "DATABASE_TIMEOUT_MS"
+        value = "2000"
+      }
+      env {
+        name  = "LOG_FORMAT"
+        value = "json"
+      }
+
+      volume_mounts {
+        name       = "cloudsql"
+        mount_path = "/cloudsql"
+      }
+
+      startup_probe {
+        initial_delay_seconds = 0
+        period_seconds        = 1
+        timeout_seconds       = 1
+        failure_threshold     = 30
+        http_get {
+          path = "/healthz"
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [template[0].containers[0].image, client, client_version]
+  }
+
+  depends_on = [
+    google_project_service.enabled,
+    google_secret_manager_secret_iam_member.database_url_reader,
+    google_secret_manager_secret_iam_member.thecatapi_key_reader,
+    google_secret_manager_secret_version.database_url,
+    google_secret_manager_secret_version.thecatapi_key,
+  ]
+}
+
+resource "google_cloud_run_v2_service" "classify_image" {
+  name     = "classify-image"
+  location = var.region
+  # Pub/Sub push in this project counts as internal traffic.
+  ingress             = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  deletion_protection = false
+
+  template {
+    service_account = google_service_account.classify_image.email
+    # CPU-bound: one classification per CPU, so a message never waits behind another for long.
+    max_instance_request_concurrency = 2
+    # Matches the push subscription's acknowledgement deadline.
+    timeout = "60s"
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = var.classify_max_instances
+    }
+
+    volumes {
+      name = "cloudsql"
+      cloud_sql_instance {
+        instances = [google_sql_database_instance.main.connection_name]
+      }
+    }
+
+    containers {
+      # The image sets MODEL_DIR to the model baked into it.
+      image = local.bootstrap_image
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = "2"
+          memory = "2Gi"
+        }
+        cpu_idle = true
+        # Loading the model is the slow part of a cold start.
+        startup_cpu_boost = true
+      }
+
+      env {
+        name = "DATABASE_URL"
+        value_source {
+          secret_key_ref {
+            secret  = google_secret_manager_secret.database_url.secret_id
+            version = "latest"
+          }
+        }
+      }
+      env {
+        name  = "STORAGE_URL"
+        value = "gs://${google_storage_bucket.images.name}"
+      }
+      env {
+        name  = "MAX_IMAGE_BYTES"
+        value = "20971520"
+      }
+      env {
+        name  = "MAX_IMAGE_PIXELS"
+        value = "40000000"
+      }
+      env {
+        name  = "REQUIRE_OIDC"
+        value = "true"
+      }
+      env {
+        name  = "OIDC_AUDIENCE"
+        value = local.run_url["classify-image"]
+      }
+      env {
+        name  = "OIDC_ALLOWED_EMAILS"
+        value = google_service_account.pubsub_push.email
+      }
+      env {
+        name  = "MIGRATE_ON_START"
+        value = "false"
+      }
+      env {
+        name  = "DATABASE_POOL_SIZE"
+        value = "2"
+      }
+      env {
+        name  = "DATABASE_TIMEOUT_MS"
+        value = "2000"
+      }
+      env {
+        name  = "LOG_FORMAT"
+        value = "json"
+      }
+
+      volume_mounts {
+        name       = "cloudsql"
+        mount_path = "/cloudsql"
+      }
+
+      startup_probe {
+        initial_delay_seconds = 0
+        period_seconds        = 1
+        timeout_seconds       = 1
+        failure_threshold     = 60
+        http_get {
+          path = "/healthz"
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [template[0].containers[0].image, client, client_version]
+  }
+
+  depends_on = [
+    google_project_service.enabled,
+    google_secret_manager_secret_iam_member.database_url_reader,
+    google_secret_manager_secret_version.database_url,
+  ]
+}
+
+# Applies the database migrations; Cloud Build runs it before new code takes traffic.
+resource "google_cloud_run_v2_job" "migrate" {
+  name                = "catdog-migrate"
+  location            = var.region
+  deletion_protection = false
+
+  template {
+    task_count = 1
+
+    template {
+      service_account = google_service_account.migrate.email
+      max_retries     = 1
+      timeout         = "300s"
+
+      volumes {
+        name = "cloudsql"
+        cloud_sql_instance {
+          instances = [google_sql_database_instance.main.connection_name]
+        }
+      }
+
+      containers {
+        # The image's entry point is `catdog migrate`.
+        image = local.bootstrap_image
+
+        resources {
+          limits = {
+            cpu    = "1"
+            memory = "512Mi"
+          }
+        }
+
+        env {
+          name = "DATABASE_URL"
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.database_url.secret_id
+              version = "latest"
+            }
+          }
+        }
+        env {
+          name  = "DATABASE_POOL_SIZE"
+          value = "2"
+        }
+        env {
+          name  = "LOG_FORMAT"
+          value = "json"
+        }
+
+        volume_mounts {
+          name       = "cloudsql"
+          mount_path = "/cloudsql"
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [template[0].template[0].containers[0].image, client, client_version]
+  }
+
+  depends_on = [
+    google_project_service.enabled,
+    google_secret_manager_secret_iam_member.database_url_reader,
+    google_secret_manager_secret_version.database_url,
+  ]
+}
+
+# Who may call what: anyone reads the gallery; only the Scheduler's identity
+# starts an ingestion and only the Pub/Sub push identity delivers messages.
+resource "google_cloud_run_v2_service_iam_member" "list_images_public" {
+  location = var.region
+  name     = google_cloud_run_v2_service.list_images.name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+resource "google_cloud_run_v2_service_iam_member" "ingest_trigger_scheduler" {
+  location = var.region
+  name     = google_cloud_run_v2_service.ingest_trigger.name
+  role     = "roles/run.invoker"
+  member   = google_service_account.scheduler.member
+}
+
+resource "google_cloud_run_v2_service_iam_member" "classify_image_pubsub" {
+  location = var.region
+  name     = google_cloud_run_v2_service.classify_image.name
+  role     = "roles/run.invoker"
+  member   = google_service_account.pubsub_push.member
+}
