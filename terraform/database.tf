@@ -107,6 +107,7 @@ resource "google_sql_user" "catdog" {
 
 # The services read DATABASE_URL whole, so the secret holds the URL with the
 # password in it; the password never appears in a service's plain environment.
+# An empty host and `?host=/cloudsql/...` is libpq's form for a Unix socket.
 resource "google_secret_manager_secret" "database_url" {
   secret_id = "catdog-database-url"
 
@@ -119,7 +120,7 @@ resource "google_secret_manager_secret" "database_url" {
 
 resource "google_secret_manager_secret_version" "database_url" {
   secret      = google_secret_manager_secret.database_url.id
-  secret_data = "postgres://${google_sql_user.catdog.name}:${random_password.database.result}@localhost/${google_sql_database.catdog.name}?host=/cloudsql/${google_sql_database_instance.main.connection_name}"
+  secret_data = "postgres://${google_sql_user.catdog.name}:${random_password.database.result}@/${google_sql_database.catdog.name}?host=/cloudsql/${google_sql_database_instance.main.connection_name}"
 }
 
 resource "google_secret_manager_secret" "thecatapi_key" {
