@@ -1,0 +1,21 @@
+//! The gallery's vocabulary. Values are parsed once at the edge and are valid
+//! from then on: holding an `ImageId` or a `PageLimit` means it was checked.
+
+mod cursor;
+mod image;
+
+pub use cursor::{Cursor, CursorError};
+pub use image::{
+    Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Status, Thumbnail,
+    Verdict,
+};
+
+/// Timestamps are kept to the microsecond, the precision both PostgreSQL and
+/// our SQLite encoding store, so a value reads back exactly as written.
+pub fn now_micros() -> chrono::DateTime<chrono::Utc> {
+    truncate_to_micros(chrono::Utc::now())
+}
+
+pub fn truncate_to_micros(t: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
