@@ -1,0 +1,126 @@
+import { ApiClient, ApiError } from '$lib/api/client';
+import type { GalleryCategory, Stats } from '$lib/api/types';
+import type { PageConfig } from '$lib/config/config';
+import { nextRefreshAt, retryDelayMs } from '$lib/ingest/countdown';
+import { Feed } from './feed.svelte';
+import { nextToLoad, weave } from './timeline';
+
+/** Wraps a change to the lists so the page can keep the visitor's scroll position. */
+export type SteadyView = (change: () => void) => Promise<void>;
+
+export type RefreshPhase = 'waiting' | 'fetching';
+
+/**
+ * Everything the gallery shows, and the rhythm that keeps it fresh: after each
+ * ingestion it fetches the stats and the newest pictures; when the server
+ * cannot be reached it keeps what is shown and retries with a growing delay.
+ */
+export class Gallery {
+	readonly client: ApiClient;
+	readonly config: PageConfig;
+	readonly feeds: Record<GalleryCategory, Feed>;
+
+	stats = $state.raw<Stats | null>(null);
+	phase = $state<RefreshPhase>('waiting');
+	/** When the next request for new pictures goes out (epoch ms). */
+	refreshAt = $state(0);
+	/** When the current wait began, for the header's progress bar. */
+	waitStartedAt = $state(0);
+	/** The server could not be reached on the last try. */
+	unreachable = $state(false);
+	/** Pictures added by the last refresh, announced politely to screen readers. */
+	lastAdded = $state(0);
+
+	#failures = 0;
+	#steadyView: SteadyView;
+
+	constructor(config: PageConfig, client: ApiClient, steadyView?: SteadyView) {
+		this.config = config;
+		this.client = client;
+		this.feeds = { cat: new Feed(client, 'cat'), dog: new Feed(client, 'dog') };
+		this.#steadyView = steadyView ?? (async (change) => change());
+	}
+
+	/** Both feeds have loaded their first page and neither has a picture. */
+	get empty(): boolean {
+		return (
+			this.feeds.cat.started &&
+			this.feeds.dog.started &&
+			this.feeds.cat.items.length === 0 &&
+			this.feeds.dog.items.length === 0
+		);
+	}
+
+	/** The "All" tab's list: cats and dogs woven by time, only as far as both are loaded. */
+	get everything() {
+		return weave([this.feeds.cat, this.feeds.dog]);
+	}
+
+	/** Whether the "All" tab has anything older left to load. */
+	get everythingDone(): boolean {
+		return this.feeds.cat.done && this.feeds.dog.done;
+	}
+
+	/** Loads older pictures for the "All" tab from whichever list holds it back. */
+	async loadMoreEverything(): Promise<void> {
+		const feeds = [this.feeds.cat, this.feeds.dog];
+		const index = nextToLoad(feeds);
+		const feed = feeds[index];
+		if (feed) await this.#guard(() => feed.loadMore());
+	}
+
+	/** Loads older pictures for one column. */
+	async loadMore(category: GalleryCategory): Promise<void> {
+		await this.#guard(() => this.feeds[category].loadMore());
+	}
+
+	/**
+	 * Asks for the stats and the newest pictures, then plans the next request.
+	 * Called at start and whenever the countdown reaches zero.
+	 */
+	async refresh(now: () => number = Date.now): Promise<void> {
+		if (this.phase === 'fetching') return;
+		this.phase = 'fetching';
+		try {
+			const [stats, ...added] = await Promise.all([
+				this.client.getStats(),
+				...Object.values(this.feeds).map((feed) => feed.refreshNewest(this.#steadyView))
+			]);
+			this.stats = stats;
+			this.lastAdded = added.reduce((sum, count) => sum + count, 0);
+			this.#failures = 0;
+			this.unreachable = false;
+			this.#plan(nextRefreshAt(stats, this.config.refreshIntervalSecs, now(), now()), now());
+		} catch (error) {
+			if (!(error instanceof ApiError)) throw error;
+			this.#failed(now());
+		} finally {
+			this.phase = 'waiting';
+		}
+	}
+
+	/** Runs the refresh when its time has come; the page calls this every second. */
+	async tick(now: number = Date.now()): Promise<void> {
+		if (this.phase === 'waiting' && now >= this.refreshAt) await this.refresh();
+	}
+
+	async #guard(load: () => Promise<void>): Promise<void> {
+		try {
+			await load();
+		} catch (error) {
+			if (!(error instanceof ApiError)) throw error;
+			if (!this.unreachable) this.#failed(Date.now());
+		}
+	}
+
+	#failed(now: number): void {
+		this.#failures += 1;
+		this.unreachable = true;
+		this.#plan(now + retryDelayMs(this.#failures), now);
+	}
+
+	#plan(at: number, now: number): void {
+		this.waitStartedAt = now;
+		this.refreshAt = at;
+	}
+}
