@@ -41,10 +41,11 @@ resource "google_storage_bucket" "website" {
   # The page is rebuilt from the repository on each deployment; nothing here is irreplaceable.
   force_destroy = true
 
-  # Used when the load balancer serves the bucket (custom domain).
+  # Used when the load balancer serves the bucket (custom domain). The gallery is
+  # one page, so an unknown path shows it rather than an error page.
   website {
     main_page_suffix = "index.html"
-    not_found_page   = "404.html"
+    not_found_page   = "index.html"
   }
 
   depends_on = [google_project_service.enabled]

@@ -438,3 +438,34 @@ def test_one_service_account_per_function():
         assert account == f"${{google_service_account.{function.replace('-', '_')}.email}}", (
             f"{function} runs as {account}"
         )
+
+
+# --- the page ------------------------------------------------------------------------
+
+
+def test_cloud_build_publishes_the_folder_the_page_is_built_into():
+    config = (REPO / "frontend" / "svelte.config.js").read_text()
+    match = re.search(r"pages:\s*'([^']+)'", config)
+    assert match, "frontend/svelte.config.js names no adapter-static pages folder"
+    built = f"frontend/{match.group(1)}"
+    steps = cloudbuild_steps()
+    publish = " ".join(step_command(steps["publish-page"]))
+    assert f"gcloud storage rsync {built} " in publish, f"publish-page does not upload {built}"
+    config_step = " ".join(step_command(steps["write-page-config"]))
+    assert f'"{built}/config.json"' in config_step, f"config.json is not written into {built}"
+    package = (REPO / "frontend" / "package.json").read_text()
+    assert '"build":' in package, "frontend/package.json has no build script for `npm run build`"
+
+
+def test_page_config_has_the_contract_keys():
+    keys = set(re.findall(r'"(\w+)":', contract_text_section("## The page's `config.json`")))
+    script = " ".join(step_command(cloudbuild_steps()["write-page-config"]))
+    written = set(re.findall(r"(\w+):\s*(?:process|Number)", script))
+    assert keys and written == keys, f"config.json keys: contract {sorted(keys)}, Cloud Build writes {sorted(written)}"
+
+
+def contract_text_section(heading: str) -> str:
+    text = (REPO / "docs" / "CONTRACTS.md").read_text()
+    start = text.index(heading)
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
