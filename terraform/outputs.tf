@@ -1,3 +1,8 @@
+output "region" {
+  description = "The region everything runs in."
+  value       = var.region
+}
+
 output "gallery_url" {
   description = "Where the gallery page is served."
   value       = local.gallery_url
