@@ -12,12 +12,9 @@
 # classify-image, the model exported in its own stage; they run as uid 65532.
 # deploy/empty-root-test.sh proves outside Docker that this is enough to serve.
 
-ARG RUST_IMAGE=rust:1.95-bookworm
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-# glibc, libgcc, libstdc++, OpenSSL and CA certificates, no shell, user nonroot.
-ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+# checkov:skip=CKV_DOCKER_2:Cloud Run ignores HEALTHCHECK; Terraform gives each service a startup probe on /healthz, and distroless has no shell or curl to run one.
 
-FROM ${RUST_IMAGE} AS chef
+FROM rust:1.95-bookworm AS chef
 RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
 
@@ -36,14 +33,15 @@ RUN scripts/build-release.sh \
           target/release/classify-image target/release/catdog /out/
 
 # The classifier's backbone, exported by the project's own script from the pinned wheel.
-FROM ${PYTHON_IMAGE} AS model
+FROM python:3.11-slim-bookworm AS model
 WORKDIR /src
 COPY model/ model/
 RUN MODEL_DIR=/build/model model/build.sh \
     && mkdir /model \
     && cp /build/model/backbone.onnx /model/
 
-FROM ${RUNTIME_IMAGE} AS runtime
+# glibc, libgcc, libstdc++, OpenSSL and CA certificates; no shell; user nonroot.
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 # distroless' "nonroot"; numeric so that a runtime can check it is not root without reading /etc/passwd.
 USER 65532:65532
 EXPOSE 8080

@@ -63,7 +63,9 @@ checkov_scan() {
   # Offline: --skip-download keeps checkov from calling its vendor's API.
   # Suppressions live next to the resource, each with its reason (checkov:skip=ID:reason).
   .cache/venv-checkov/bin/checkov --directory terraform --framework terraform \
-    --skip-download --quiet --compact
+    --skip-download --quiet --compact &&
+    .cache/venv-checkov/bin/checkov --file Dockerfile --framework dockerfile \
+      --skip-download --quiet --compact
 }
 
 run_check "terraform fmt -check" terraform_fmt
