@@ -50,6 +50,40 @@ describe('Feed', () => {
 		expect(new Set(feed.items.map((item) => item.id)).size).toBe(feed.items.length);
 	});
 
+	it('holds new pictures back while asked to, then shows them on top', async () => {
+		await feed.loadMore();
+		const firstBefore = feed.items[0]?.id;
+		api.add(makeItem(101, 'cat', T + 999_000), makeItem(102, 'cat', T + 999_500));
+		expect(await feed.refreshNewest(true)).toBe(2);
+		expect(feed.items[0]?.id).toBe(firstBefore);
+		expect(feed.pending).toHaveLength(2);
+
+		// A later refresh while still held does not count the same pictures twice.
+		expect(await feed.refreshNewest(true)).toBe(0);
+		expect(feed.pending).toHaveLength(2);
+
+		feed.reveal();
+		expect(feed.pending).toHaveLength(0);
+		expect(feed.items.slice(0, 3).map((item) => item.id.slice(4, 8))).toEqual([
+			'0102',
+			'0101',
+			firstBefore?.slice(4, 8)
+		]);
+	});
+
+	it('starts again from the newest page when more arrived than a page holds', async () => {
+		await feed.loadMore();
+		await feed.loadMore();
+		for (let n = 200; n < 200 + PAGE_SIZE + 3; n++) api.add(makeItem(n, 'cat', T + 1_000_000 + n));
+		await feed.refreshNewest();
+		expect(feed.items).toHaveLength(PAGE_SIZE);
+		expect(feed.done).toBe(false);
+		await feed.loadMore();
+		await feed.loadMore();
+		expect(feed.items).toHaveLength(api.images.filter((item) => item.category === 'cat').length);
+		expect(feed.done).toBe(true);
+	});
+
 	it('keeps what it showed when a request fails', async () => {
 		await feed.loadMore();
 		api.down = true;

@@ -17,9 +17,13 @@ export class Feed {
 	/** The server said there is nothing older. */
 	done = $state(false);
 	loading = $state(false);
+	/** New pictures held back while the visitor looks further down, newest first. */
+	pending = $state.raw<ImageItem[]>([]);
 
 	readonly #client: ApiClient;
 	#cursor: string | null = null;
+	/** Set when the held pictures replace the list, with the cursor that continues them. */
+	#restartCursor: string | null | undefined = undefined;
 
 	constructor(client: ApiClient, category: GalleryCategory) {
 		this.#client = client;
@@ -46,29 +50,43 @@ export class Feed {
 	}
 
 	/**
-	 * Fetches the newest page and puts new pictures on top. Returns how many were added.
-	 * `apply` lets the page keep its scroll position steady around the change.
+	 * Fetches the newest page and takes in what is new. With `hold`, new pictures
+	 * wait in `pending` (the visitor is looking further down and nothing should
+	 * move under them) until `reveal()`; otherwise they go on top at once.
+	 * Returns how many pictures were new.
 	 */
-	async refreshNewest(apply: (change: () => void) => Promise<void> = runNow): Promise<number> {
+	async refreshNewest(hold = false): Promise<number> {
 		if (!this.started) {
 			const before = this.items.length;
 			await this.loadMore();
 			return this.items.length - before;
 		}
 		const page = await this.#client.listImages({ category: this.category, limit: PAGE_SIZE });
-		const merged = mergeNewest(this.items, page.items, page.items.length >= PAGE_SIZE);
+		const shown = [...this.pending, ...this.items];
+		const merged = mergeNewest(shown, page.items, page.items.length >= PAGE_SIZE);
 		if (merged.added === 0) return 0;
-		await apply(() => {
-			this.items = merged.items;
-			if (merged.gap) {
-				this.#cursor = page.next_cursor ?? null;
-				this.done = this.#cursor === null;
-			}
-		});
+		if (merged.gap) {
+			// More arrived than one page holds: start again from the fresh page.
+			this.pending = merged.items;
+			this.#restartCursor = page.next_cursor ?? null;
+		} else {
+			this.pending = [...merged.items.slice(0, merged.added), ...this.pending];
+		}
+		if (!hold) this.reveal();
 		return merged.added;
 	}
-}
 
-async function runNow(change: () => void): Promise<void> {
-	change();
+	/** Puts the pictures that arrived while held on top of the list. */
+	reveal(): void {
+		if (this.pending.length === 0) return;
+		if (this.#restartCursor !== undefined) {
+			this.items = this.pending;
+			this.#cursor = this.#restartCursor;
+			this.done = this.#cursor === null;
+			this.#restartCursor = undefined;
+		} else {
+			this.items = appendPage(this.pending, this.items);
+		}
+		this.pending = [];
+	}
 }

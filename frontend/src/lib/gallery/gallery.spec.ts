@@ -38,6 +38,23 @@ describe('Gallery', () => {
 		expect(gallery.lastAdded).toBe(1);
 	});
 
+	it('keeps new pictures waiting while the visitor is scrolled down', async () => {
+		const api = new FakeImagesApi();
+		api.add(makeItem(1, 'cat', T - 60_000));
+		let scrolledDown = false;
+		const gallery = new Gallery(DEFAULT_CONFIG, new ApiClient('', api.fetch), () => scrolledDown);
+		await gallery.refresh(() => T);
+		scrolledDown = true;
+		api.add(makeItem(2, 'cat', T), makeItem(3, 'dog', T));
+		await gallery.refresh(() => T + 60_000);
+		expect(gallery.waiting).toBe(2);
+		expect(gallery.feeds.cat.items).toHaveLength(1);
+		gallery.revealNew();
+		expect(gallery.waiting).toBe(0);
+		expect(gallery.feeds.cat.items.map((item) => item.id.slice(4, 8))).toEqual(['0002', '0001']);
+		expect(gallery.feeds.dog.items).toHaveLength(1);
+	});
+
 	it('keeps the pictures and retries when the server is unreachable, and recovers', async () => {
 		const { api, gallery } = setUp();
 		await gallery.refresh(() => T);

@@ -5,8 +5,8 @@ import { nextRefreshAt, retryDelayMs } from '$lib/ingest/countdown';
 import { Feed } from './feed.svelte';
 import { nextToLoad, weave } from './timeline';
 
-/** Wraps a change to the lists so the page can keep the visitor's scroll position. */
-export type SteadyView = (change: () => void) => Promise<void>;
+/** Whether new pictures should wait instead of appearing at once (the visitor is scrolled down). */
+export type HoldNewPictures = () => boolean;
 
 export type RefreshPhase = 'waiting' | 'fetching';
 
@@ -32,13 +32,28 @@ export class Gallery {
 	lastAdded = $state(0);
 
 	#failures = 0;
-	#steadyView: SteadyView;
+	#holdNewPictures: HoldNewPictures;
 
-	constructor(config: PageConfig, client: ApiClient, steadyView?: SteadyView) {
+	constructor(
+		config: PageConfig,
+		client: ApiClient,
+		holdNewPictures: HoldNewPictures = () => false
+	) {
 		this.config = config;
 		this.client = client;
 		this.feeds = { cat: new Feed(client, 'cat'), dog: new Feed(client, 'dog') };
-		this.#steadyView = steadyView ?? (async (change) => change());
+		this.#holdNewPictures = holdNewPictures;
+	}
+
+	/** New pictures waiting for the visitor to come back to the top. */
+	get waiting(): number {
+		return this.feeds.cat.pending.length + this.feeds.dog.pending.length;
+	}
+
+	/** Shows the waiting pictures on top of their lists. */
+	revealNew(): void {
+		this.feeds.cat.reveal();
+		this.feeds.dog.reveal();
 	}
 
 	/** Both feeds have loaded their first page and neither has a picture. */
@@ -84,7 +99,7 @@ export class Gallery {
 		try {
 			const [stats, ...added] = await Promise.all([
 				this.client.getStats(),
-				...Object.values(this.feeds).map((feed) => feed.refreshNewest(this.#steadyView))
+				...Object.values(this.feeds).map((feed) => feed.refreshNewest(this.#holdNewPictures()))
 			]);
 			this.stats = stats;
 			this.lastAdded = added.reduce((sum, count) => sum + count, 0);

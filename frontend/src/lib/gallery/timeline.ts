@@ -9,7 +9,7 @@ export function newestFirst(a: Dated, b: Dated): number {
 	return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }
 
-/** Adds a following page at the end, dropping anything already shown. */
+/** Adds `page` after `shown`, dropping pictures `shown` already has. */
 export function appendPage<T extends Dated>(shown: readonly T[], page: readonly T[]): T[] {
 	const seen = new Set(shown.map((item) => item.id));
 	return [...shown, ...page.filter((item) => !seen.has(item.id))];
