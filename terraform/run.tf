@@ -61,6 +61,10 @@ resource "google_cloud_run_v2_service" "list_images" {
         value = "gs://${google_storage_bucket.images.name}"
       }
       env {
+        name  = "GOOGLE_CLOUD_PROJECT"
+        value = var.project_id
+      }
+      env {
         name  = "PUBLIC_STORAGE_BASE_URL"
         value = local.media_base_url
       }
@@ -331,6 +335,10 @@ resource "google_cloud_run_v2_service" "classify_image" {
       env {
         name  = "MAX_IMAGE_BYTES"
         value = "20971520"
+      }
+      env {
+        name  = "GOOGLE_CLOUD_PROJECT"
+        value = var.project_id
       }
       env {
         name  = "MAX_IMAGE_PIXELS"

@@ -257,27 +257,53 @@ def contract_routes() -> dict[str, set[str]]:
 
 
 CODE_SETTINGS_FILE = REPO / "shared" / "src" / "config.rs"
-CODE_SETTINGS_TABLE = "SETTINGS_READ_BY"
+CODE_SETTINGS_TABLE = "SETTINGS"
 
 
 def code_settings() -> dict[str, set[str]] | None:
-    """The settings table in shared/src/config.rs, when the code has it:
+    """The settings table in shared/src/config.rs, when the code has one:
 
-        pub const SETTINGS_READ_BY: &[(&str, &[&str])] = &[
-            ("list-images", &["PORT", "DATABASE_URL", ...]),
-            ...
+        use Binary::{Catdog as CLI, ClassifyImage as CLASSIFY, ...};
+        const ALL: &[Binary] = &[LIST, INGEST, CLASSIFY, CLI];
+        pub const SETTINGS: &[Setting] = &[
+            Setting { name: "PORT", default: Some("8080"), read_by: ALL, ... },
+            Setting { name: "MODEL_DIR", ..., read_by: &[CLASSIFY, CLI], ... },
         ];
+
+    with `Binary::name()` mapping each variant to its binary's name.
+    Returns binary name -> variables it reads, or None when there is no table yet.
     """
     if not CODE_SETTINGS_FILE.exists():
         return None
     text = CODE_SETTINGS_FILE.read_text()
-    match = re.search(rf"{CODE_SETTINGS_TABLE}\b[^=]*=\s*&\[(.*?)\n\s*\];", text, re.DOTALL)
-    if not match:
+    table = re.search(rf"pub const {CODE_SETTINGS_TABLE}: &\[Setting\] = &\[(.*?)\n\];", text, re.DOTALL)
+    if not table:
         return None
-    table: dict[str, set[str]] = {}
-    for binary, names in re.findall(r'\(\s*"([a-z-]+)"\s*,\s*&\[(.*?)\]\s*,?\s*\)', match.group(1), re.DOTALL):
-        table[binary] = set(re.findall(r'"([A-Z0-9_]+)"', names))
-    return table
+
+    names = dict(re.findall(r'Binary::(\w+)\s*=>\s*"([a-z-]+)"', text))
+    assert names, f"{CODE_SETTINGS_FILE.name}: cannot find Binary::name()'s arms"
+    aliases = {variant: variant for variant in names}
+    for group in re.findall(r"use Binary::\{([^}]*)\}", text):
+        for variant, alias in re.findall(r"(\w+)\s+as\s+(\w+)", group):
+            aliases[alias] = variant
+    groups = {
+        const: [aliases[item] for item in re.findall(r"\w+", items)]
+        for const, items in re.findall(r"const (\w+): &\[Binary\] = &\[([^\]]*)\];", text)
+    }
+
+    read: dict[str, set[str]] = {name: set() for name in names.values()}
+    entries = re.findall(
+        r'Setting\s*\{\s*name:\s*"([A-Z0-9_]+)".*?read_by:\s*(&\[[^\]]*\]|\w+)', table.group(1), re.DOTALL
+    )
+    assert entries, f"{CODE_SETTINGS_FILE.name}: {CODE_SETTINGS_TABLE} has no entries this parser understands"
+    for variable, read_by in entries:
+        if read_by.startswith("&["):
+            variants = [aliases[item] for item in re.findall(r"\w+", read_by)]
+        else:
+            variants = groups[read_by]
+        for variant in variants:
+            read[names[variant]].add(variable)
+    return read
 
 
 def settings_read_by() -> tuple[str, dict[str, set[str]]]:

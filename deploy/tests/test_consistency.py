@@ -486,3 +486,15 @@ def test_every_checkov_suppression_says_why():
             reason = match.group(2).strip() if match else ""
             assert len(reason) >= 20, f"{path.name}:{number}: suppression without a reason: {line.strip()}"
     assert found, "no suppressions found: has the comment syntax changed?"
+
+
+def test_migration_job_sets_only_what_catdog_reads():
+    source, read_by = settings_read_by()
+    if "catdog" not in read_by:
+        pytest.skip(f"{source} does not list the catdog CLI's settings")
+    job = next(iter(terraform().of_type("google_cloud_run_v2_job").values()))
+    container = block(block(block(job, "template"), "template"), "containers")
+    names = {entry["name"] for entry in container.get("env", [])}
+    assert "DATABASE_URL" in names, "the migration job has no database to migrate"
+    unknown = sorted(names - read_by["catdog"])
+    assert not unknown, f"the migration job sets {unknown}, which catdog does not read (per {source})"
