@@ -10,6 +10,13 @@ import { CatdogServer, copyDevPhotos, RESULTS_DIR } from './catdog-server.mjs';
 
 const PAGE_SIZE = 24; // src/lib/gallery/feed.svelte.ts
 const DESKTOP = { width: 1280, height: 800 };
+/** What the folder source holds at start: more cats than one page, and a few of neither. */
+const INITIAL_PHOTOS = { cat: 32, dog: 32, other: 3 };
+/** Photos that arrive later, picked after the initial ones. */
+const later = (cat, dog, offset = 0) => [
+	{ cat, dog },
+	{ cat: INITIAL_PHOTOS.cat + offset, dog: INITIAL_PHOTOS.dog + offset }
+];
 const PHONE = { width: 390, height: 844 };
 const AXE_SOURCE = await readFile(
 	createRequire(import.meta.url).resolve('axe-core/axe.min.js'),
@@ -115,7 +122,7 @@ describe('the gallery', () => {
 
 	before(async () => {
 		sources = await mkdtemp(path.join(tmpdir(), 'catdog-e2e-src-'));
-		await copyDevPhotos(sources, { cat: 28, dog: 28, other: 3 });
+		await copyDevPhotos(sources, INITIAL_PHOTOS);
 		server = new CatdogServer({
 			name: 'main',
 			sourcesDir: sources,
@@ -128,15 +135,53 @@ describe('the gallery', () => {
 	it('brings in new pictures by itself, without reloading the page', async () => {
 		const page = await openPage(server.baseUrl);
 		await page.locator('[data-image-id]').first().waitFor({ timeout: 60_000 });
-		await page.evaluate(() => (window.__sameDocument = true));
-		const countTiles = () => page.locator('[data-image-id]').count();
-		const before = await countTiles();
-		await eventually(async () => (await countTiles()) > before, {
-			timeout: 60_000,
-			message: 'new pictures to appear'
+		await page.evaluate(() => {
+			window.__sameDocument = true;
+			// Every text the header's status shows, to check the countdown and the spinner.
+			window.__statusTexts = [];
+			const status = document.querySelector('[data-testid="countdown"]');
+			const record = () => window.__statusTexts.push(status?.textContent?.trim() ?? '');
+			new MutationObserver(record).observe(status, {
+				subtree: true,
+				childList: true,
+				characterData: true
+			});
 		});
+		const firstOfEach = async () => [
+			...(await tileIds(page, 'cat')).slice(0, 1),
+			...(await tileIds(page, 'dog')).slice(0, 1)
+		];
+		const shownBefore = new Set(
+			await page
+				.locator('[data-image-id]')
+				.evaluateAll((links) => links.map((link) => link.dataset.imageId))
+		);
+		const topBefore = await firstOfEach();
+
+		// Whatever the ingestion has already taken, these two are new to it.
+		await copyDevPhotos(sources, ...later(1, 1));
+		await eventually(
+			async () => {
+				const top = await firstOfEach();
+				return top.some((id, index) => id !== topBefore[index] && !shownBefore.has(id));
+			},
+			{ timeout: 90_000, message: 'a new picture at the top of a column' }
+		);
 		assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page reloaded');
 		assert.match(await page.getByTestId('total').innerText(), /\d+ pictures?/);
+		const texts = await page.evaluate(() => window.__statusTexts);
+		assert.ok(
+			texts.some((text) => /Fetching new pictures/.test(text)),
+			'the spinner showed'
+		);
+		const seconds = texts
+			.map((text) => /Next request in (\d+) seconds?/.exec(text)?.[1])
+			.filter(Boolean)
+			.map(Number);
+		assert.ok(
+			seconds.some((value, index) => index > 0 && value < seconds[index - 1]),
+			`the countdown counted down: ${seconds}`
+		);
 		await page.close();
 	});
 
@@ -174,8 +219,6 @@ describe('the gallery', () => {
 				assert.ok(known.has(id), `${id} is not a ${column}`);
 		}
 
-		await thumbnailsInView(page);
-		await page.screenshot({ path: path.join(RESULTS_DIR, 'desktop.png') });
 		await page.close();
 	});
 
@@ -218,9 +261,9 @@ describe('the gallery', () => {
 		const before = await positions();
 
 		// Four photos the server has not seen yet arrive in its source folder.
-		await copyDevPhotos(sources, { cat: 2, dog: 2 }, { cat: 28, dog: 28 });
+		await copyDevPhotos(sources, ...later(2, 2, 1));
 		const notice = page.getByRole('button', { name: /new pictures?/ });
-		await notice.waitFor({ timeout: 60_000 });
+		await notice.waitFor({ timeout: 90_000 });
 		// Older pages may have been added below; nothing already shown may move.
 		const now = new Set(await positions());
 		const moved = before.filter((position) => !now.has(position));
@@ -337,6 +380,8 @@ describe('the gallery', () => {
 	it('has no serious or critical accessibility violations (axe-core)', async () => {
 		const page = await openPage(server.baseUrl);
 		await tiles(page, 'cat').first().waitFor();
+		await thumbnailsInView(page);
+		await page.screenshot({ path: path.join(RESULTS_DIR, 'desktop.png') });
 		assert.deepEqual(await seriousAxeViolations(page), [], 'desktop gallery');
 
 		await tiles(page, 'dog').first().click();
