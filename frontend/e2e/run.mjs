@@ -8,7 +8,7 @@ import { run } from 'node:test';
 import { spec } from 'node:test/reporters';
 import { fileURLToPath } from 'node:url';
 import { CHROMIUM_BIN } from './browser.mjs';
-import { catdogBinary, WEB_DIR } from './catdog-server.mjs';
+import { catdogBinary, DEV_IMAGES, WEB_DIR } from './catdog-server.mjs';
 
 const inCi = process.env.CI === 'true' || process.env.CI === '1';
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -18,6 +18,8 @@ if (!existsSync(CHROMIUM_BIN))
 	missing.push(`Chromium at ${CHROMIUM_BIN} (run scripts/setup-chromium.sh as root)`);
 if (!existsSync(path.join(WEB_DIR, 'index.html')))
 	missing.push(`the built page in ${WEB_DIR} (run npm run build)`);
+if (!existsSync(DEV_IMAGES))
+	missing.push(`the dev photos at ${DEV_IMAGES} (../shared beside the repository)`);
 if (!existsSync(catdogBinary())) {
 	missing.push(
 		`the server binary at ${catdogBinary()} (cargo build -p catdog-cli, or set CATDOG_BIN)`
