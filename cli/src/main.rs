@@ -1,1 +1,58 @@
-fn main() {}
+//! `catdog`: run the whole gallery locally, and operator tasks.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "catdog", version, about = "CatDog Gallery: local mode and operator tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole gallery in one process: API, ingestion, classification and the page.
+    Serve(commands::serve::Args),
+    /// Apply database migrations to DATABASE_URL and exit.
+    Migrate,
+    /// Print the OpenAPI document of the read API.
+    Openapi,
+    /// Print the table of every setting (environment variable).
+    Settings,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("catdog: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Migrate => commands::migrate::run().await,
+            Command::Openapi => {
+                println!("{}", catdog::api::openapi_json());
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Settings => {
+                print!("{}", catdog::config::settings_markdown());
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("catdog: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,6 +1,12 @@
 //! CatDog Gallery's library: everything the three functions and the `catdog`
 //! command share. Binaries only read configuration, call into here and serve.
 
+pub mod api;
+pub mod config;
 pub mod domain;
+pub mod http;
+pub mod local;
 pub mod objects;
 pub mod store;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,52 @@
+//! Conditional requests. Every listing is a function of the gallery state
+//! (its highest position, its size, the last ingestion) and the query, so
+//! that is what the ETag hashes: a browser or CDN revalidating gets a 304
+//! without a page query, and a new picture changes the tag at once.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest as _, Sha256};
+
+use crate::store::GalleryState;
+
+/// Short enough that no one sees a page older than a few seconds, long
+/// enough for a CDN to absorb bursts; revalidation is then a cheap 304.
+pub const CACHE_CONTROL: &str = "public, max-age=5, must-revalidate";
+
+pub fn etag(state: &GalleryState, route: &str, key: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(route.as_bytes());
+    hasher.update([0]);
+    hasher.update(key.as_bytes());
+    hasher.update(state.gallery_seq.to_le_bytes());
+    hasher.update(state.total_images.to_le_bytes());
+    hasher.update(state.last_ingest_at.timestamp_micros().to_le_bytes());
+    format!("\"{}\"", hex::encode(&hasher.finalize()[..12]))
+}
+
+pub fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == etag || tag == "*" || tag.strip_prefix("W/") == Some(etag))
+}
+
+/// A 304 for a client that already has this version, else `None`.
+pub fn revalidate(headers: &HeaderMap, etag: &str) -> Option<Response> {
+    not_modified(headers, etag)
+        .then(|| with_validators(StatusCode::NOT_MODIFIED.into_response(), etag))
+}
+
+/// Adds the ETag and Cache-Control headers.
+pub fn with_validators(mut response: Response, etag: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
+    response
+}

@@ -1,0 +1,52 @@
+//! The read API that list-images serves: the original service's
+//! `GET /images`, kept exactly, and the versioned `/api/v1` for our page.
+
+mod caching;
+mod legacy;
+mod query;
+mod v1;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{Method, header};
+use axum::routing::get;
+use tower_http::cors::{Any, CorsLayer};
+
+use crate::config::ApiConfig;
+use crate::store::ImageStore;
+
+pub use v1::{ApiDoc, ImageItem, ImagePage, StatsResponse};
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<dyn ImageStore>,
+    pub config: Arc<ApiConfig>,
+}
+
+/// The list-images routes. The API is public and read-only, so any origin
+/// may GET it.
+pub fn router(state: ApiState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
+        .allow_headers([header::IF_NONE_MATCH, header::CONTENT_TYPE])
+        .expose_headers([header::ETAG]);
+    Router::new()
+        .route("/images", get(legacy::list_images))
+        .route("/api/v1/images", get(v1::list_images))
+        .route("/api/v1/images/{id}", get(v1::get_image))
+        .route("/api/v1/stats", get(v1::stats))
+        .route("/api/v1/openapi.json", get(v1::openapi))
+        .with_state(state)
+        .layer(cors)
+}
+
+/// The OpenAPI document as pretty JSON (what `catdog openapi` prints and the
+/// page's typed client is generated from).
+pub fn openapi_json() -> String {
+    use utoipa::OpenApi as _;
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
