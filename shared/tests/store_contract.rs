@@ -1,0 +1,951 @@
+//! The metadata store's contract: one suite of behaviour tests, written once
+//! against `ImageStore` and run on both implementations, SQLite (a fresh file
+//! per test) and PostgreSQL (a fresh database per test on the server at
+//! `TEST_DATABASE_URL`, see `support/postgres.rs`). After the suite come the
+//! PostgreSQL-only tests of what SQLite cannot do: a server that is down,
+//! goes away, hangs, or is reached through a unix socket.
+
+mod support {
+    pub mod postgres;
+    pub mod tcp_proxy;
+}
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use catdog::domain::{
+    Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Status, Thumbnail,
+    Verdict, now_micros,
+};
+use catdog::store::{
+    ConnectOptions, ImageStore, IngestRun, InsertOutcome, RecordOutcome, StoreError, connect,
+};
+use chrono::{DateTime, TimeDelta, Utc};
+use support::postgres::TestDatabase;
+use support::tcp_proxy::TcpProxy;
+
+// ---------------------------------------------------------------------------
+// The two backends
+
+/// One test's database, on either backend. Dropping it removes the database.
+struct TestDb {
+    url: String,
+    backend: Backend,
+}
+
+enum Backend {
+    Sqlite { dir: std::path::PathBuf },
+    Postgres(TestDatabase),
+}
+
+impl TestDb {
+    fn sqlite() -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "catdog-store-contract-{}-{}",
+            std::process::id(),
+            ImageId::new()
+        ));
+        std::fs::create_dir_all(&dir).expect("create the test directory");
+        Self {
+            url: format!("sqlite://{}", dir.join("catdog.db").display()),
+            backend: Backend::Sqlite { dir },
+        }
+    }
+
+    async fn postgres() -> Option<Self> {
+        let database = TestDatabase::create().await?;
+        Some(Self {
+            url: database.url.clone(),
+            backend: Backend::Postgres(database),
+        })
+    }
+
+    /// A new handle on the same database, as another process would open it.
+    async fn open(&self) -> Arc<dyn ImageStore> {
+        connect(&self.url, &ConnectOptions::default())
+            .await
+            .expect("open the store")
+    }
+
+    async fn migrated(&self) -> Arc<dyn ImageStore> {
+        let store = self.open().await;
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    /// The schema versions the database records as applied.
+    async fn applied_migrations(&self) -> Vec<i64> {
+        match &self.backend {
+            Backend::Sqlite { .. } => {
+                let path = self.url.trim_start_matches("sqlite://").to_owned();
+                let version: i64 = rusqlite::Connection::open(path)
+                    .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
+                    .expect("read user_version");
+                (1..=version).collect()
+            }
+            Backend::Postgres(database) => database.applied_migrations().await,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Backend::Sqlite { dir } = &self.backend {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Writes each contract test twice: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! contract_tests {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::$test(super::TestDb::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    if let Some(db) = super::TestDb::postgres().await {
+                        super::$test(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+contract_tests!(
+    migrating_twice_changes_nothing,
+    concurrent_migrations_apply_the_schema_once,
+    ping_answers_once_migrated,
+    a_picture_is_stored_once,
+    timestamps_read_back_to_the_microsecond,
+    a_verdict_is_recorded_once,
+    rejected_pictures_are_never_shown,
+    other_pictures_are_kept_but_not_shown,
+    failures_are_counted_and_cleared_by_a_verdict,
+    gallery_pages_are_newest_first_per_category,
+    paging_neither_repeats_nor_skips_while_pictures_arrive,
+    gallery_state_counts_shown_pictures_and_last_ingestion,
+    stats_count_by_category_and_status_and_keep_source_errors,
+    the_ingest_lease_has_one_holder_at_a_time,
+    racing_for_the_lease_gives_it_to_one,
+    the_sweep_finds_pending_pictures_whose_publish_is_stale,
+    concurrent_deliveries_of_one_picture_record_it_once,
+    concurrent_classifications_get_distinct_positions,
+    readers_never_see_a_gap_in_gallery_positions,
+);
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+fn new_image(created_at: DateTime<Utc>) -> NewImage {
+    let id = ImageId::new();
+    NewImage {
+        id,
+        // The id makes the content unique; tests that want a duplicate reuse it.
+        sha256: Digest::of(id.to_string().as_bytes()),
+        source: "thecatapi".to_owned(),
+        source_ref: Some(format!("ref-{id}")),
+        object_name: ObjectName::original(id),
+        content_type: "image/jpeg".to_owned(),
+        byte_size: 123_456,
+        created_at,
+    }
+}
+
+fn verdict(id: ImageId, category: Category) -> Verdict {
+    Verdict {
+        category,
+        // Exactly representable, so it reads back equal in f32 and f64 columns.
+        confidence: 0.875,
+        scores: serde_json::json!({"cat": 0.875, "dog": 0.0625, "other": 0.0625}),
+        model_version: "efficientnet-lite0+head-v1".to_owned(),
+        width: 1024,
+        height: 768,
+        thumbnail: Thumbnail {
+            object_name: ObjectName::thumbnail(id),
+            width: 480,
+            height: 360,
+            placeholder: "1QcSHQRnh493V4dIh4eXh1h4kJUI".to_owned(),
+        },
+    }
+}
+
+async fn insert(store: &Arc<dyn ImageStore>) -> ImageId {
+    let image = new_image(now_micros());
+    assert_eq!(store.insert_pending(&image).await.unwrap(), InsertOutcome::Inserted);
+    image.id
+}
+
+/// Inserts and classifies one picture, returning its id and gallery position.
+async fn classified(store: &Arc<dyn ImageStore>, category: Category) -> (ImageId, Option<i64>) {
+    let id = insert(store).await;
+    assert_eq!(
+        store.record_verdict(id, &verdict(id, category)).await.unwrap(),
+        RecordOutcome::Recorded
+    );
+    let seq = store.get(id).await.unwrap().unwrap().gallery_seq;
+    (id, seq)
+}
+
+fn limit(n: u32) -> PageLimit {
+    PageLimit::new(n).unwrap()
+}
+
+fn ids(records: &[ImageRecord]) -> Vec<ImageId> {
+    records.iter().map(|r| r.id).collect()
+}
+
+async fn everything_shown(store: &Arc<dyn ImageStore>) -> Vec<ImageId> {
+    ids(&store.gallery_page(None, limit(100), None).await.unwrap())
+}
+
+fn count<T: PartialEq + std::fmt::Debug>(pairs: &[(T, i64)], key: T) -> i64 {
+    pairs
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, n)| *n)
+        .unwrap_or_else(|| panic!("{key:?} missing from {pairs:?}"))
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap()
+}
+
+// ---------------------------------------------------------------------------
+// The contract
+
+async fn migrating_twice_changes_nothing(db: TestDb) {
+    let store = db.migrated().await;
+    let (id, _) = classified(&store, Category::Cat).await;
+    let state = store.gallery_state().await.unwrap();
+
+    store.migrate().await.expect("second migrate");
+    db.open().await.migrate().await.expect("migrate from another handle");
+
+    assert_eq!(db.applied_migrations().await, vec![1]);
+    assert_eq!(store.gallery_state().await.unwrap(), state);
+    assert_eq!(everything_shown(&store).await, vec![id]);
+}
+
+async fn concurrent_migrations_apply_the_schema_once(db: TestDb) {
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        handles.push(db.open().await);
+    }
+    let results = futures::future::join_all(handles.iter().map(|store| store.migrate())).await;
+    for (i, result) in results.into_iter().enumerate() {
+        result.unwrap_or_else(|e| panic!("migration {i} failed: {e}"));
+    }
+    assert_eq!(db.applied_migrations().await, vec![1]);
+    let store = &handles[0];
+    let (id, _) = classified(store, Category::Dog).await;
+    assert_eq!(everything_shown(&handles[3]).await, vec![id]);
+}
+
+async fn ping_answers_once_migrated(db: TestDb) {
+    let store = db.migrated().await;
+    store.ping().await.expect("ping");
+}
+
+async fn a_picture_is_stored_once(db: TestDb) {
+    let store = db.migrated().await;
+    let created_at = now_micros();
+    let first = new_image(created_at);
+    assert_eq!(store.insert_pending(&first).await.unwrap(), InsertOutcome::Inserted);
+
+    // The same bytes again, under a new id, as a second source would bring them.
+    let mut again = new_image(now_micros());
+    again.sha256 = first.sha256.clone();
+    assert_eq!(
+        store.insert_pending(&again).await.unwrap(),
+        InsertOutcome::Duplicate(first.id)
+    );
+    assert_eq!(store.get(again.id).await.unwrap(), None);
+
+    let stored = store.get(first.id).await.unwrap().expect("stored");
+    let expected = ImageRecord {
+        id: first.id,
+        sha256: first.sha256.clone(),
+        source: "thecatapi".to_owned(),
+        source_ref: first.source_ref.clone(),
+        object_name: ObjectName::original(first.id),
+        content_type: "image/jpeg".to_owned(),
+        byte_size: 123_456,
+        width: None,
+        height: None,
+        status: Status::Pending,
+        category: None,
+        confidence: None,
+        scores: None,
+        model_version: None,
+        attempts: 0,
+        last_error: None,
+        created_at,
+        classified_at: None,
+        published_at: None,
+        thumbnail: None,
+        gallery_seq: None,
+    };
+    assert_eq!(stored, expected);
+    assert_eq!(store.find_by_digest(&first.sha256).await.unwrap(), Some(expected));
+
+    assert_eq!(store.get(ImageId::new()).await.unwrap(), None);
+    assert_eq!(store.find_by_digest(&Digest::of(b"never stored")).await.unwrap(), None);
+    assert_eq!(store.stats().await.unwrap().by_status[0], (Status::Pending, 1));
+}
+
+async fn timestamps_read_back_to_the_microsecond(db: TestDb) {
+    let store = db.migrated().await;
+    for text in [
+        "2026-11-23T10:15:30.123456Z",
+        "2026-11-23T10:15:30.000001Z",
+        "2026-11-23T10:15:30.999999Z",
+        "1999-12-31T23:59:59.500000Z",
+    ] {
+        let image = new_image(at(text));
+        store.insert_pending(&image).await.unwrap();
+        assert_eq!(store.get(image.id).await.unwrap().unwrap().created_at, at(text));
+    }
+
+    let id = insert(&store).await;
+    let before = now_micros();
+    store.mark_published(id).await.unwrap();
+    store.record_verdict(id, &verdict(id, Category::Cat)).await.unwrap();
+    let after = now_micros();
+    let record = store.get(id).await.unwrap().unwrap();
+    for (what, t) in [
+        ("published_at", record.published_at.unwrap()),
+        ("classified_at", record.classified_at.unwrap()),
+    ] {
+        assert!(before <= t && t <= after, "{what} {t} not in [{before}, {after}]");
+        assert_eq!(t.timestamp_subsec_nanos() % 1000, 0, "{what} {t} below a microsecond");
+    }
+}
+
+async fn a_verdict_is_recorded_once(db: TestDb) {
+    let store = db.migrated().await;
+    let id = insert(&store).await;
+    let cat = verdict(id, Category::Cat);
+    assert_eq!(store.record_verdict(id, &cat).await.unwrap(), RecordOutcome::Recorded);
+
+    let record = store.get(id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Classified);
+    assert_eq!(record.category, Some(Category::Cat));
+    assert_eq!(record.confidence, Some(0.875));
+    assert_eq!(record.scores, Some(cat.scores.clone()));
+    assert_eq!(record.model_version.as_deref(), Some("efficientnet-lite0+head-v1"));
+    assert_eq!((record.width, record.height), (Some(1024), Some(768)));
+    assert_eq!(record.thumbnail, Some(cat.thumbnail.clone()));
+    assert_eq!(record.attempts, 1);
+    assert_eq!(record.gallery_seq, Some(1));
+    assert!(record.classified_at.is_some());
+    let stats = store.stats().await.unwrap();
+
+    // A redelivery, even with another answer, changes nothing.
+    let dog = verdict(id, Category::Dog);
+    assert_eq!(store.record_verdict(id, &dog).await.unwrap(), RecordOutcome::AlreadyDone);
+    assert_eq!(store.mark_rejected(id, "late").await.unwrap(), RecordOutcome::AlreadyDone);
+    assert_eq!(store.get(id).await.unwrap().unwrap(), record);
+    assert_eq!(store.stats().await.unwrap(), stats);
+    assert_eq!(count(&stats.by_category, Category::Cat), 1);
+    assert_eq!(count(&stats.by_category, Category::Dog), 0);
+    assert_eq!(stats.state.total_images, 1);
+
+    let unknown = ImageId::new();
+    assert_eq!(
+        store.record_verdict(unknown, &verdict(unknown, Category::Cat)).await.unwrap(),
+        RecordOutcome::NotFound
+    );
+    assert_eq!(store.mark_rejected(unknown, "x").await.unwrap(), RecordOutcome::NotFound);
+}
+
+async fn rejected_pictures_are_never_shown(db: TestDb) {
+    let store = db.migrated().await;
+    let (cat, _) = classified(&store, Category::Cat).await;
+    let id = insert(&store).await;
+    assert_eq!(
+        store.mark_rejected(id, "not an image: HTML").await.unwrap(),
+        RecordOutcome::Recorded
+    );
+    // A redelivered message must not resurrect it.
+    assert_eq!(
+        store.record_verdict(id, &verdict(id, Category::Dog)).await.unwrap(),
+        RecordOutcome::AlreadyDone
+    );
+    let record = store.get(id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Rejected);
+    assert_eq!(record.last_error.as_deref(), Some("not an image: HTML"));
+    assert_eq!((record.category, record.gallery_seq), (None, None));
+
+    assert_eq!(everything_shown(&store).await, vec![cat]);
+    assert!(store.gallery_page(Some(Category::Dog), limit(100), None).await.unwrap().is_empty());
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.state.total_images, 1);
+    assert_eq!(count(&stats.by_status, Status::Rejected), 1);
+}
+
+async fn other_pictures_are_kept_but_not_shown(db: TestDb) {
+    let store = db.migrated().await;
+    let (other, seq) = classified(&store, Category::Other).await;
+    assert_eq!(seq, None);
+    let (dog, dog_seq) = classified(&store, Category::Dog).await;
+    assert_eq!(dog_seq, Some(1), "others take no gallery position");
+
+    let record = store.get(other).await.unwrap().unwrap();
+    assert_eq!((record.status, record.category), (Status::Classified, Some(Category::Other)));
+    assert_eq!(everything_shown(&store).await, vec![dog]);
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.state.total_images, 1);
+    assert_eq!(count(&stats.by_category, Category::Other), 1);
+    assert_eq!(count(&stats.by_status, Status::Classified), 2);
+}
+
+async fn failures_are_counted_and_cleared_by_a_verdict(db: TestDb) {
+    let store = db.migrated().await;
+    let id = insert(&store).await;
+    store.record_failure(id, "storage: 503").await.unwrap();
+    store.record_failure(id, "storage: timeout").await.unwrap();
+    let record = store.get(id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Pending);
+    assert_eq!(record.attempts, 2);
+    assert_eq!(record.last_error.as_deref(), Some("storage: timeout"));
+
+    store.record_verdict(id, &verdict(id, Category::Cat)).await.unwrap();
+    let record = store.get(id).await.unwrap().unwrap();
+    assert_eq!((record.attempts, record.last_error), (3, None));
+
+    // Failures reported after the fact do not touch a finished image.
+    store.record_failure(id, "late").await.unwrap();
+    assert_eq!(store.get(id).await.unwrap().unwrap().attempts, 3);
+}
+
+async fn gallery_pages_are_newest_first_per_category(db: TestDb) {
+    let store = db.migrated().await;
+    let (c1, _) = classified(&store, Category::Cat).await;
+    let (d1, _) = classified(&store, Category::Dog).await;
+    let (c2, c2_seq) = classified(&store, Category::Cat).await;
+    classified(&store, Category::Other).await;
+    let (d2, _) = classified(&store, Category::Dog).await;
+    let (c3, _) = classified(&store, Category::Cat).await;
+    insert(&store).await; // still pending
+
+    assert_eq!(everything_shown(&store).await, vec![c3, d2, c2, d1, c1]);
+    let cats = store.gallery_page(Some(Category::Cat), limit(10), None).await.unwrap();
+    assert_eq!(ids(&cats), vec![c3, c2, c1]);
+    assert!(cats.iter().all(|r| r.category == Some(Category::Cat)));
+    let dogs = store.gallery_page(Some(Category::Dog), limit(10), None).await.unwrap();
+    assert_eq!(ids(&dogs), vec![d2, d1]);
+
+    let first_two = store.gallery_page(None, limit(2), None).await.unwrap();
+    assert_eq!(ids(&first_two), vec![c3, d2]);
+    let after_c2 = store.gallery_page(Some(Category::Cat), limit(10), c2_seq).await.unwrap();
+    assert_eq!(ids(&after_c2), vec![c1]);
+    let past_the_end = store.gallery_page(None, limit(10), Some(1)).await.unwrap();
+    assert!(past_the_end.is_empty());
+}
+
+async fn paging_neither_repeats_nor_skips_while_pictures_arrive(db: TestDb) {
+    let store = db.migrated().await;
+    for category in [Some(Category::Cat), None] {
+        let start = store.gallery_state().await.unwrap().gallery_seq;
+        let mut present = Vec::new();
+        for i in 0..7 {
+            let kind = if category.is_none() && i % 2 == 1 { Category::Dog } else { Category::Cat };
+            present.push(classified(&store, kind).await.0);
+        }
+        present.reverse(); // newest first
+        // Earlier rounds' images are older still; they follow ours.
+        let older = ids(&store.gallery_page(category, limit(100), Some(start + 1)).await.unwrap());
+
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.gallery_page(category, limit(3), after).await.unwrap();
+            if page.is_empty() {
+                break;
+            }
+            seen.extend(ids(&page));
+            after = page.last().unwrap().gallery_seq;
+            // New pictures arrive between pages.
+            classified(&store, Category::Cat).await;
+            classified(&store, Category::Dog).await;
+        }
+        let expected: Vec<_> = present.iter().chain(older.iter()).copied().collect();
+        assert_eq!(seen, expected, "listing {category:?}");
+    }
+}
+
+async fn gallery_state_counts_shown_pictures_and_last_ingestion(db: TestDb) {
+    let before_creation = now_micros();
+    let store = db.migrated().await;
+    let after_creation = now_micros();
+
+    let state = store.gallery_state().await.unwrap();
+    assert_eq!((state.total_images, state.gallery_seq), (0, 0));
+    // Before the first ingestion it is when the database was made. The
+    // database's clock sets it; a second of slack covers a server whose
+    // clock is a little off ours.
+    let created = state.last_ingest_at;
+    assert!(
+        before_creation - TimeDelta::seconds(1) <= created
+            && created <= after_creation + TimeDelta::seconds(1),
+        "{created} not near [{before_creation}, {after_creation}]"
+    );
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(store.gallery_state().await.unwrap().last_ingest_at, created, "not a clock");
+
+    classified(&store, Category::Cat).await;
+    classified(&store, Category::Cat).await;
+    classified(&store, Category::Dog).await;
+    classified(&store, Category::Other).await;
+    let rejected = insert(&store).await;
+    store.mark_rejected(rejected, "truncated").await.unwrap();
+    insert(&store).await;
+    let state = store.gallery_state().await.unwrap();
+    assert_eq!((state.total_images, state.gallery_seq), (3, 3));
+    assert_eq!(state.last_ingest_at, created);
+
+    let before = now_micros();
+    store.finish_ingest("run-1", &IngestRun::default()).await.unwrap();
+    let after = now_micros();
+    let first = store.gallery_state().await.unwrap().last_ingest_at;
+    assert!(before <= first && first <= after, "{first} not in [{before}, {after}]");
+    assert!(first > created);
+
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store.finish_ingest("run-2", &IngestRun::default()).await.unwrap();
+    let second = store.gallery_state().await.unwrap().last_ingest_at;
+    assert!(second > first, "{second} did not move past {first}");
+}
+
+async fn stats_count_by_category_and_status_and_keep_source_errors(db: TestDb) {
+    let store = db.migrated().await;
+    let empty = store.stats().await.unwrap();
+    assert!(empty.by_category.iter().all(|(_, n)| *n == 0));
+    assert_eq!(empty.by_status.iter().map(|(s, _)| *s).collect::<Vec<_>>(), Status::ALL);
+    assert!(empty.by_status.iter().all(|(_, n)| *n == 0));
+    assert!(empty.sources.is_empty());
+
+    classified(&store, Category::Cat).await;
+    classified(&store, Category::Cat).await;
+    classified(&store, Category::Dog).await;
+    classified(&store, Category::Other).await;
+    let rejected = insert(&store).await;
+    store.mark_rejected(rejected, "svg").await.unwrap();
+    let failing = insert(&store).await;
+    store.record_failure(failing, "model missing").await.unwrap();
+    insert(&store).await;
+
+    let run = IngestRun {
+        started_at: Some(now_micros() - TimeDelta::seconds(3)),
+        fetched: 4,
+        stored: 3,
+        duplicates: 1,
+        published: 3,
+        errors: vec![("thecatapi".to_owned(), "HTTP 500 from upstream".to_owned())],
+        succeeded_sources: vec!["dogceo".to_owned()],
+    };
+    store.finish_ingest("run-1", &run).await.unwrap();
+
+    let stats = store.stats().await.unwrap();
+    assert_eq!(
+        stats.by_category,
+        vec![(Category::Cat, 2), (Category::Dog, 1), (Category::Other, 1)]
+    );
+    assert_eq!(
+        stats.by_status,
+        vec![
+            (Status::Pending, 2),
+            (Status::Classified, 4),
+            (Status::Rejected, 1),
+            (Status::Failed, 0)
+        ]
+    );
+    assert_eq!(stats.state, store.gallery_state().await.unwrap());
+    assert_eq!(stats.state.total_images, 3);
+    let names: Vec<_> = stats.sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["dogceo", "thecatapi"]);
+    let (dogceo, thecatapi) = (&stats.sources[0], &stats.sources[1]);
+    assert_eq!((dogceo.last_error.as_deref(), dogceo.last_error_at), (None, None));
+    assert!(dogceo.last_success_at.is_some());
+    assert_eq!(thecatapi.last_error.as_deref(), Some("HTTP 500 from upstream"));
+    assert_eq!(thecatapi.last_error_at, Some(stats.state.last_ingest_at));
+    assert_eq!(thecatapi.last_success_at, None);
+
+    // The next run reaches thecatapi: its error stays on record, older than
+    // its success, so a reader can tell it recovered.
+    let recovered = IngestRun {
+        succeeded_sources: vec!["thecatapi".to_owned(), "dogceo".to_owned()],
+        ..IngestRun::default()
+    };
+    store.finish_ingest("run-2", &recovered).await.unwrap();
+    let stats = store.stats().await.unwrap();
+    let thecatapi = &stats.sources[1];
+    assert_eq!(thecatapi.last_error.as_deref(), Some("HTTP 500 from upstream"));
+    assert!(thecatapi.last_success_at.unwrap() > thecatapi.last_error_at.unwrap());
+}
+
+async fn the_ingest_lease_has_one_holder_at_a_time(db: TestDb) {
+    let store = db.migrated().await;
+    let long = Duration::from_secs(60);
+    assert!(store.try_acquire_ingest_lease("a", long).await.unwrap());
+    assert!(!store.try_acquire_ingest_lease("b", long).await.unwrap());
+    assert!(store.try_acquire_ingest_lease("a", long).await.unwrap(), "the holder renews");
+
+    // Only the holder's own finish releases it.
+    store.finish_ingest("b", &IngestRun::default()).await.unwrap();
+    assert!(!store.try_acquire_ingest_lease("c", long).await.unwrap());
+    store.finish_ingest("a", &IngestRun::default()).await.unwrap();
+    assert!(store.try_acquire_ingest_lease("c", long).await.unwrap());
+    store.finish_ingest("c", &IngestRun::default()).await.unwrap();
+
+    // A holder that died lets the lease run out.
+    assert!(store.try_acquire_ingest_lease("d", Duration::from_millis(300)).await.unwrap());
+    assert!(!store.try_acquire_ingest_lease("e", long).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(store.try_acquire_ingest_lease("e", long).await.unwrap());
+    assert!(!store.try_acquire_ingest_lease("d", long).await.unwrap());
+}
+
+async fn racing_for_the_lease_gives_it_to_one(db: TestDb) {
+    db.migrated().await;
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        let store = db.open().await;
+        tasks.push(tokio::spawn(async move {
+            store
+                .try_acquire_ingest_lease(&format!("instance-{i}"), Duration::from_secs(60))
+                .await
+                .unwrap()
+        }));
+    }
+    let granted = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(granted, 1);
+}
+
+async fn the_sweep_finds_pending_pictures_whose_publish_is_stale(db: TestDb) {
+    let store = db.migrated().await;
+    let now = now_micros();
+    let minutes_ago = |m: i64| now - TimeDelta::minutes(m);
+    let mut oldest = new_image(minutes_ago(20));
+    oldest.source = "folder".to_owned();
+    let never_published = new_image(minutes_ago(10));
+    let just_published = new_image(minutes_ago(9));
+    let fresh = new_image(now);
+    let done = new_image(minutes_ago(30));
+    for image in [&oldest, &never_published, &just_published, &fresh, &done] {
+        store.insert_pending(image).await.unwrap();
+    }
+    store.mark_published(just_published.id).await.unwrap();
+    store.record_verdict(done.id, &verdict(done.id, Category::Cat)).await.unwrap();
+
+    let stale_before = minutes_ago(5);
+    let due = store.unpublished(stale_before, 10).await.unwrap();
+    assert_eq!(ids(&due), vec![oldest.id, never_published.id]);
+    assert_eq!(due[0].source, "folder");
+    assert_eq!(ids(&store.unpublished(stale_before, 1).await.unwrap()), vec![oldest.id]);
+
+    // Much later, a publish that never led to a verdict is due again.
+    let later = now_micros() + TimeDelta::minutes(1);
+    let due = store.unpublished(later, 10).await.unwrap();
+    assert_eq!(
+        ids(&due),
+        vec![oldest.id, never_published.id, just_published.id, fresh.id]
+    );
+}
+
+async fn concurrent_deliveries_of_one_picture_record_it_once(db: TestDb) {
+    let store = db.migrated().await;
+    let id = insert(&store).await;
+    let mut tasks = Vec::new();
+    for i in 0..5 {
+        // Separate handles, as five instances of classify-image would have.
+        let store = db.open().await;
+        let category = if i % 2 == 0 { Category::Cat } else { Category::Dog };
+        tasks.push(tokio::spawn(async move {
+            store.record_verdict(id, &verdict(id, category)).await.unwrap()
+        }));
+    }
+    let outcomes: Vec<_> = futures::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == RecordOutcome::Recorded).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == RecordOutcome::AlreadyDone).count(),
+        4,
+        "{outcomes:?}"
+    );
+    let state = store.gallery_state().await.unwrap();
+    assert_eq!((state.total_images, state.gallery_seq), (1, 1));
+    let record = store.get(id).await.unwrap().unwrap();
+    assert_eq!((record.attempts, record.gallery_seq), (1, Some(1)));
+    assert_eq!(everything_shown(&store).await, vec![id]);
+}
+
+async fn concurrent_classifications_get_distinct_positions(db: TestDb) {
+    let store = db.migrated().await;
+    let mut ids_ = Vec::new();
+    for _ in 0..20 {
+        ids_.push(insert(&store).await);
+    }
+    let mut tasks = Vec::new();
+    for (i, id) in ids_.iter().copied().enumerate() {
+        let store = Arc::clone(&store);
+        let category = if i % 3 == 0 { Category::Dog } else { Category::Cat };
+        tasks.push(tokio::spawn(async move {
+            store.record_verdict(id, &verdict(id, category)).await.unwrap()
+        }));
+    }
+    for outcome in futures::future::join_all(tasks).await {
+        assert_eq!(outcome.unwrap(), RecordOutcome::Recorded);
+    }
+    let mut seqs = Vec::new();
+    for id in &ids_ {
+        seqs.push(store.get(*id).await.unwrap().unwrap().gallery_seq.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=20).collect::<Vec<i64>>());
+    let state = store.gallery_state().await.unwrap();
+    assert_eq!((state.total_images, state.gallery_seq), (20, 20));
+    let shown: HashSet<_> = everything_shown(&store).await.into_iter().collect();
+    assert_eq!(shown, ids_.into_iter().collect());
+}
+
+/// Positions are handed out in commit order, so whatever a reader sees is
+/// always every position from the newest down to 1, never one with a hole
+/// that fills in later (which would make a keyset page skip it).
+async fn readers_never_see_a_gap_in_gallery_positions(db: TestDb) {
+    let store = db.migrated().await;
+    let mut pending = Vec::new();
+    for _ in 0..40 {
+        pending.push(insert(&store).await);
+    }
+    let mut writers = Vec::new();
+    for chunk in pending.chunks(10) {
+        let store = db.open().await;
+        let chunk = chunk.to_vec();
+        writers.push(tokio::spawn(async move {
+            for id in chunk {
+                store.record_verdict(id, &verdict(id, Category::Cat)).await.unwrap();
+            }
+        }));
+    }
+    let reader = db.open().await;
+    let mut reads = 0;
+    loop {
+        let done = writers.iter().all(|w| w.is_finished());
+        let page = reader.gallery_page(None, limit(100), None).await.unwrap();
+        let seqs: Vec<i64> = page.iter().map(|r| r.gallery_seq.unwrap()).collect();
+        let expected: Vec<i64> = (1..=seqs.len() as i64).rev().collect();
+        assert_eq!(seqs, expected, "a reader saw a gap");
+        reads += 1;
+        if done {
+            break;
+        }
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(everything_shown(&store).await.len(), 40);
+    assert!(reads > 1);
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL only: a server that is down, goes away, hangs, or is reached
+// through a unix socket.
+
+const SHORT: Duration = Duration::from_millis(500);
+
+fn short_options() -> ConnectOptions {
+    ConnectOptions {
+        pool_size: 2,
+        timeout: SHORT,
+    }
+}
+
+/// Where the test server listens, for the proxy to forward to.
+async fn server_address() -> Option<std::net::SocketAddr> {
+    let url = support::postgres::server_url();
+    let config: tokio_postgres::Config = url.parse().expect("TEST_DATABASE_URL");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        other => panic!("the outage tests need a TCP server, not {other:?}"),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    tokio::net::lookup_host((host.as_str(), port)).await.ok()?.next()
+}
+
+fn assert_unavailable<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
+    match result {
+        Err(StoreError::Unavailable(_)) => {}
+        other => panic!("{what}: expected Unavailable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn postgres_that_is_not_there_is_unavailable_at_once() {
+    // A loopback port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://catdog:secret@127.0.0.1:{port}/catdog");
+    let store = connect(&url, &short_options()).await.expect("the pool opens lazily");
+    let started = Instant::now();
+    assert_unavailable(store.ping().await, "ping");
+    assert_unavailable(store.gallery_state().await, "gallery_state");
+    assert_unavailable(store.get(ImageId::new()).await, "get");
+    match store.migrate().await {
+        Err(StoreError::Unavailable(message)) => {
+            assert!(!message.contains("secret"), "the password leaked: {message}")
+        }
+        other => panic!("migrate: expected Unavailable, got {other:?}"),
+    }
+    assert!(started.elapsed() < SHORT * 4, "took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outage_is_unavailable_and_recovers_by_itself() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let Some(server) = server_address().await else {
+        panic!("cannot resolve the test server's address");
+    };
+    let mut proxy = TcpProxy::start(server).await;
+    let url = rewrite_port(&db.url, proxy.port());
+    let store = connect(&url, &short_options()).await.unwrap();
+    store.migrate().await.unwrap();
+    let (id, _) = classified(&store, Category::Cat).await;
+
+    proxy.stop().await;
+    for attempt in 0..3 {
+        let started = Instant::now();
+        assert_unavailable(store.gallery_page(None, limit(10), None).await, "listing");
+        assert_unavailable(store.ping().await, "ping");
+        assert!(
+            started.elapsed() < SHORT * 3,
+            "attempt {attempt} took {:?}",
+            started.elapsed()
+        );
+    }
+
+    proxy.restart().await;
+    let back = Instant::now();
+    loop {
+        match store.gallery_page(None, limit(10), None).await {
+            Ok(page) => {
+                assert_eq!(ids(&page), vec![id]);
+                break;
+            }
+            Err(e) if back.elapsed() < Duration::from_secs(5) => {
+                eprintln!("not back yet: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("did not recover within 5 s: {e}"),
+        }
+    }
+    eprintln!("recovered {:?} after the database came back", back.elapsed());
+    let (another, _) = classified(&store, Category::Dog).await;
+    assert_eq!(everything_shown(&store).await, vec![another, id]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_that_hangs_is_unavailable_within_the_timeout() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let Some(server) = server_address().await else {
+        panic!("cannot resolve the test server's address");
+    };
+    let proxy = TcpProxy::start(server).await;
+    let url = rewrite_port(&db.url, proxy.port());
+    let store = connect(&url, &short_options()).await.unwrap();
+    store.migrate().await.unwrap();
+    let id = insert(&store).await;
+
+    proxy.freeze();
+    for what in ["verdict", "state", "ping"] {
+        let started = Instant::now();
+        let result = match what {
+            "verdict" => store.record_verdict(id, &verdict(id, Category::Cat)).await.map(|_| ()),
+            "state" => store.gallery_state().await.map(|_| ()),
+            _ => store.ping().await,
+        };
+        assert_unavailable(result, what);
+        let took = started.elapsed();
+        assert!(took >= SHORT / 2 && took < SHORT * 3, "{what} took {took:?}");
+    }
+
+    proxy.thaw();
+    let back = Instant::now();
+    loop {
+        match store.record_verdict(id, &verdict(id, Category::Cat)).await {
+            Ok(outcome) => {
+                // The verdict sent while frozen was rolled back with its
+                // abandoned connection, so this one is the one recorded.
+                assert_eq!(outcome, RecordOutcome::Recorded);
+                break;
+            }
+            Err(e) if back.elapsed() < Duration::from_secs(5) => {
+                eprintln!("not back yet: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("did not recover within 5 s: {e}"),
+        }
+    }
+    assert_eq!(store.gallery_state().await.unwrap().gallery_seq, 1);
+}
+
+/// The Cloud SQL form, `?host=/DIRECTORY`, against the local server's socket
+/// directory (`TEST_DATABASE_SOCKET_DIR`, default /var/run/postgresql).
+#[tokio::test]
+async fn postgres_over_a_unix_socket_directory() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let dir = std::env::var("TEST_DATABASE_SOCKET_DIR")
+        .unwrap_or_else(|_| "/var/run/postgresql".to_owned());
+    let config: tokio_postgres::Config = db.url.parse().unwrap();
+    let user = config.get_user().unwrap_or("postgres");
+    let url = format!("postgres://{user}@/{}?host={dir}", db.name);
+    let store = connect(&url, &short_options()).await.unwrap();
+    if let Err(e) = store.migrate().await {
+        support::postgres::unreachable_server(&url, &e);
+        return;
+    }
+    let (id, _) = classified(&store, Category::Cat).await;
+    assert_eq!(everything_shown(&store).await, vec![id]);
+}
+
+/// The same URL with another port.
+fn rewrite_port(url: &str, port: u16) -> String {
+    let config: tokio_postgres::Config = url.parse().unwrap();
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        other => panic!("not a TCP URL: {other:?}"),
+    };
+    let authority_start = url.find("://").unwrap() + 3;
+    let authority_end = authority_start + url[authority_start..].find('/').unwrap();
+    let authority = &url[authority_start..authority_end];
+    let credentials = authority.rsplit_once('@').map(|(c, _)| format!("{c}@")).unwrap_or_default();
+    format!(
+        "{}{credentials}{host}:{port}{}",
+        &url[..authority_start],
+        &url[authority_end..]
+    )
+}
