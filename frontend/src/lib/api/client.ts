@@ -53,8 +53,11 @@ export class ApiClient {
 	async #get<T>(path: string, signal?: AbortSignal): Promise<T> {
 		let response: Response;
 		try {
+			// The API allows a few seconds of caching; the page wants what is new right
+			// after an ingestion, so it always revalidates (an unchanged list is a cheap 304).
 			response = await this.#fetch(this.#baseUrl + path, {
 				headers: { accept: 'application/json' },
+				cache: 'no-cache',
 				signal
 			});
 		} catch (cause) {

@@ -61,27 +61,39 @@ export interface components {
     schemas: {
         /** @enum {string} */
         Category: "cat" | "dog" | "other";
+        /** @description One picture in the gallery. */
         Image: {
-            /** @description UUID v7 */
             id: string;
-            category: components["schemas"]["Category"];
-            confidence: number;
-            /** Format: date-time */
+            status: components["schemas"]["Status"];
+            category?: null | components["schemas"]["Category"];
+            /**
+             * Format: float
+             * @description 0 to 1: how sure the classifier is of `category`.
+             */
+            confidence?: number | null;
+            /** @description RFC 3339, UTC. */
             created_at: string;
-            width: number;
-            height: number;
+            classified_at?: string | null;
+            /** Format: int32 */
+            width?: number | null;
+            /** Format: int32 */
+            height?: number | null;
+            /** @description The original picture. */
             url: string;
-            thumbnail_url: string;
-            thumbnail_width: number;
-            thumbnail_height: number;
-            /** @description base64 ThumbHash */
-            placeholder: string;
+            thumbnail_url?: string | null;
+            /** Format: int32 */
+            thumbnail_width?: number | null;
+            /** Format: int32 */
+            thumbnail_height?: number | null;
+            /** @description A ThumbHash (base64) to show, blurred, until the thumbnail loads. */
+            placeholder?: string | null;
             source: string;
-            source_ref: string;
+            source_ref?: string | null;
         };
         ImagePage: {
             items: components["schemas"]["Image"][];
-            next_cursor: string | null;
+            /** @description Pass as `cursor` for the next page; `null` at the end. */
+            next_cursor?: string | null;
         };
         CategoryCounts: {
             cat: number;
@@ -96,26 +108,39 @@ export interface components {
         };
         SourceStatus: {
             name: string;
-            last_error: string | null;
-            /** Format: date-time */
-            last_error_at: string | null;
+            last_error?: string | null;
+            last_error_at?: string | null;
+            last_success_at?: string | null;
         };
         Stats: {
+            /**
+             * Format: int64
+             * @description Cats and dogs shown in the gallery.
+             */
             total_images: number;
             by_category: components["schemas"]["CategoryCounts"];
             by_status: components["schemas"]["StatusCounts"];
-            /** Format: date-time */
-            last_ingest_at: string | null;
-            /** Format: date-time */
-            next_ingest_at: string | null;
+            /** @description When ingestion last ran. */
+            last_ingest_at: string;
+            /** @description When the next ingestion is due. */
+            next_ingest_at: string;
+            /** Format: int64 */
             ingest_interval_secs: number;
             sources: components["schemas"]["SourceStatus"][];
         };
         Problem: {
             type: string;
             title: string;
+            /** Format: int32 */
             status: number;
-            detail?: string;
+            detail: string;
+            invalid_params?: components["schemas"]["InvalidParam"][] | null;
+        };
+        /** @enum {string} */
+        Status: "pending" | "classified" | "rejected" | "failed";
+        InvalidParam: {
+            name: string;
+            reason: string;
         };
     };
     responses: never;
@@ -129,7 +154,8 @@ export interface operations {
     list_images: {
         parameters: {
             query?: {
-                category?: components["schemas"]["Category"];
+                /** @description `cat` or `dog`; absent: both */
+                category?: string;
                 limit?: number;
                 cursor?: string;
             };

@@ -6,18 +6,20 @@ const CATEGORY_NAMES: Record<string, { one: string; many: string; emoji: string 
 	other: { one: 'Other', many: 'Others', emoji: '🖼️' }
 };
 
-export function categoryName(category: string, plural = false): string {
+export function categoryName(category: string | null | undefined, plural = false): string {
+	if (!category) return plural ? 'Pictures' : 'Picture';
 	const names = CATEGORY_NAMES[category];
 	if (!names) return category;
 	return plural ? names.many : names.one;
 }
 
-export function categoryEmoji(category: string): string {
-	return CATEGORY_NAMES[category]?.emoji ?? '';
+export function categoryEmoji(category: string | null | undefined): string {
+	return (category && CATEGORY_NAMES[category]?.emoji) || '';
 }
 
 /** "97%": confidence as a whole percentage, never rounded up to a certainty it did not have. */
-export function percent(confidence: number): string {
+export function percent(confidence: number | null | undefined): string {
+	if (confidence === null || confidence === undefined) return '?%';
 	const value = Math.floor(Math.min(1, Math.max(0, confidence)) * 100);
 	return `${value}%`;
 }
@@ -49,7 +51,8 @@ export function altText(
 	item: Pick<ImageItem, 'category' | 'confidence' | 'created_at'>,
 	now: number
 ) {
-	return `${categoryName(item.category)}, ${percent(item.confidence)} sure, added ${timeAgo(item.created_at, now)}`;
+	const sure = item.confidence == null ? '' : `, ${percent(item.confidence)} sure`;
+	return `${categoryName(item.category)}${sure}, added ${timeAgo(item.created_at, now)}`;
 }
 
 /** "thecatapi · abc": where a picture came from. */

@@ -5,12 +5,13 @@ import { appendPage, mergeNewest } from './timeline';
 export const PAGE_SIZE = 24;
 
 /**
- * One category's pictures, newest first, paged with the server's cursor.
+ * One category's pictures (or both, for `null`), newest first, paged with the server's cursor.
  * Loading more follows `next_cursor`; refreshing asks for the first page again
  * and merges what is new on top without touching the cursor.
  */
 export class Feed {
-	readonly category: GalleryCategory;
+	/** `null`: cats and dogs together, as the server orders them. */
+	readonly category: GalleryCategory | null;
 	items = $state.raw<ImageItem[]>([]);
 	/** The first page has been loaded at least once. */
 	started = $state(false);
@@ -25,7 +26,7 @@ export class Feed {
 	/** Set when the held pictures replace the list, with the cursor that continues them. */
 	#restartCursor: string | null | undefined = undefined;
 
-	constructor(client: ApiClient, category: GalleryCategory) {
+	constructor(client: ApiClient, category: GalleryCategory | null) {
 		this.#client = client;
 		this.category = category;
 	}
@@ -36,7 +37,7 @@ export class Feed {
 		this.loading = true;
 		try {
 			const page = await this.#client.listImages({
-				category: this.category,
+				...this.#categoryQuery(),
 				limit: PAGE_SIZE,
 				...(this.#cursor ? { cursor: this.#cursor } : {})
 			});
@@ -61,7 +62,7 @@ export class Feed {
 			await this.loadMore();
 			return this.items.length - before;
 		}
-		const page = await this.#client.listImages({ category: this.category, limit: PAGE_SIZE });
+		const page = await this.#client.listImages({ ...this.#categoryQuery(), limit: PAGE_SIZE });
 		const shown = [...this.pending, ...this.items];
 		const merged = mergeNewest(shown, page.items, page.items.length >= PAGE_SIZE);
 		if (merged.added === 0) return 0;
@@ -74,6 +75,10 @@ export class Feed {
 		}
 		if (!hold) this.reveal();
 		return merged.added;
+	}
+
+	#categoryQuery() {
+		return this.category ? { category: this.category } : {};
 	}
 
 	/** Puts the pictures that arrived while held on top of the list. */

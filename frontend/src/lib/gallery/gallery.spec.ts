@@ -79,11 +79,15 @@ describe('Gallery', () => {
 		expect(gallery.empty).toBe(true);
 	});
 
-	it('weaves the All tab from both columns and loads more from the one holding it back', async () => {
+	it('loads the All tab only once it is shown, and keeps it fresh from then on', async () => {
 		const { api, gallery } = setUp();
 		await gallery.refresh(() => T);
-		expect(gallery.everything.map((item) => item.category)).toEqual(['dog', 'cat']);
-		expect(gallery.everythingDone).toBe(true);
-		expect(api.requests.filter((path) => path.includes('cursor'))).toEqual([]);
+		expect(api.requests.some((path) => path === '/api/v1/images?limit=24')).toBe(false);
+		await gallery.loadMore('all');
+		expect(gallery.feeds.all.items.map((item) => item.category)).toEqual(['dog', 'cat']);
+		api.add(makeItem(3, 'cat', T + 1000));
+		await gallery.refresh(() => T + 60_000);
+		expect(gallery.feeds.all.items[0]?.id).toBe(makeItem(3, 'cat', 0).id);
+		expect(gallery.lastAdded).toBe(1);
 	});
 });

@@ -3,7 +3,7 @@ import type { GalleryCategory, Stats } from '$lib/api/types';
 import type { PageConfig } from '$lib/config/config';
 import { nextRefreshAt, retryDelayMs } from '$lib/ingest/countdown';
 import { Feed } from './feed.svelte';
-import { nextToLoad, weave } from './timeline';
+import { countDistinct } from './timeline';
 
 /** Whether new pictures should wait instead of appearing at once (the visitor is scrolled down). */
 export type HoldNewPictures = () => boolean;
@@ -18,7 +18,8 @@ export type RefreshPhase = 'waiting' | 'fetching';
 export class Gallery {
 	readonly client: ApiClient;
 	readonly config: PageConfig;
-	readonly feeds: Record<GalleryCategory, Feed>;
+	/** The Cats and Dogs columns, and "all" for the phone's All tab (loaded only when shown). */
+	readonly feeds: Record<GalleryCategory | 'all', Feed>;
 
 	stats = $state.raw<Stats | null>(null);
 	phase = $state<RefreshPhase>('waiting');
@@ -41,19 +42,22 @@ export class Gallery {
 	) {
 		this.config = config;
 		this.client = client;
-		this.feeds = { cat: new Feed(client, 'cat'), dog: new Feed(client, 'dog') };
+		this.feeds = {
+			all: new Feed(client, null),
+			cat: new Feed(client, 'cat'),
+			dog: new Feed(client, 'dog')
+		};
 		this.#holdNewPictures = holdNewPictures;
 	}
 
 	/** New pictures waiting for the visitor to come back to the top. */
 	get waiting(): number {
-		return this.feeds.cat.pending.length + this.feeds.dog.pending.length;
+		return countDistinct(Object.values(this.feeds).map((feed) => feed.pending));
 	}
 
 	/** Shows the waiting pictures on top of their lists. */
 	revealNew(): void {
-		this.feeds.cat.reveal();
-		this.feeds.dog.reveal();
+		for (const feed of Object.values(this.feeds)) feed.reveal();
 	}
 
 	/** Both feeds have loaded their first page and neither has a picture. */
@@ -66,26 +70,8 @@ export class Gallery {
 		);
 	}
 
-	/** The "All" tab's list: cats and dogs woven by time, only as far as both are loaded. */
-	get everything() {
-		return weave([this.feeds.cat, this.feeds.dog]);
-	}
-
-	/** Whether the "All" tab has anything older left to load. */
-	get everythingDone(): boolean {
-		return this.feeds.cat.done && this.feeds.dog.done;
-	}
-
-	/** Loads older pictures for the "All" tab from whichever list holds it back. */
-	async loadMoreEverything(): Promise<void> {
-		const feeds = [this.feeds.cat, this.feeds.dog];
-		const index = nextToLoad(feeds);
-		const feed = feeds[index];
-		if (feed) await this.#guard(() => feed.loadMore());
-	}
-
-	/** Loads older pictures for one column. */
-	async loadMore(category: GalleryCategory): Promise<void> {
+	/** Loads older pictures for one column or tab. */
+	async loadMore(category: GalleryCategory | 'all'): Promise<void> {
 		await this.#guard(() => this.feeds[category].loadMore());
 	}
 
@@ -97,12 +83,17 @@ export class Gallery {
 		if (this.phase === 'fetching') return;
 		this.phase = 'fetching';
 		try {
-			const [stats, ...added] = await Promise.all([
+			const hold = this.#holdNewPictures();
+			const { all, cat, dog } = this.feeds;
+			const [stats, newCats, newDogs] = await Promise.all([
 				this.client.getStats(),
-				...Object.values(this.feeds).map((feed) => feed.refreshNewest(this.#holdNewPictures()))
+				cat.refreshNewest(hold),
+				dog.refreshNewest(hold),
+				// The All tab's list is kept fresh once it has been shown; its news are the same pictures.
+				all.started ? all.refreshNewest(hold) : 0
 			]);
 			this.stats = stats;
-			this.lastAdded = added.reduce((sum, count) => sum + count, 0);
+			this.lastAdded = newCats + newDogs;
 			this.#failures = 0;
 			this.unreachable = false;
 			this.#plan(nextRefreshAt(stats, this.config.refreshIntervalSecs, now(), now()), now());

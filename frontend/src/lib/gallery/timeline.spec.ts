@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { makeItem } from '$lib/testing/fake-images-api';
-import { appendPage, mergeNewest, nextToLoad, weave } from './timeline';
+import { appendPage, countDistinct, mergeNewest } from './timeline';
 
 const T = Date.parse('2026-11-23T10:00:00Z');
 const cat = (n: number, minutesAgo: number) => makeItem(n, 'cat', T - minutesAgo * 60_000);
@@ -8,7 +8,7 @@ const dog = (n: number, minutesAgo: number) => makeItem(n, 'dog', T - minutesAgo
 const ids = (items: { id: string }[]) => items.map((item) => item.id.slice(4, 8));
 
 describe('mergeNewest', () => {
-	it('puts new pictures on top and keeps the shown ones in place', () => {
+	it("puts new pictures on top, in the server's order, and keeps the shown ones in place", () => {
 		const shown = [cat(3, 3), cat(2, 4), cat(1, 5)];
 		const newest = [cat(5, 1), cat(4, 2), cat(3, 3), cat(2, 4)];
 		const merged = mergeNewest(shown, newest, false);
@@ -48,29 +48,8 @@ describe('appendPage', () => {
 	});
 });
 
-describe('weave (the All tab)', () => {
-	it('shows cats and dogs by time, only as far as both lists are loaded', () => {
-		const cats = { items: [cat(1, 1), cat(2, 3)], done: false };
-		const dogs = { items: [dog(3, 2), dog(4, 10)], done: false };
-		// dog 4 (10 min ago) must wait: an older cat page might hold pictures newer than it.
-		expect(ids(weave([cats, dogs]))).toEqual(['0001', '0003', '0002']);
-		expect(nextToLoad([cats, dogs])).toBe(0);
-	});
-
-	it('shows everything once a list has no more pages', () => {
-		const cats = { items: [cat(1, 1)], done: true };
-		const dogs = { items: [dog(3, 2), dog(4, 10)], done: false };
-		expect(ids(weave([cats, dogs]))).toEqual(['0001', '0003', '0004']);
-		expect(nextToLoad([cats, dogs])).toBe(1);
-		expect(nextToLoad([cats, { ...dogs, done: true }])).toBe(-1);
-	});
-
-	it('waits for a list that has not loaded its first page', () => {
-		expect(
-			weave([
-				{ items: [cat(1, 1)], done: false },
-				{ items: [], done: false }
-			])
-		).toEqual([]);
+describe('countDistinct', () => {
+	it('counts a picture once even when two lists hold it', () => {
+		expect(countDistinct([[cat(1, 1), dog(2, 1)], [cat(1, 1)], []])).toBe(2);
 	});
 });

@@ -1,13 +1,7 @@
 import type { ImageItem } from '$lib/api/types';
 
-type Dated = Pick<ImageItem, 'id' | 'created_at'>;
-
-/** Newest first; ids (UUID v7, time-ordered) break ties between equal timestamps. */
-export function newestFirst(a: Dated, b: Dated): number {
-	const byTime = Date.parse(b.created_at) - Date.parse(a.created_at);
-	if (byTime !== 0) return byTime;
-	return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
-}
+// Lists keep the server's order (its gallery positions, newest first); nothing here re-sorts.
+type Dated = Pick<ImageItem, 'id'>;
 
 /** Adds `page` after `shown`, dropping pictures `shown` already has. */
 export function appendPage<T extends Dated>(shown: readonly T[], page: readonly T[]): T[] {
@@ -38,51 +32,14 @@ export function mergeNewest<T extends Dated>(
 	pageIsFull: boolean
 ): MergeResult<T> {
 	const known = new Set(shown.map((item) => item.id));
-	const fresh = newest.filter((item) => !known.has(item.id)).sort(newestFirst);
+	const fresh = newest.filter((item) => !known.has(item.id));
 	const overlaps = fresh.length < newest.length;
 	const gap = shown.length > 0 && !overlaps && pageIsFull;
-	if (gap) return { items: [...newest].sort(newestFirst), added: fresh.length, gap };
+	if (gap) return { items: [...newest], added: fresh.length, gap };
 	return { items: [...fresh, ...shown], added: fresh.length, gap: false };
 }
 
-export interface TimelineSource<T> {
-	items: readonly T[];
-	/** No more pages to load. */
-	done: boolean;
-}
-
-/**
- * The "All" tab: several newest-first lists woven into one, showing only the
- * part that is complete. A picture is shown once every list that still has
- * pages has loaded past its time; otherwise an older cat could appear before a
- * newer dog that simply has not been loaded yet.
- */
-export function weave<T extends Dated>(sources: readonly TimelineSource<T>[]): T[] {
-	let frontier = -Infinity;
-	for (const source of sources) {
-		if (source.done) continue;
-		const oldest = source.items.at(-1);
-		if (!oldest) return [];
-		frontier = Math.max(frontier, Date.parse(oldest.created_at));
-	}
-	return sources
-		.flatMap((source) => source.items)
-		.filter((item) => Date.parse(item.created_at) >= frontier)
-		.sort(newestFirst);
-}
-
-/** Which list the "All" tab should load next: the one whose oldest picture holds the weave back. */
-export function nextToLoad<T extends Dated>(sources: readonly TimelineSource<T>[]): number {
-	let pick = -1;
-	let pickTime = -Infinity;
-	sources.forEach((source, index) => {
-		if (source.done) return;
-		const oldest = source.items.at(-1);
-		const time = oldest ? Date.parse(oldest.created_at) : Infinity;
-		if (time > pickTime) {
-			pick = index;
-			pickTime = time;
-		}
-	});
-	return pick;
+/** How many different pictures the lists hold together (a cat is in "cat" and in "all"). */
+export function countDistinct(lists: readonly (readonly Dated[])[]): number {
+	return new Set(lists.flatMap((list) => list.map((item) => item.id))).size;
 }

@@ -1,5 +1,3 @@
-import type { Stats } from '$lib/api/types';
-
 /** Classification runs after each ingestion; give it a moment before asking for the new pictures. */
 export const SETTLE_MS = 1500;
 /** When the server's next ingestion is already due (late, or not announced), ask again this soon. */
@@ -7,7 +5,12 @@ export const OVERDUE_POLL_MS = 5000;
 /** The slowest retry while the server cannot be reached. */
 export const MAX_RETRY_MS = 10_000;
 
-type IngestTimes = Pick<Stats, 'next_ingest_at' | 'last_ingest_at' | 'ingest_interval_secs'>;
+/** The stats fields the countdown reads; tolerant of a server that leaves them out. */
+export interface IngestTimes {
+	next_ingest_at?: string | null;
+	last_ingest_at?: string | null;
+	ingest_interval_secs?: number | null;
+}
 
 /**
  * When the page should next ask for new pictures (epoch ms).

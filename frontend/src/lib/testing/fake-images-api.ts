@@ -7,6 +7,7 @@ export function makeItem(n: number, category: 'cat' | 'dog', createdAt: number):
 	const id = `0192${String(n).padStart(4, '0')}-0000-7000-8000-000000000000`;
 	return {
 		id,
+		status: 'classified',
 		category,
 		confidence: 0.9,
 		created_at: new Date(createdAt).toISOString(),
@@ -27,7 +28,8 @@ export class FakeImagesApi {
 	images: ImageItem[] = [];
 	down = false;
 	requests: string[] = [];
-	nextIngestAt: string | null = null;
+	lastIngestAt = '2026-11-23T09:59:00Z';
+	nextIngestAt = '2026-11-23T10:00:00Z';
 
 	add(...items: ImageItem[]) {
 		this.images = [...items, ...this.images].sort((a, b) =>
@@ -70,7 +72,7 @@ export class FakeImagesApi {
 			total_images: cat + dog,
 			by_category: { cat, dog, other: 0 },
 			by_status: { pending: 0, classified: cat + dog, rejected: 0, failed: 0 },
-			last_ingest_at: null,
+			last_ingest_at: this.lastIngestAt,
 			next_ingest_at: this.nextIngestAt,
 			ingest_interval_secs: 60,
 			sources: [{ name: 'folder', last_error: null, last_error_at: null }]
