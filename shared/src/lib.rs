@@ -7,6 +7,7 @@ pub mod domain;
 pub mod http;
 pub mod local;
 pub mod objects;
+pub mod pubsub;
 pub mod store;
 pub mod startup;
 pub mod telemetry;
