@@ -443,6 +443,12 @@ resource "google_cloud_run_v2_job" "migrate" {
           }
         }
         env {
+          # `catdog migrate` opens the object store too (no request is made);
+          # its default, a folder under /, is not writable in the image.
+          name  = "STORAGE_URL"
+          value = "gs://${google_storage_bucket.images.name}"
+        }
+        env {
           name  = "DATABASE_POOL_SIZE"
           value = "2"
         }
