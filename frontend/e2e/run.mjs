@@ -38,13 +38,18 @@ if (missing.length > 0) {
 
 let passed = 0;
 let failed = 0;
+let skipped = 0;
 const stream = run({
 	files: [path.join(here, 'gallery.e2e.mjs')],
 	concurrency: false,
-	timeout: 10 * 60_000
+	timeout: 10 * 60_000,
+	// E2E_ONLY="banner" runs only the tests whose names match, while working on one.
+	...(process.env.E2E_ONLY ? { testNamePatterns: [new RegExp(process.env.E2E_ONLY, 'i')] } : {})
 });
 stream.on('test:pass', (event) => {
-	if (event.details?.type !== 'suite') passed += 1;
+	if (event.details?.type === 'suite') return;
+	if (event.skip || event.todo) skipped += 1;
+	else passed += 1;
 });
 stream.on('test:fail', (event) => {
 	if (event.details?.type !== 'suite') failed += 1;
@@ -54,5 +59,5 @@ await new Promise((resolve) => stream.once('end', resolve));
 // Let the reporter flush before the closing line.
 await new Promise((resolve) => setImmediate(resolve));
 const total = passed + failed;
-console.log(`e2e: ${passed} passed, ${failed} failed`);
+console.log(`e2e: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(failed > 0 || total === 0 ? 1 : 0);
