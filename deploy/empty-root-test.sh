@@ -4,9 +4,12 @@
 # out like gcr.io/distroless/cc-debian12:nonroot plus what the Dockerfile copies
 # in, as uid 65532, and must answer GET /healthz with 200.
 #
-#   deploy/empty-root-test.sh                  # build (scripts/build-release.sh), then test all three
+#   deploy/empty-root-test.sh                  # build (scripts/build-release.sh), then test all
 #   deploy/empty-root-test.sh --no-build       # test the binaries already in the target folder
 #   deploy/empty-root-test.sh --no-build classify-image
+#
+# `migrate` is the migration job's image: `catdog migrate` must apply the
+# migrations to a fresh SQLite database in its empty root and exit 0.
 #
 # The root holds only:
 #   - the binary at /usr/local/bin/<name> (as the Dockerfile puts it);
@@ -35,14 +38,14 @@ binaries=()
 for arg in "$@"; do
   case "$arg" in
   --no-build) build=0 ;;
-  list-images | ingest-trigger | classify-image) binaries+=("$arg") ;;
-  *) die "unknown argument $arg (expected --no-build and/or list-images, ingest-trigger, classify-image)" ;;
+  list-images | ingest-trigger | classify-image | migrate) binaries+=("$arg") ;;
+  *) die "unknown argument $arg (expected --no-build and/or list-images, ingest-trigger, classify-image, migrate)" ;;
   esac
 done
-((${#binaries[@]})) || binaries=(list-images ingest-trigger classify-image)
+((${#binaries[@]})) || binaries=(list-images ingest-trigger classify-image migrate)
 
 [[ $(id -u) -eq 0 ]] || die "must run as root: it uses chroot, mknod and a new PID namespace"
-for tool in unshare chroot ldd dpkg-query curl python3 mknod awk; do
+for tool in unshare chroot ldd dpkg-query curl python3 mknod awk timeout; do
   command -v "$tool" >/dev/null || die "$tool is missing"
 done
 
@@ -55,8 +58,12 @@ HEALTHY_WITHIN_SECS=20
 release_dir="${CARGO_TARGET_DIR:-$REPO/target}/release"
 
 if ((build)); then
-  log "building ${binaries[*]} with scripts/build-release.sh"
-  scripts/build-release.sh "${binaries[@]}"
+  packages=()
+  for name in "${binaries[@]}"; do
+    [[ $name == migrate ]] && packages+=(catdog-cli) || packages+=("$name")
+  done
+  log "building ${packages[*]} with scripts/build-release.sh"
+  scripts/build-release.sh "${packages[@]}"
 fi
 
 work=$(mktemp -d /tmp/empty-root-test.XXXXXX)
@@ -113,14 +120,20 @@ copy_libraries() {
   done <<<"$ldd_out"
 }
 
+# The executable an image runs: the migration job's image runs catdog.
+binary_of() {
+  if [[ $1 == migrate ]]; then echo catdog; else echo "$1"; fi
+}
+
 make_root() {
-  local name=$1 root=$2
+  local name=$1 root=$2 exe
+  exe=$(binary_of "$name")
   mkdir -p "$root"/{usr/local/bin,etc/ssl/certs,tmp,proc,dev,home/nonroot}
   chmod 1777 "$root/tmp"
   chown "$NONROOT_UID:$NONROOT_UID" "$root/home/nonroot"
 
-  cp "$release_dir/$name" "$root/usr/local/bin/$name"
-  copy_libraries "$root/usr/local/bin/$name" "$root"
+  cp "$release_dir/$exe" "$root/usr/local/bin/$exe"
+  copy_libraries "$root/usr/local/bin/$exe" "$root"
 
   [[ -f /etc/ssl/certs/ca-certificates.crt ]] || die "this machine has no /etc/ssl/certs/ca-certificates.crt to copy"
   cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
@@ -166,8 +179,35 @@ passed=0
 failed=0
 report=()
 
+# The migration job's image: `catdog migrate` on a fresh database, exit status 0.
+test_migrate() {
+  local root="$work/migrate" binary="$release_dir/catdog"
+  [[ -x "$binary" ]] || die "$binary does not exist: build it with scripts/build-release.sh catdog-cli"
+  make_root migrate "$root"
+  local logfile="$work/migrate.log" status=0 started=$SECONDS
+  env -i DATABASE_URL="sqlite:///tmp/db.sqlite" STORAGE_URL="file:///tmp/objects" \
+    timeout 60 "$(command -v unshare)" --pid --fork --kill-child --mount-proc="$root/proc" \
+    "$(command -v chroot)" --userspec="$NONROOT_UID:$NONROOT_UID" "$root" /usr/local/bin/catdog migrate \
+    >"$logfile" 2>&1 || status=$?
+  local size
+  size=$(stat -c %s "$binary")
+  if [[ $status -eq 0 && -s "$root/tmp/db.sqlite" ]]; then
+    passed=$((passed + 1))
+    report+=("$(printf '%-15s ok    %6.1f MiB  catdog migrate exited 0 after %ss, database created' "migrate" "$(awk -v b="$size" 'BEGIN {print b / 1048576}')" "$((SECONDS - started))")")
+  else
+    failed=$((failed + 1))
+    report+=("$(printf '%-15s FAIL  catdog migrate exited %s' migrate "$status")")
+    log "catdog migrate failed in its empty root; its output:"
+    sed 's/^/    /' "$logfile" >&2
+  fi
+}
+
 test_binary() {
   local name=$1
+  [[ $name == migrate ]] && {
+    test_migrate
+    return
+  }
   local root="$work/$name"
   local binary="$release_dir/$name"
   [[ -x "$binary" ]] || die "$binary does not exist: build it with scripts/build-release.sh $name"
