@@ -189,7 +189,7 @@ describe('the gallery', () => {
 		await eventually(
 			async () => (await server.getJson('/api/v1/stats')).by_category.cat > PAGE_SIZE,
 			{
-				timeout: 120_000,
+				timeout: 180_000,
 				message: `more than ${PAGE_SIZE} cats to be classified`
 			}
 		);
