@@ -35,6 +35,7 @@ HEAD_JSON = ROOT / "model" / "head.json"
 # Preprocessing (kept in step with shared/src/classifier and MODEL.md).
 RESIZE_SHORTER_SIDE = 256
 CROP = 224
+MAX_ASPECT_RATIO = 4
 PREPROCESS_VERSION = "shorter256-triangle-center224-halfscale"
 
 # ImageNet classes that are a dog (151..=268) or a domestic cat (281..=285).
@@ -47,9 +48,13 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".ti
 
 def resized_size(width: int, height: int) -> tuple[int, int]:
     """Size after scaling the shorter side to 256, rounding the longer side."""
+    def scale(long: int, short: int) -> int:
+        # Round half up in integers, exactly as shared/src/classifier/preprocess.rs.
+        return max(RESIZE_SHORTER_SIDE, (long * RESIZE_SHORTER_SIDE * 2 + short) // (2 * short))
+
     if width <= height:
-        return RESIZE_SHORTER_SIDE, max(RESIZE_SHORTER_SIDE, round(height * RESIZE_SHORTER_SIDE / width))
-    return max(RESIZE_SHORTER_SIDE, round(width * RESIZE_SHORTER_SIDE / height)), RESIZE_SHORTER_SIDE
+        return RESIZE_SHORTER_SIDE, scale(height, width)
+    return scale(width, height), RESIZE_SHORTER_SIDE
 
 
 def preprocess(path: Path) -> np.ndarray:
@@ -57,6 +62,15 @@ def preprocess(path: Path) -> np.ndarray:
     with Image.open(path) as im:
         im = ImageOps.exif_transpose(im)
         im = im.convert("RGB")
+        # Beyond 4:1 only the middle of the long side is kept (as in Rust,
+        # where this bounds the memory a thin panorama costs).
+        w, h = im.size
+        short, long = min(w, h), max(w, h)
+        kept = min(long, short * MAX_ASPECT_RATIO)
+        if kept < long:
+            start = (long - kept) // 2
+            box = (start, 0, start + kept, h) if w > h else (0, start, w, start + kept)
+            im = im.crop(box)
         w, h = resized_size(*im.size)
         # Pillow's BILINEAR widens its support when shrinking, like the
         # `image` crate's Triangle filter the Rust side uses.
@@ -268,8 +282,10 @@ def main() -> int:
     HEAD_JSON.write_text(json.dumps(head, indent=1) + "\n")
     print(f"wrote {HEAD_JSON.relative_to(ROOT)}")
 
-    # Dev report with the rounded, written head, exactly as Rust will apply it.
+    # Dev report with the rounded, written head, applied exactly as Rust does
+    # (shared/src/classifier/head.rs): the category is the highest score.
     w_r, b_r = np.array(head["weights"]), head["bias"]
+    t_r, slope_r = head["neither"]["threshold"], head["neither"]["slope"]
     labels = ("cat", "dog", "other")
     confusion = {t: {p: 0 for p in labels} for t in labels}
     for (split, truth), (paths, feats, logits) in data.items():
@@ -277,11 +293,13 @@ def main() -> int:
             continue
         p_dog = 1 / (1 + np.exp(-(feats.astype(np.float64) @ w_r + b_r)))
         mass = pet_mass(logits)
-        for path, pd, m in zip(paths, p_dog, mass):
-            pred = "other" if m < head["neither"]["threshold"] else ("dog" if pd >= 0.5 else "cat")
+        p_pet = 1 / (1 + np.exp(-slope_r * np.log(mass / t_r)))
+        scores = np.stack([p_pet * (1 - p_dog), p_pet * p_dog, 1 - p_pet], axis=1)
+        for path, s, m in zip(paths, scores, mass):
+            pred = labels[int(np.argmax(s))]
             confusion[truth][pred] += 1
             if pred != truth:
-                print(f"  dev miss: {truth}/{path.name} -> {pred} (p_dog {pd:.3f}, pet mass {m:.4f})")
+                print(f"  dev miss: {truth}/{path.name} -> {pred} (scores {np.round(s, 3).tolist()}, pet mass {m:.4f})")
     print("dev confusion (rows truth, columns predicted):", json.dumps(confusion))
     return 0
 

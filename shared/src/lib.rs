@@ -2,6 +2,7 @@
 //! command share. Binaries only read configuration, call into here and serve.
 
 pub mod api;
+pub mod classifier;
 pub mod config;
 pub mod domain;
 pub mod http;

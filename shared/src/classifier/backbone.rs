@@ -80,7 +80,7 @@ impl Backbone {
             let values = outputs
                 .get(index)
                 .ok_or_else(|| ModelError::Inference(format!("output {index} is missing")))?
-                .as_slice::<f32>()
+                .to_plain_array_view::<f32>()
                 .map_err(inference)?;
             if values.len() != len {
                 return Err(ModelError::Inference(format!(
@@ -88,7 +88,7 @@ impl Backbone {
                     values.len()
                 )));
             }
-            Ok(values.to_vec())
+            Ok(values.iter().copied().collect())
         };
         Ok(BackboneOutput {
             logits: flat(self.logits_output, IMAGENET_CLASSES)?,

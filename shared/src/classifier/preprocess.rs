@@ -89,7 +89,7 @@ mod tests {
         let panorama = RgbImage::from_pixel(40_000, 1, image::Rgb([255, 0, 0]));
         let input = preprocess(&panorama);
         assert_eq!(input.0.shape(), &[1, 3, 224, 224]);
-        let red = input.0.to_array_view::<f32>().unwrap()[[0, 0, 112, 112]];
+        let red = input.0.to_plain_array_view::<f32>().unwrap()[[0, 0, 112, 112]];
         assert!((red - 1.0).abs() < 1e-6, "red channel was {red}");
     }
 }
