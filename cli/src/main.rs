@@ -23,6 +23,10 @@ enum Command {
     Openapi,
     /// Print the table of every setting (environment variable).
     Settings,
+    /// Classify pictures: one JSON line per file (MODEL_DIR, see MODEL.md).
+    Classify(commands::classify::Args),
+    /// Measure the classifier on DIR/{cat,dog,other}: confusion matrix and a JSON summary.
+    Eval(commands::eval::Args),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +50,9 @@ fn main() -> ExitCode {
                 print!("{}", catdog::config::settings_markdown());
                 Ok(ExitCode::SUCCESS)
             }
+            // CPU-bound and sequential: run on this thread, nothing else is waiting.
+            Command::Classify(args) => commands::classify::run(args),
+            Command::Eval(args) => commands::eval::run(args),
         }
     });
     match result {

@@ -1,2 +1,4 @@
+pub mod classify;
+pub mod eval;
 pub mod migrate;
 pub mod serve;

@@ -1,0 +1,142 @@
+//! Starts the real list-images binary on a free port against a fresh SQLite
+//! database, and seeds that database through the store API.
+
+#![allow(dead_code)]
+
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use catdog::domain::{
+    Category, Digest, ImageId, NewImage, ObjectName, Thumbnail, Verdict, now_micros,
+};
+use catdog::store::{ImageStore, InsertOutcome, RecordOutcome, SqliteStore};
+
+pub struct Service {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Arc<dyn ImageStore>,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Service {
+    pub async fn start(extra_env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("catdog.db");
+        let store = SqliteStore::open(db.to_str().unwrap()).await.unwrap();
+        store.migrate().await.unwrap();
+        let port = free_port();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_list-images"));
+        command
+            .env_clear()
+            .env("PORT", port.to_string())
+            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("STORAGE_URL", format!("file://{}", dir.path().join("objects").display()))
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in extra_env {
+            command.env(k, v);
+        }
+        let child = command.spawn().unwrap();
+        let service = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            store: Arc::new(store),
+            child,
+            _dir: dir,
+        };
+        service.wait_ready().await;
+        service
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = self.client.get(self.url("/healthz")).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("list-images did not answer /healthz within 20 s");
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub fn terminate(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    pub async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "did not exit within {within:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Stores `n` classified pictures of `category`, oldest first, and returns
+/// their ids in that order.
+pub async fn seed_classified(store: &Arc<dyn ImageStore>, category: Category, n: usize) -> Vec<ImageId> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let id = ImageId::new();
+        let image = NewImage {
+            id,
+            sha256: Digest::of(id.to_string().as_bytes()),
+            source: "test".to_owned(),
+            source_ref: Some(format!("ref-{id}")),
+            object_name: ObjectName::original(id),
+            content_type: "image/jpeg".to_owned(),
+            byte_size: 1234,
+            created_at: now_micros(),
+        };
+        assert_eq!(store.insert_pending(&image).await.unwrap(), InsertOutcome::Inserted);
+        let verdict = Verdict {
+            category,
+            confidence: 0.97,
+            scores: serde_json::json!({"cat": 0.97, "dog": 0.02, "other": 0.01}),
+            model_version: "test".to_owned(),
+            width: 640,
+            height: 480,
+            thumbnail: Thumbnail {
+                object_name: ObjectName::thumbnail(id),
+                width: 480,
+                height: 360,
+                placeholder: "1QcSHQRnh493V4dIh4eXh1h4kJUI".to_owned(),
+            },
+        };
+        assert_eq!(store.record_verdict(id, &verdict).await.unwrap(), RecordOutcome::Recorded);
+        ids.push(id);
+    }
+    ids
+}
