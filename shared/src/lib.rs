@@ -6,6 +6,7 @@ pub mod classifier;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod ingest;
 pub mod local;
 pub mod objects;
 pub mod pubsub;
