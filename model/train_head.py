@@ -36,7 +36,7 @@ HEAD_JSON = ROOT / "model" / "head.json"
 RESIZE_SHORTER_SIDE = 256
 CROP = 224
 MAX_ASPECT_RATIO = 4
-PREPROCESS_VERSION = "shorter256-triangle-center224-halfscale"
+PREPROCESS_VERSION = "max4to1-shorter256-triangle-center224-halfscale"
 
 # ImageNet classes that are a dog (151..=268) or a domestic cat (281..=285).
 DOG_CLASSES = range(151, 269)
