@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod classifier;
+pub mod classify;
 pub mod config;
 pub mod domain;
 pub mod http;
@@ -10,6 +11,7 @@ pub mod ingest;
 pub mod local;
 pub mod objects;
 pub mod pubsub;
+pub mod queue;
 pub mod store;
 pub mod startup;
 pub mod telemetry;

@@ -1,1 +1,19 @@
-fn main() {}
+//! classify-image: the Pub/Sub push endpoint (`POST /pubsub/push`) that
+//! classifies each stored picture (Cloud Run service).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use catdog::classify::{self, ClassifyConfig, ClassifyService};
+use catdog::startup::{self, StartupError};
+
+fn main() -> ExitCode {
+    startup::run_service("classify-image", |env, backends| async move {
+        let config = ClassifyConfig::from_env(&env)?;
+        // Once per process: every request shares the loaded model.
+        let classifier = Arc::new(config.load_classifier()?);
+        let service =
+            ClassifyService::new(backends.store, backends.objects, classifier, config.limits);
+        Ok::<_, StartupError>(classify::routes(service))
+    })
+}
