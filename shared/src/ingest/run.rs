@@ -460,9 +460,11 @@ struct LeaseRenewal(tokio::task::JoinHandle<()>);
 
 impl LeaseRenewal {
     fn start(store: Arc<dyn ImageStore>, holder: String, ttl: Duration) -> Self {
+        // Renewed three times per lifetime, but not more than twice a second.
+        let every = (ttl / 3).max(Duration::from_millis(500));
         Self(tokio::spawn(async move {
             loop {
-                tokio::time::sleep(ttl / 3).await;
+                tokio::time::sleep(every).await;
                 match store.try_acquire_ingest_lease(&holder, ttl).await {
                     Ok(true) => {}
                     Ok(false) => tracing::warn!("the ingestion lease was taken over"),

@@ -3,10 +3,12 @@
 //! (local mode), and delivered to classify-image as a Pub/Sub push envelope
 //! in both cases.
 
+mod gcp;
 mod message;
 
 use async_trait::async_trait;
 
+pub use gcp::{GcpPublisher, GcpPublisherConfig};
 pub use message::{ImageMessage, MessageError, PushEnvelope, PushMessage, SCHEMA_ATTRIBUTE, SCHEMA_NAME};
 
 #[derive(Debug, thiserror::Error)]
