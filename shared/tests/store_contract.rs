@@ -181,7 +181,10 @@ fn verdict(id: ImageId, category: Category) -> Verdict {
 
 async fn insert(store: &Arc<dyn ImageStore>) -> ImageId {
     let image = new_image(now_micros());
-    assert_eq!(store.insert_pending(&image).await.unwrap(), InsertOutcome::Inserted);
+    assert_eq!(
+        store.insert_pending(&image).await.unwrap(),
+        InsertOutcome::Inserted
+    );
     image.id
 }
 
@@ -189,7 +192,10 @@ async fn insert(store: &Arc<dyn ImageStore>) -> ImageId {
 async fn classified(store: &Arc<dyn ImageStore>, category: Category) -> (ImageId, Option<i64>) {
     let id = insert(store).await;
     assert_eq!(
-        store.record_verdict(id, &verdict(id, category)).await.unwrap(),
+        store
+            .record_verdict(id, &verdict(id, category))
+            .await
+            .unwrap(),
         RecordOutcome::Recorded
     );
     let seq = store.get(id).await.unwrap().unwrap().gallery_seq;
@@ -229,7 +235,11 @@ async fn migrating_twice_changes_nothing(db: TestDb) {
     let state = store.gallery_state().await.unwrap();
 
     store.migrate().await.expect("second migrate");
-    db.open().await.migrate().await.expect("migrate from another handle");
+    db.open()
+        .await
+        .migrate()
+        .await
+        .expect("migrate from another handle");
 
     assert_eq!(db.applied_migrations().await, vec![1]);
     assert_eq!(store.gallery_state().await.unwrap(), state);
@@ -260,7 +270,10 @@ async fn a_picture_is_stored_once(db: TestDb) {
     let store = db.migrated().await;
     let created_at = now_micros();
     let first = new_image(created_at);
-    assert_eq!(store.insert_pending(&first).await.unwrap(), InsertOutcome::Inserted);
+    assert_eq!(
+        store.insert_pending(&first).await.unwrap(),
+        InsertOutcome::Inserted
+    );
 
     // The same bytes again, under a new id, as a second source would bring them.
     let mut again = new_image(now_micros());
@@ -296,11 +309,23 @@ async fn a_picture_is_stored_once(db: TestDb) {
         gallery_seq: None,
     };
     assert_eq!(stored, expected);
-    assert_eq!(store.find_by_digest(&first.sha256).await.unwrap(), Some(expected));
+    assert_eq!(
+        store.find_by_digest(&first.sha256).await.unwrap(),
+        Some(expected)
+    );
 
     assert_eq!(store.get(ImageId::new()).await.unwrap(), None);
-    assert_eq!(store.find_by_digest(&Digest::of(b"never stored")).await.unwrap(), None);
-    assert_eq!(store.stats().await.unwrap().by_status[0], (Status::Pending, 1));
+    assert_eq!(
+        store
+            .find_by_digest(&Digest::of(b"never stored"))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.stats().await.unwrap().by_status[0],
+        (Status::Pending, 1)
+    );
 }
 
 async fn timestamps_read_back_to_the_microsecond(db: TestDb) {
@@ -313,21 +338,34 @@ async fn timestamps_read_back_to_the_microsecond(db: TestDb) {
     ] {
         let image = new_image(at(text));
         store.insert_pending(&image).await.unwrap();
-        assert_eq!(store.get(image.id).await.unwrap().unwrap().created_at, at(text));
+        assert_eq!(
+            store.get(image.id).await.unwrap().unwrap().created_at,
+            at(text)
+        );
     }
 
     let id = insert(&store).await;
     let before = now_micros();
     store.mark_published(id).await.unwrap();
-    store.record_verdict(id, &verdict(id, Category::Cat)).await.unwrap();
+    store
+        .record_verdict(id, &verdict(id, Category::Cat))
+        .await
+        .unwrap();
     let after = now_micros();
     let record = store.get(id).await.unwrap().unwrap();
     for (what, t) in [
         ("published_at", record.published_at.unwrap()),
         ("classified_at", record.classified_at.unwrap()),
     ] {
-        assert!(before <= t && t <= after, "{what} {t} not in [{before}, {after}]");
-        assert_eq!(t.timestamp_subsec_nanos() % 1000, 0, "{what} {t} below a microsecond");
+        assert!(
+            before <= t && t <= after,
+            "{what} {t} not in [{before}, {after}]"
+        );
+        assert_eq!(
+            t.timestamp_subsec_nanos() % 1000,
+            0,
+            "{what} {t} below a microsecond"
+        );
     }
 }
 
@@ -335,14 +373,20 @@ async fn a_verdict_is_recorded_once(db: TestDb) {
     let store = db.migrated().await;
     let id = insert(&store).await;
     let cat = verdict(id, Category::Cat);
-    assert_eq!(store.record_verdict(id, &cat).await.unwrap(), RecordOutcome::Recorded);
+    assert_eq!(
+        store.record_verdict(id, &cat).await.unwrap(),
+        RecordOutcome::Recorded
+    );
 
     let record = store.get(id).await.unwrap().unwrap();
     assert_eq!(record.status, Status::Classified);
     assert_eq!(record.category, Some(Category::Cat));
     assert_eq!(record.confidence, Some(0.875));
     assert_eq!(record.scores, Some(cat.scores.clone()));
-    assert_eq!(record.model_version.as_deref(), Some("efficientnet-lite0+head-v1"));
+    assert_eq!(
+        record.model_version.as_deref(),
+        Some("efficientnet-lite0+head-v1")
+    );
     assert_eq!((record.width, record.height), (Some(1024), Some(768)));
     assert_eq!(record.thumbnail, Some(cat.thumbnail.clone()));
     assert_eq!(record.attempts, 1);
@@ -352,8 +396,14 @@ async fn a_verdict_is_recorded_once(db: TestDb) {
 
     // A redelivery, even with another answer, changes nothing.
     let dog = verdict(id, Category::Dog);
-    assert_eq!(store.record_verdict(id, &dog).await.unwrap(), RecordOutcome::AlreadyDone);
-    assert_eq!(store.mark_rejected(id, "late").await.unwrap(), RecordOutcome::AlreadyDone);
+    assert_eq!(
+        store.record_verdict(id, &dog).await.unwrap(),
+        RecordOutcome::AlreadyDone
+    );
+    assert_eq!(
+        store.mark_rejected(id, "late").await.unwrap(),
+        RecordOutcome::AlreadyDone
+    );
     assert_eq!(store.get(id).await.unwrap().unwrap(), record);
     assert_eq!(store.stats().await.unwrap(), stats);
     assert_eq!(count(&stats.by_category, Category::Cat), 1);
@@ -362,10 +412,16 @@ async fn a_verdict_is_recorded_once(db: TestDb) {
 
     let unknown = ImageId::new();
     assert_eq!(
-        store.record_verdict(unknown, &verdict(unknown, Category::Cat)).await.unwrap(),
+        store
+            .record_verdict(unknown, &verdict(unknown, Category::Cat))
+            .await
+            .unwrap(),
         RecordOutcome::NotFound
     );
-    assert_eq!(store.mark_rejected(unknown, "x").await.unwrap(), RecordOutcome::NotFound);
+    assert_eq!(
+        store.mark_rejected(unknown, "x").await.unwrap(),
+        RecordOutcome::NotFound
+    );
 }
 
 async fn rejected_pictures_are_never_shown(db: TestDb) {
@@ -378,7 +434,10 @@ async fn rejected_pictures_are_never_shown(db: TestDb) {
     );
     // A redelivered message must not resurrect it.
     assert_eq!(
-        store.record_verdict(id, &verdict(id, Category::Dog)).await.unwrap(),
+        store
+            .record_verdict(id, &verdict(id, Category::Dog))
+            .await
+            .unwrap(),
         RecordOutcome::AlreadyDone
     );
     let record = store.get(id).await.unwrap().unwrap();
@@ -387,7 +446,13 @@ async fn rejected_pictures_are_never_shown(db: TestDb) {
     assert_eq!((record.category, record.gallery_seq), (None, None));
 
     assert_eq!(everything_shown(&store).await, vec![cat]);
-    assert!(store.gallery_page(Some(Category::Dog), limit(100), None).await.unwrap().is_empty());
+    assert!(
+        store
+            .gallery_page(Some(Category::Dog), limit(100), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let stats = store.stats().await.unwrap();
     assert_eq!(stats.state.total_images, 1);
     assert_eq!(count(&stats.by_status, Status::Rejected), 1);
@@ -401,7 +466,10 @@ async fn other_pictures_are_kept_but_not_shown(db: TestDb) {
     assert_eq!(dog_seq, Some(1), "others take no gallery position");
 
     let record = store.get(other).await.unwrap().unwrap();
-    assert_eq!((record.status, record.category), (Status::Classified, Some(Category::Other)));
+    assert_eq!(
+        (record.status, record.category),
+        (Status::Classified, Some(Category::Other))
+    );
     assert_eq!(everything_shown(&store).await, vec![dog]);
     let stats = store.stats().await.unwrap();
     assert_eq!(stats.state.total_images, 1);
@@ -419,7 +487,10 @@ async fn failures_are_counted_and_cleared_by_a_verdict(db: TestDb) {
     assert_eq!(record.attempts, 2);
     assert_eq!(record.last_error.as_deref(), Some("storage: timeout"));
 
-    store.record_verdict(id, &verdict(id, Category::Cat)).await.unwrap();
+    store
+        .record_verdict(id, &verdict(id, Category::Cat))
+        .await
+        .unwrap();
     let record = store.get(id).await.unwrap().unwrap();
     assert_eq!((record.attempts, record.last_error), (3, None));
 
@@ -439,15 +510,24 @@ async fn gallery_pages_are_newest_first_per_category(db: TestDb) {
     insert(&store).await; // still pending
 
     assert_eq!(everything_shown(&store).await, vec![c3, d2, c2, d1, c1]);
-    let cats = store.gallery_page(Some(Category::Cat), limit(10), None).await.unwrap();
+    let cats = store
+        .gallery_page(Some(Category::Cat), limit(10), None)
+        .await
+        .unwrap();
     assert_eq!(ids(&cats), vec![c3, c2, c1]);
     assert!(cats.iter().all(|r| r.category == Some(Category::Cat)));
-    let dogs = store.gallery_page(Some(Category::Dog), limit(10), None).await.unwrap();
+    let dogs = store
+        .gallery_page(Some(Category::Dog), limit(10), None)
+        .await
+        .unwrap();
     assert_eq!(ids(&dogs), vec![d2, d1]);
 
     let first_two = store.gallery_page(None, limit(2), None).await.unwrap();
     assert_eq!(ids(&first_two), vec![c3, d2]);
-    let after_c2 = store.gallery_page(Some(Category::Cat), limit(10), c2_seq).await.unwrap();
+    let after_c2 = store
+        .gallery_page(Some(Category::Cat), limit(10), c2_seq)
+        .await
+        .unwrap();
     assert_eq!(ids(&after_c2), vec![c1]);
     let past_the_end = store.gallery_page(None, limit(10), Some(1)).await.unwrap();
     assert!(past_the_end.is_empty());
@@ -459,12 +539,19 @@ async fn paging_neither_repeats_nor_skips_while_pictures_arrive(db: TestDb) {
         let start = store.gallery_state().await.unwrap().gallery_seq;
         let mut present = Vec::new();
         for i in 0..7 {
-            let kind = if category.is_none() && i % 2 == 1 { Category::Dog } else { Category::Cat };
+            let kind = if category.is_none() && i % 2 == 1 {
+                Category::Dog
+            } else {
+                Category::Cat
+            };
             present.push(classified(&store, kind).await.0);
         }
         present.reverse(); // newest first
         // Earlier rounds' images are older still; they follow ours.
-        let older = ids(&store.gallery_page(category, limit(100), Some(start + 1)).await.unwrap());
+        let older = ids(&store
+            .gallery_page(category, limit(100), Some(start + 1))
+            .await
+            .unwrap());
 
         let mut seen = Vec::new();
         let mut after = None;
@@ -501,7 +588,11 @@ async fn gallery_state_counts_shown_pictures_and_last_ingestion(db: TestDb) {
         "{created} not near [{before_creation}, {after_creation}]"
     );
     tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(store.gallery_state().await.unwrap().last_ingest_at, created, "not a clock");
+    assert_eq!(
+        store.gallery_state().await.unwrap().last_ingest_at,
+        created,
+        "not a clock"
+    );
 
     classified(&store, Category::Cat).await;
     classified(&store, Category::Cat).await;
@@ -515,14 +606,23 @@ async fn gallery_state_counts_shown_pictures_and_last_ingestion(db: TestDb) {
     assert_eq!(state.last_ingest_at, created);
 
     let before = now_micros();
-    store.finish_ingest("run-1", &IngestRun::default()).await.unwrap();
+    store
+        .finish_ingest("run-1", &IngestRun::default())
+        .await
+        .unwrap();
     let after = now_micros();
     let first = store.gallery_state().await.unwrap().last_ingest_at;
-    assert!(before <= first && first <= after, "{first} not in [{before}, {after}]");
+    assert!(
+        before <= first && first <= after,
+        "{first} not in [{before}, {after}]"
+    );
     assert!(first > created);
 
     tokio::time::sleep(Duration::from_millis(5)).await;
-    store.finish_ingest("run-2", &IngestRun::default()).await.unwrap();
+    store
+        .finish_ingest("run-2", &IngestRun::default())
+        .await
+        .unwrap();
     let second = store.gallery_state().await.unwrap().last_ingest_at;
     assert!(second > first, "{second} did not move past {first}");
 }
@@ -531,7 +631,10 @@ async fn stats_count_by_category_and_status_and_keep_source_errors(db: TestDb) {
     let store = db.migrated().await;
     let empty = store.stats().await.unwrap();
     assert!(empty.by_category.iter().all(|(_, n)| *n == 0));
-    assert_eq!(empty.by_status.iter().map(|(s, _)| *s).collect::<Vec<_>>(), Status::ALL);
+    assert_eq!(
+        empty.by_status.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        Status::ALL
+    );
     assert!(empty.by_status.iter().all(|(_, n)| *n == 0));
     assert!(empty.sources.is_empty());
 
@@ -542,7 +645,10 @@ async fn stats_count_by_category_and_status_and_keep_source_errors(db: TestDb) {
     let rejected = insert(&store).await;
     store.mark_rejected(rejected, "svg").await.unwrap();
     let failing = insert(&store).await;
-    store.record_failure(failing, "model missing").await.unwrap();
+    store
+        .record_failure(failing, "model missing")
+        .await
+        .unwrap();
     insert(&store).await;
 
     let run = IngestRun {
@@ -575,9 +681,15 @@ async fn stats_count_by_category_and_status_and_keep_source_errors(db: TestDb) {
     let names: Vec<_> = stats.sources.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["dogceo", "thecatapi"]);
     let (dogceo, thecatapi) = (&stats.sources[0], &stats.sources[1]);
-    assert_eq!((dogceo.last_error.as_deref(), dogceo.last_error_at), (None, None));
+    assert_eq!(
+        (dogceo.last_error.as_deref(), dogceo.last_error_at),
+        (None, None)
+    );
     assert!(dogceo.last_success_at.is_some());
-    assert_eq!(thecatapi.last_error.as_deref(), Some("HTTP 500 from upstream"));
+    assert_eq!(
+        thecatapi.last_error.as_deref(),
+        Some("HTTP 500 from upstream")
+    );
     assert_eq!(thecatapi.last_error_at, Some(stats.state.last_ingest_at));
     assert_eq!(thecatapi.last_success_at, None);
 
@@ -590,7 +702,10 @@ async fn stats_count_by_category_and_status_and_keep_source_errors(db: TestDb) {
     store.finish_ingest("run-2", &recovered).await.unwrap();
     let stats = store.stats().await.unwrap();
     let thecatapi = &stats.sources[1];
-    assert_eq!(thecatapi.last_error.as_deref(), Some("HTTP 500 from upstream"));
+    assert_eq!(
+        thecatapi.last_error.as_deref(),
+        Some("HTTP 500 from upstream")
+    );
     assert!(thecatapi.last_success_at.unwrap() > thecatapi.last_error_at.unwrap());
 }
 
@@ -599,17 +714,34 @@ async fn the_ingest_lease_has_one_holder_at_a_time(db: TestDb) {
     let long = Duration::from_secs(60);
     assert!(store.try_acquire_ingest_lease("a", long).await.unwrap());
     assert!(!store.try_acquire_ingest_lease("b", long).await.unwrap());
-    assert!(store.try_acquire_ingest_lease("a", long).await.unwrap(), "the holder renews");
+    assert!(
+        store.try_acquire_ingest_lease("a", long).await.unwrap(),
+        "the holder renews"
+    );
 
     // Only the holder's own finish releases it.
-    store.finish_ingest("b", &IngestRun::default()).await.unwrap();
+    store
+        .finish_ingest("b", &IngestRun::default())
+        .await
+        .unwrap();
     assert!(!store.try_acquire_ingest_lease("c", long).await.unwrap());
-    store.finish_ingest("a", &IngestRun::default()).await.unwrap();
+    store
+        .finish_ingest("a", &IngestRun::default())
+        .await
+        .unwrap();
     assert!(store.try_acquire_ingest_lease("c", long).await.unwrap());
-    store.finish_ingest("c", &IngestRun::default()).await.unwrap();
+    store
+        .finish_ingest("c", &IngestRun::default())
+        .await
+        .unwrap();
 
     // A holder that died lets the lease run out.
-    assert!(store.try_acquire_ingest_lease("d", Duration::from_millis(300)).await.unwrap());
+    assert!(
+        store
+            .try_acquire_ingest_lease("d", Duration::from_millis(300))
+            .await
+            .unwrap()
+    );
     assert!(!store.try_acquire_ingest_lease("e", long).await.unwrap());
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert!(store.try_acquire_ingest_lease("e", long).await.unwrap());
@@ -650,13 +782,19 @@ async fn the_sweep_finds_pending_pictures_whose_publish_is_stale(db: TestDb) {
         store.insert_pending(image).await.unwrap();
     }
     store.mark_published(just_published.id).await.unwrap();
-    store.record_verdict(done.id, &verdict(done.id, Category::Cat)).await.unwrap();
+    store
+        .record_verdict(done.id, &verdict(done.id, Category::Cat))
+        .await
+        .unwrap();
 
     let stale_before = minutes_ago(5);
     let due = store.unpublished(stale_before, 10).await.unwrap();
     assert_eq!(ids(&due), vec![oldest.id, never_published.id]);
     assert_eq!(due[0].source, "folder");
-    assert_eq!(ids(&store.unpublished(stale_before, 1).await.unwrap()), vec![oldest.id]);
+    assert_eq!(
+        ids(&store.unpublished(stale_before, 1).await.unwrap()),
+        vec![oldest.id]
+    );
 
     // Much later, a publish that never led to a verdict is due again.
     let later = now_micros() + TimeDelta::minutes(1);
@@ -674,9 +812,16 @@ async fn concurrent_deliveries_of_one_picture_record_it_once(db: TestDb) {
     for i in 0..5 {
         // Separate handles, as five instances of classify-image would have.
         let store = db.open().await;
-        let category = if i % 2 == 0 { Category::Cat } else { Category::Dog };
+        let category = if i % 2 == 0 {
+            Category::Cat
+        } else {
+            Category::Dog
+        };
         tasks.push(tokio::spawn(async move {
-            store.record_verdict(id, &verdict(id, category)).await.unwrap()
+            store
+                .record_verdict(id, &verdict(id, category))
+                .await
+                .unwrap()
         }));
     }
     let outcomes: Vec<_> = futures::future::join_all(tasks)
@@ -685,12 +830,18 @@ async fn concurrent_deliveries_of_one_picture_record_it_once(db: TestDb) {
         .map(Result::unwrap)
         .collect();
     assert_eq!(
-        outcomes.iter().filter(|o| **o == RecordOutcome::Recorded).count(),
+        outcomes
+            .iter()
+            .filter(|o| **o == RecordOutcome::Recorded)
+            .count(),
         1,
         "{outcomes:?}"
     );
     assert_eq!(
-        outcomes.iter().filter(|o| **o == RecordOutcome::AlreadyDone).count(),
+        outcomes
+            .iter()
+            .filter(|o| **o == RecordOutcome::AlreadyDone)
+            .count(),
         4,
         "{outcomes:?}"
     );
@@ -710,9 +861,16 @@ async fn concurrent_classifications_get_distinct_positions(db: TestDb) {
     let mut tasks = Vec::new();
     for (i, id) in ids_.iter().copied().enumerate() {
         let store = Arc::clone(&store);
-        let category = if i % 3 == 0 { Category::Dog } else { Category::Cat };
+        let category = if i % 3 == 0 {
+            Category::Dog
+        } else {
+            Category::Cat
+        };
         tasks.push(tokio::spawn(async move {
-            store.record_verdict(id, &verdict(id, category)).await.unwrap()
+            store
+                .record_verdict(id, &verdict(id, category))
+                .await
+                .unwrap()
         }));
     }
     for outcome in futures::future::join_all(tasks).await {
@@ -745,7 +903,10 @@ async fn readers_never_see_a_gap_in_gallery_positions(db: TestDb) {
         let chunk = chunk.to_vec();
         writers.push(tokio::spawn(async move {
             for id in chunk {
-                store.record_verdict(id, &verdict(id, Category::Cat)).await.unwrap();
+                store
+                    .record_verdict(id, &verdict(id, Category::Cat))
+                    .await
+                    .unwrap();
             }
         }));
     }
@@ -791,7 +952,10 @@ async fn server_address() -> Option<std::net::SocketAddr> {
         other => panic!("the outage tests need a TCP server, not {other:?}"),
     };
     let port = config.get_ports().first().copied().unwrap_or(5432);
-    tokio::net::lookup_host((host.as_str(), port)).await.ok()?.next()
+    tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .ok()?
+        .next()
 }
 
 fn assert_unavailable<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
@@ -810,23 +974,34 @@ async fn postgres_that_is_not_there_is_unavailable_at_once() {
         .unwrap()
         .port();
     let url = format!("postgres://catdog:secret@127.0.0.1:{port}/catdog");
-    let store = connect(&url, &short_options()).await.expect("the pool opens lazily");
+    let store = connect(&url, &short_options())
+        .await
+        .expect("the pool opens lazily");
     let started = Instant::now();
     assert_unavailable(store.ping().await, "ping");
     assert_unavailable(store.gallery_state().await, "gallery_state");
     assert_unavailable(store.get(ImageId::new()).await, "get");
     match store.migrate().await {
         Err(StoreError::Unavailable(message)) => {
-            assert!(!message.contains("secret"), "the password leaked: {message}")
+            assert!(
+                !message.contains("secret"),
+                "the password leaked: {message}"
+            )
         }
         other => panic!("migrate: expected Unavailable, got {other:?}"),
     }
-    assert!(started.elapsed() < SHORT * 4, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < SHORT * 4,
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_outage_is_unavailable_and_recovers_by_itself() {
-    let Some(db) = TestDatabase::create().await else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
     let Some(server) = server_address().await else {
         panic!("cannot resolve the test server's address");
     };
@@ -863,14 +1038,19 @@ async fn postgres_outage_is_unavailable_and_recovers_by_itself() {
             Err(e) => panic!("did not recover within 5 s: {e}"),
         }
     }
-    eprintln!("recovered {:?} after the database came back", back.elapsed());
+    eprintln!(
+        "recovered {:?} after the database came back",
+        back.elapsed()
+    );
     let (another, _) = classified(&store, Category::Dog).await;
     assert_eq!(everything_shown(&store).await, vec![another, id]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_that_hangs_is_unavailable_within_the_timeout() {
-    let Some(db) = TestDatabase::create().await else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
     let Some(server) = server_address().await else {
         panic!("cannot resolve the test server's address");
     };
@@ -884,13 +1064,19 @@ async fn postgres_that_hangs_is_unavailable_within_the_timeout() {
     for what in ["verdict", "state", "ping"] {
         let started = Instant::now();
         let result = match what {
-            "verdict" => store.record_verdict(id, &verdict(id, Category::Cat)).await.map(|_| ()),
+            "verdict" => store
+                .record_verdict(id, &verdict(id, Category::Cat))
+                .await
+                .map(|_| ()),
             "state" => store.gallery_state().await.map(|_| ()),
             _ => store.ping().await,
         };
         assert_unavailable(result, what);
         let took = started.elapsed();
-        assert!(took >= SHORT / 2 && took < SHORT * 3, "{what} took {took:?}");
+        assert!(
+            took >= SHORT / 2 && took < SHORT * 3,
+            "{what} took {took:?}"
+        );
     }
 
     proxy.thaw();
@@ -917,7 +1103,9 @@ async fn postgres_that_hangs_is_unavailable_within_the_timeout() {
 /// directory (`TEST_DATABASE_SOCKET_DIR`, default /var/run/postgresql).
 #[tokio::test]
 async fn postgres_over_a_unix_socket_directory() {
-    let Some(db) = TestDatabase::create().await else { return };
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
     let dir = std::env::var("TEST_DATABASE_SOCKET_DIR")
         .unwrap_or_else(|_| "/var/run/postgresql".to_owned());
     let config: tokio_postgres::Config = db.url.parse().unwrap();
@@ -942,7 +1130,10 @@ fn rewrite_port(url: &str, port: u16) -> String {
     let authority_start = url.find("://").unwrap() + 3;
     let authority_end = authority_start + url[authority_start..].find('/').unwrap();
     let authority = &url[authority_start..authority_end];
-    let credentials = authority.rsplit_once('@').map(|(c, _)| format!("{c}@")).unwrap_or_default();
+    let credentials = authority
+        .rsplit_once('@')
+        .map(|(c, _)| format!("{c}@"))
+        .unwrap_or_default();
     format!(
         "{}{credentials}{host}:{port}{}",
         &url[..authority_start],

@@ -255,7 +255,8 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
     index: usize,
     what: &str,
 ) -> StoreResult<T> {
-    row.try_get(index).map_err(|e| corrupt(what, error_chain(&e)))
+    row.try_get(index)
+        .map_err(|e| corrupt(what, error_chain(&e)))
 }
 
 /// Reads a row selected with [`COLUMNS`].
@@ -552,7 +553,9 @@ impl ImageStore for PostgresStore {
         let client = self.client().await?;
         let sql = format!("SELECT {COLUMNS} FROM images WHERE sha256 = $1");
         let outcome = tokio::time::timeout(self.timeout, async {
-            Ok(query_records(&client, &sql, &[&digest.as_str()]).await?.pop())
+            Ok(query_records(&client, &sql, &[&digest.as_str()])
+                .await?
+                .pop())
         })
         .await;
         self.settle(client, outcome)
@@ -564,7 +567,9 @@ impl ImageStore for PostgresStore {
             let update = client
                 .prepare_cached("UPDATE images SET published_at = $2 WHERE id = $1")
                 .await?;
-            client.execute(&update, &[&id.as_uuid(), &now_micros()]).await?;
+            client
+                .execute(&update, &[&id.as_uuid(), &now_micros()])
+                .await?;
             Ok(())
         })
         .await;
@@ -745,7 +750,7 @@ impl ImageStore for PostgresStore {
             let update = client
                 .prepare_cached(
                     "UPDATE gallery_state SET lease_holder = $1, \
-                     lease_until = clock_timestamp() + $2 * interval '1 microsecond' \
+                     lease_until = clock_timestamp() + $2::bigint * interval '1 microsecond' \
                      WHERE id = 1 AND (lease_holder IS NULL OR lease_holder = $1 \
                      OR lease_until < clock_timestamp())",
                 )
@@ -759,7 +764,8 @@ impl ImageStore for PostgresStore {
 
     async fn finish_ingest(&self, holder: &str, run: &IngestRun) -> StoreResult<()> {
         let mut client = self.client().await?;
-        let errors = serde_json::to_value(&run.errors).map_err(|e| StoreError::Other(e.to_string()))?;
+        let errors =
+            serde_json::to_value(&run.errors).map_err(|e| StoreError::Other(e.to_string()))?;
         let outcome = tokio::time::timeout(self.timeout, async {
             let now = now_micros();
             let tx = client.transaction().await?;
@@ -838,7 +844,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             config.get_hosts(),
-            [Host::Unix("/cloudsql/my-project:europe-west1:catdog".into())]
+            [Host::Unix(
+                "/cloudsql/my-project:europe-west1:catdog".into()
+            )]
         );
         assert_eq!(config.get_dbname(), Some("gallery"));
         assert_eq!(config.get_user(), Some("catdog"));

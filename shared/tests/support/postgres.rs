@@ -54,9 +54,14 @@ impl TestDatabase {
 
     /// The schema versions recorded as applied, in order.
     pub async fn applied_migrations(&self) -> Vec<i64> {
-        let client = connect(&self.url).await.expect("connect to the test database");
+        let client = connect(&self.url)
+            .await
+            .expect("connect to the test database");
         client
-            .query("SELECT version FROM schema_migrations ORDER BY version", &[])
+            .query(
+                "SELECT version FROM schema_migrations ORDER BY version",
+                &[],
+            )
             .await
             .expect("read schema_migrations")
             .iter()
@@ -101,7 +106,9 @@ pub fn unreachable_server(url: &str, error: &dyn std::fmt::Display) {
     let skip = std::env::var("CATDOG_SKIP_POSTGRES").is_ok_and(|v| v == "1");
     let shown = redact(url);
     if skip && !ci {
-        eprintln!("SKIPPED (CATDOG_SKIP_POSTGRES=1): PostgreSQL at {shown} is unreachable: {error}");
+        eprintln!(
+            "SKIPPED (CATDOG_SKIP_POSTGRES=1): PostgreSQL at {shown} is unreachable: {error}"
+        );
         return;
     }
     panic!(

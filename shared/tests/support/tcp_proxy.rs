@@ -26,7 +26,9 @@ struct Running {
 impl TcpProxy {
     /// Listens on a free loopback port and forwards every connection to `target`.
     pub async fn start(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy");
         let port = listener.local_addr().expect("proxy address").port();
         let (frozen, _) = watch::channel(false);
         let mut proxy = Self {
