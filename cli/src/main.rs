@@ -27,6 +27,10 @@ enum Command {
     Classify(commands::classify::Args),
     /// Measure the classifier on DIR/{cat,dog,other}: confusion matrix and a JSON summary.
     Eval(commands::eval::Args),
+    /// Import a folder of pictures at once: store, classify, then print a summary.
+    Import(commands::import::Args),
+    /// List the messages local mode's queue gave up on, and why.
+    DeadLetters(commands::dead_letters::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +57,8 @@ fn main() -> ExitCode {
             // CPU-bound and sequential: run on this thread, nothing else is waiting.
             Command::Classify(args) => commands::classify::run(args),
             Command::Eval(args) => commands::eval::run(args),
+            Command::Import(args) => commands::import::run(args).await,
+            Command::DeadLetters(args) => commands::dead_letters::run(args).await,
         }
     });
     match result {

@@ -1,4 +1,6 @@
 pub mod classify;
+pub mod dead_letters;
 pub mod eval;
+pub mod import;
 pub mod migrate;
 pub mod serve;

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use catdog::config::{ApiConfig, Env};
+use catdog::config::ApiConfig;
 use catdog::local::{self, LocalOptions};
 use catdog::startup::{Backends, init};
 
@@ -21,24 +21,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    // Local mode's embedded defaults live under the data folder unless the
-    // caller chose other stores.
-    let data = args.data_dir.display().to_string();
-    let mut vars: Vec<(String, String)> = std::env::vars().collect();
-    let defaults = [
-        ("DATABASE_URL", format!("sqlite://{data}/catdog.db")),
-        ("STORAGE_URL", format!("file://{data}/objects")),
-        ("PORT", args.port.to_string()),
-    ];
-    for (name, value) in defaults {
-        match vars.iter_mut().find(|(k, _)| k == name) {
-            Some(existing) if name == "PORT" => existing.1 = value,
-            Some(existing) if !existing.1.trim().is_empty() => {}
-            Some(existing) => existing.1 = value,
-            None => vars.push((name.to_owned(), value)),
-        }
-    }
-    let env = Env::from_map(vars);
+    let env = local::local_env(&args.data_dir, args.port);
     let common = init(&env)?;
     let api = ApiConfig::from_env(&env)?;
     let backends = Backends::connect(&common, true)
@@ -58,6 +41,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         api,
         backends,
         web_dir,
+        data_dir: args.data_dir,
     })
     .await?;
     Ok(ExitCode::SUCCESS)
