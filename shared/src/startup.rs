@@ -119,8 +119,16 @@ pub fn init(env: &Env) -> Result<CommonConfig, StartupError> {
     Ok(common)
 }
 
-#[cfg(not(feature = "lambda"))]
 async fn serve_app(name: &'static str, app: Router, port: u16) -> Result<(), StartupError> {
+    #[cfg(feature = "lambda")]
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        // Built with `lambda` and started by the Lambda runtime: the same
+        // routes answer API Gateway events instead of a port.
+        tracing::info!("{name} running on AWS Lambda");
+        return lambda_http::run(app)
+            .await
+            .map_err(|e| StartupError::Other(format!("lambda runtime: {e}")));
+    }
     let listener = crate::http::bind(port).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "{name} listening");
@@ -132,14 +140,4 @@ async fn serve_app(name: &'static str, app: Router, port: u16) -> Result<(), Sta
     )
     .await;
     Ok(())
-}
-
-/// With the `lambda` feature the same routes answer API Gateway events
-/// through the Lambda runtime API instead of a port.
-#[cfg(feature = "lambda")]
-async fn serve_app(name: &'static str, app: Router, _port: u16) -> Result<(), StartupError> {
-    tracing::info!("{name} running on AWS Lambda");
-    lambda_http::run(app)
-        .await
-        .map_err(|e| StartupError::Other(format!("lambda runtime: {e}")))
 }

@@ -45,6 +45,7 @@ fn legacy_item(record: ImageRecord) -> LegacyImage {
 #[utoipa::path(
     get,
     path = "/images",
+    operation_id = "list_original_images",
     params(("limit" = Option<u32>, Query, description = "1 to 100; default IMAGES_LIMIT (10)")),
     responses(
         (status = 200, body = LegacyImages),
