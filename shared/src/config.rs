@@ -93,7 +93,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting { name: "PUBSUB_ENDPOINT", default: None, read_by: &[INGEST], secret: false,
         meaning: "Pub/Sub endpoint without credentials (tests: a loopback server)" },
     Setting { name: "REQUIRE_OIDC", default: Some("false"), read_by: &[INGEST, CLASSIFY], secret: false,
-        meaning: "accept only callers with a valid Google-signed identity token" },
+        meaning: "accept only callers with a valid Google-signed identity token (read, not yet enforced: see issue 8; Cloud Run IAM guards the services meanwhile)" },
     Setting { name: "OIDC_AUDIENCE", default: None, read_by: &[INGEST, CLASSIFY], secret: false,
         meaning: "expected `aud` of identity tokens (the service URL)" },
     Setting { name: "OIDC_ALLOWED_EMAILS", default: None, read_by: &[INGEST, CLASSIFY], secret: false,
@@ -320,6 +320,15 @@ mod tests {
         assert_eq!(CommonConfig::from_env(&env).unwrap_err().var, "DATABASE_URL");
         let env = Env::from_map([("MIGRATE_ON_START", "maybe")]);
         assert_eq!(CommonConfig::from_env(&env).unwrap_err().var, "MIGRATE_ON_START");
+    }
+
+    #[test]
+    fn readme_lists_every_setting_as_the_code_does() {
+        let readme = include_str!("../../README.md");
+        assert!(
+            readme.contains(&settings_markdown()),
+            "README.md's settings table is out of date: put `catdog settings` between its settings markers"
+        );
     }
 
     #[test]
