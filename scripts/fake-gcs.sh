@@ -4,13 +4,19 @@
 #
 #   scripts/fake-gcs.sh install   create/refresh .cache/venv-tools, print the binary's path
 #   scripts/fake-gcs.sh bin       print the binary's path (installs first if needed)
-#   scripts/fake-gcs.sh start [PORT]
-#                                 start it on 127.0.0.1:PORT (a free port if none),
+#   scripts/fake-gcs.sh start [PORT] [ADDRESS]
+#                                 start it on ADDRESS:PORT (default 127.0.0.1:80),
 #                                 in-memory, in the background; print the endpoint
-#                                 (http://127.0.0.1:PORT) on stdout once it answers.
-#                                 Its pid goes to .cache/fake-gcs/PORT.pid, its log
-#                                 beside it.
-#   scripts/fake-gcs.sh stop PORT stop the one started by `start PORT`
+#                                 (http://ADDRESS[:PORT]) on stdout once it answers.
+#                                 Its pid goes to .cache/fake-gcs/ADDRESS-PORT.pid,
+#                                 its log beside it.
+#   scripts/fake-gcs.sh stop [PORT] [ADDRESS]
+#                                 stop the one started with the same arguments
+#
+# Why port 80: google-cloud-storage 1.21 sends `Host:` without the endpoint's
+# port and the emulator builds resumable upload URLs from it, so uploads of
+# 16 MiB and more only work when the emulator is on port 80 (root, or
+# `sysctl net.ipv4.ip_unprivileged_port_start=80`). Any 127.x.y.z works.
 #
 # The Rust tests (shared/tests/object_store.rs) start their own emulator on a
 # free port; they find the binary through STORAGE_EMULATOR_BIN or in
@@ -48,46 +54,45 @@ binary() {
     echo "$found"
 }
 
-free_port() {
-    "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 start() {
-    local port="${1:-}" bin
+    local port="${1:-80}" address="${2:-127.0.0.1}" bin id endpoint
     install
     bin="$(binary)"
-    [[ -n "$port" ]] || port="$(free_port)"
+    id="$address-$port"
+    endpoint="http://$address"
+    [[ "$port" == 80 ]] || endpoint="$endpoint:$port"
+    if [[ "$port" != 80 ]]; then
+        echo "fake-gcs.sh: warning: uploads of 16 MiB and more need port 80 (see the top of this script)" >&2
+    fi
     mkdir -p "$runs"
-    # -external-url: resumable uploads continue at the URL the emulator
-    # hands out, which otherwise leaves the port out.
-    "$bin" -scheme http -host 127.0.0.1 -port "$port" -backend memory \
-        -external-url "http://127.0.0.1:$port" -log-level warn >"$runs/$port.log" 2>&1 &
-    echo $! >"$runs/$port.pid"
+    "$bin" -scheme http -host "$address" -port "$port" -backend memory \
+        -log-level warn >"$runs/$id.log" 2>&1 &
+    echo $! >"$runs/$id.pid"
     # Ready when the JSON API lists buckets; give up after ~10 s.
     for _ in $(seq 1 100); do
-        if "$venv/bin/python" - "$port" <<'PY' 2>/dev/null; then
+        if "$venv/bin/python" - "$endpoint" <<'PY' 2>/dev/null; then
 import sys, urllib.request
-urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/storage/v1/b", timeout=1).read()
+urllib.request.urlopen(f"{sys.argv[1]}/storage/v1/b", timeout=1).read()
 PY
-            echo "http://127.0.0.1:$port"
+            echo "$endpoint"
             return 0
         fi
-        if ! kill -0 "$(cat "$runs/$port.pid")" 2>/dev/null; then
+        if ! kill -0 "$(cat "$runs/$id.pid")" 2>/dev/null; then
             echo "fake-gcs.sh: fake-gcs-server exited; its log:" >&2
-            cat "$runs/$port.log" >&2
+            cat "$runs/$id.log" >&2
             return 1
         fi
         sleep 0.1
     done
-    echo "fake-gcs.sh: fake-gcs-server did not answer on port $port" >&2
+    echo "fake-gcs.sh: fake-gcs-server did not answer at $endpoint" >&2
     return 1
 }
 
 stop() {
-    local port="${1:?usage: fake-gcs.sh stop PORT}"
-    if [[ -f "$runs/$port.pid" ]]; then
-        kill "$(cat "$runs/$port.pid")" 2>/dev/null || true
-        rm -f "$runs/$port.pid"
+    local id="${2:-127.0.0.1}-${1:-80}"
+    if [[ -f "$runs/$id.pid" ]]; then
+        kill "$(cat "$runs/$id.pid")" 2>/dev/null || true
+        rm -f "$runs/$id.pid"
     fi
 }
 
@@ -96,5 +101,5 @@ case "${1:-install}" in
     bin) install; binary ;;
     start) shift; start "$@" ;;
     stop) shift; stop "$@" ;;
-    *) echo "usage: $0 install|bin|start [PORT]|stop PORT" >&2; exit 2 ;;
+    *) echo "usage: $0 install|bin|start [PORT] [ADDRESS]|stop [PORT] [ADDRESS]" >&2; exit 2 ;;
 esac

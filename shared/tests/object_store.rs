@@ -112,7 +112,7 @@ fn tricky_bytes(len: usize) -> Bytes {
         state ^= state >> 17;
         state ^= state << 5;
         bytes.extend_from_slice(&state.to_le_bytes());
-        if state % 97 == 0 {
+        if state.is_multiple_of(97) {
             bytes.extend_from_slice(b"\r\n--");
         }
     }
