@@ -1,0 +1,224 @@
+//! Local mode end to end, through HTTP only: the real `catdog serve` binary
+//! over a folder of dev photos (cats, dogs and other things). Its timer runs
+//! ingestion at start; the in-process queue delivers every message to the
+//! push handler; the test waits for the pipeline to drain and checks what the
+//! original `GET /images` contract shows. A second ingestion adds nothing.
+//!
+//! Needs `.cache/model/backbone.onnx` (or `MODEL_DIR`): build it with
+//! model/build.sh.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn model_dir() -> PathBuf {
+    let dir = match std::env::var_os("MODEL_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        Some(dir) => repo_root().join(dir),
+        None => repo_root().join(".cache/model"),
+    };
+    assert!(
+        dir.join("backbone.onnx").is_file(),
+        "{} is missing: build the model with model/build.sh",
+        dir.join("backbone.onnx").display()
+    );
+    dir
+}
+
+const CATS: [&str; 3] = ["cat.4210.jpg", "cat.4212.jpg", "cat.4222.jpg"];
+const DOGS: [&str; 3] = ["dog.4002.jpg", "dog.4015.jpg", "dog.4038.jpg"];
+const OTHERS: [&str; 2] = ["brick.png", "coffee.png"];
+
+/// `DIR/{cat,dog,other}/…`: copies of the chosen dev photos.
+fn photo_folder(root: &Path) -> PathBuf {
+    let dev = repo_root().join("../shared/data/images/dev");
+    let folder = root.join("incoming");
+    for (kind, names) in [("cat", &CATS[..]), ("dog", &DOGS[..]), ("other", &OTHERS[..])] {
+        std::fs::create_dir_all(folder.join(kind)).unwrap();
+        for name in names {
+            let from = dev.join(kind).join(name);
+            std::fs::copy(&from, folder.join(kind).join(name))
+                .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        }
+    }
+    folder
+}
+
+struct Serve {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Serve {
+    fn start(dir: &Path, sources: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let child = Command::new(env!("CARGO_BIN_EXE_catdog"))
+            .arg("serve")
+            .args(["--port", &port.to_string()])
+            .arg("--data-dir")
+            .arg(dir.join("data"))
+            .arg("--web-dir")
+            .arg(dir.join("no-page"))
+            .env_clear()
+            .env("INGEST_SOURCES", format!("folder:{}", sources.display()))
+            // Only the first run at start-up; the second is the test's.
+            .env("INGEST_INTERVAL_SECS", "3600")
+            .env("MODEL_DIR", model_dir())
+            .env("LOG_FORMAT", "json")
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start catdog serve");
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = self.client.get(format!("{}/readyz", self.base)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("catdog serve exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "catdog serve did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until nothing is pending and `expected` images are settled.
+    async fn wait_drained(&self, expected: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let stats = self.get("/api/v1/stats").await;
+            let status = |s: &str| stats["by_status"][s].as_i64().unwrap_or(0);
+            let settled = status("classified") + status("rejected") + status("failed");
+            if status("pending") == 0 && settled == expected {
+                return stats;
+            }
+            assert!(Instant::now() < deadline, "the pipeline did not drain: {stats}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The folder path each listed image came from.
+    async fn sources_of(&self, items: &Value) -> BTreeSet<String> {
+        let mut refs = BTreeSet::new();
+        for item in items.as_array().expect("a list") {
+            let id = item["id"].as_str().unwrap();
+            let image = self.get(&format!("/api/v1/images/{id}")).await;
+            refs.insert(image["source_ref"].as_str().unwrap_or_default().to_owned());
+        }
+        refs
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        // SIGTERM first, as Cloud Run and Ctrl-C would; then make sure.
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn expected(kind: &str, names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| format!("{kind}/{n}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_ingests_a_folder_and_classifies_every_picture_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = photo_folder(dir.path());
+    let started = Instant::now();
+    let mut serve = Serve::start(dir.path(), &sources);
+    serve.wait_ready().await;
+    let ready_after = started.elapsed();
+
+    let total = (CATS.len() + DOGS.len() + OTHERS.len()) as i64;
+    let stats = serve.wait_drained(total).await;
+    let drained_after = started.elapsed();
+    assert_eq!(stats["by_category"]["other"], OTHERS.len(), "{stats}");
+
+    let images = serve.get("/images?limit=100").await;
+    assert_eq!(serve.sources_of(&images["cat_images"]).await, expected("cat", &CATS), "{images}");
+    assert_eq!(serve.sources_of(&images["dog_images"]).await, expected("dog", &DOGS), "{images}");
+    assert_eq!(images["total_images"], CATS.len() + DOGS.len());
+    // The run finished after it stored the pictures: last_retrieve_at is
+    // no earlier than the newest picture (same fixed-width UTC format).
+    let last_retrieve_at = images["last_retrieve_at"].as_str().unwrap().to_owned();
+    let newest = images["cat_images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(images["dog_images"].as_array().unwrap())
+        .map(|item| item["created_at"].as_str().unwrap().to_owned())
+        .max()
+        .unwrap();
+    assert!(last_retrieve_at >= newest, "{last_retrieve_at} < {newest}");
+
+    // A second ingestion finds everything stored already.
+    let response = serve
+        .client
+        .post(format!("{}/ingest", serve.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let summary: Value = response.json().await.unwrap();
+    assert_eq!(summary["stored"], 0, "{summary}");
+    assert_eq!(summary["published"], 0, "{summary}");
+    assert_eq!(summary["fetched"], total, "{summary}");
+    serve.wait_drained(total).await;
+    let again = serve.get("/images?limit=100").await;
+    assert_eq!(again["cat_images"], images["cat_images"]);
+    assert_eq!(again["dog_images"], images["dog_images"]);
+    assert!(
+        again["last_retrieve_at"].as_str().unwrap() > last_retrieve_at.as_str(),
+        "the second run moved last_retrieve_at forward"
+    );
+    eprintln!(
+        "timings: ready after {:.1}s, {} pictures drained after {:.1}s, whole test {:.1}s",
+        ready_after.as_secs_f64(),
+        total,
+        drained_after.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
