@@ -325,12 +325,8 @@ fn refused(url: &Url) -> FetchError {
 }
 
 fn classify_error(error: reqwest::Error, timeout: Duration) -> Attempt {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-    while let Some(e) = source {
-        if let Some(private) = e.downcast_ref::<PrivateAddress>() {
-            return Attempt::Fail(FetchError::Refused(private.0.clone()));
-        }
-        source = e.source();
+    if let Some(private) = find_private_address(&error) {
+        return Attempt::Fail(FetchError::Refused(private.0.clone()));
     }
     if error.is_timeout() {
         Attempt::Fail(FetchError::Timeout(timeout))
@@ -338,6 +334,25 @@ fn classify_error(error: reqwest::Error, timeout: Duration) -> Attempt {
         // Refused or reset connections, failed name lookups: try again.
         Attempt::Retry(FetchError::Network(error_chain(&error)), None)
     }
+}
+
+/// The resolver's refusal, wherever it sits in the error chain. The
+/// connector wraps it in an `io::Error`, whose `source()` skips the error it
+/// wraps, so those are looked into explicitly.
+fn find_private_address<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a PrivateAddress> {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(private) = e.downcast_ref::<PrivateAddress>() {
+            return Some(private);
+        }
+        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            if let Some(private) = find_private_address(inner) {
+                return Some(private);
+            }
+        }
+        current = e.source();
+    }
+    None
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -411,6 +426,26 @@ mod tests {
         for public in ["8.8.8.8", "151.101.1.1", "2607:f8b0::1"] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }
+    }
+
+    #[tokio::test]
+    async fn names_that_resolve_to_internal_addresses_are_refused() {
+        use std::str::FromStr as _;
+        for name in ["localhost", "127.0.0.1", "ip6-localhost"] {
+            let Ok(name) = Name::from_str(name) else { continue };
+            match PublicOnlyResolver.resolve(name).await {
+                Ok(addrs) => panic!("resolved to {:?}", addrs.collect::<Vec<_>>()),
+                // Either refused, or unknown on this machine (ip6-localhost).
+                Err(e) => assert!(
+                    e.downcast_ref::<PrivateAddress>().is_some() || e.downcast_ref::<std::io::Error>().is_some(),
+                    "{e}"
+                ),
+            }
+        }
+        let Err(e) = PublicOnlyResolver.resolve(Name::from_str("localhost").unwrap()).await else {
+            panic!("localhost resolved")
+        };
+        assert!(e.downcast_ref::<PrivateAddress>().is_some(), "{e}");
     }
 
     #[test]

@@ -1,0 +1,562 @@
+//! Ingestion runs end to end, on real stores (SQLite and PostgreSQL, folder
+//! object storage), publishing with the real Pub/Sub client to a loopback
+//! gRPC server, fetching from loopback servers that speak each source's
+//! contract and serve the team's dev photos.
+//!
+//! `run::*` tests run twice, `sqlite::NAME` and `postgres::NAME`; the source
+//! contract and `POST /ingest` tests run on SQLite.
+
+mod support {
+    #[allow(dead_code)]
+    pub mod postgres;
+    pub mod pubsub_server;
+    pub mod sources;
+}
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use catdog::domain::{Digest, ImageId, Status};
+use catdog::ingest::{IngestConfig, IngestSummary, Ingestor, SourceSpec};
+use catdog::objects::{self, StorageOptions};
+use catdog::pubsub::{GcpPublisher, GcpPublisherConfig, ImageMessage, Publisher};
+use catdog::startup::Backends;
+use catdog::store::{self, ConnectOptions};
+use reqwest::Url;
+use support::postgres::TestDatabase;
+use support::pubsub_server::PubsubServer;
+use support::sources::{Reply, SourceServer, dev_photos};
+
+// ---------------------------------------------------------------------------
+// Harness
+
+/// One test's database and object folder, removed when dropped.
+struct World {
+    dir: PathBuf,
+    database_url: String,
+    _postgres: Option<TestDatabase>,
+    pubsub: PubsubServer,
+}
+
+impl World {
+    fn temp_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("catdog-ingest-{}-{}", std::process::id(), ImageId::new()));
+        std::fs::create_dir_all(&dir).expect("create the test directory");
+        dir
+    }
+
+    async fn sqlite() -> Self {
+        let dir = Self::temp_dir();
+        Self {
+            database_url: format!("sqlite://{}", dir.join("catdog.db").display()),
+            dir,
+            _postgres: None,
+            pubsub: PubsubServer::start().await,
+        }
+    }
+
+    async fn postgres() -> Option<Self> {
+        let database = TestDatabase::create().await?;
+        Some(Self {
+            dir: Self::temp_dir(),
+            database_url: database.url.clone(),
+            _postgres: Some(database),
+            pubsub: PubsubServer::start().await,
+        })
+    }
+
+    /// The stores, opened as another process would open them.
+    async fn backends(&self) -> Backends {
+        let store = store::connect(&self.database_url, &ConnectOptions::default())
+            .await
+            .expect("open the store");
+        store.migrate().await.expect("migrate");
+        let objects = objects::open(
+            &format!("file://{}", self.dir.join("objects").display()),
+            &StorageOptions::default(),
+        )
+        .await
+        .expect("open the object folder");
+        Backends { store, objects }
+    }
+
+    async fn publisher(&self, timeout: Duration) -> Arc<dyn Publisher> {
+        let config = GcpPublisherConfig {
+            project: "gallery-test".to_owned(),
+            topic: "images".to_owned(),
+            endpoint: Some(self.pubsub.endpoint()),
+            publish_timeout: timeout,
+        };
+        Arc::new(GcpPublisher::connect(&config).await.expect("a Pub/Sub client"))
+    }
+
+    /// An ingestor as one process would have it.
+    async fn ingestor(&self, config: IngestConfig) -> Ingestor {
+        Ingestor::new(config, &self.backends().await, self.publisher(Duration::from_secs(5)).await)
+            .expect("an ingestor")
+    }
+
+    /// A folder of photos, some in subfolders, plus files that are not pictures.
+    fn photo_folder(&self, photos: &[PathBuf]) -> PathBuf {
+        let folder = self.dir.join("inbox");
+        for (i, photo) in photos.iter().enumerate() {
+            let sub = folder.join(if i % 2 == 0 { "a" } else { "b/c" });
+            std::fs::create_dir_all(&sub).unwrap();
+            std::fs::copy(photo, sub.join(photo.file_name().unwrap())).unwrap();
+        }
+        std::fs::write(folder.join("README.txt"), "not a picture, not even looked at").unwrap();
+        folder
+    }
+
+    /// The messages the Pub/Sub server received.
+    fn messages(&self) -> Vec<ImageMessage> {
+        self.pubsub
+            .received()
+            .iter()
+            .map(|r| ImageMessage::from_json(&r.message.data).expect("our message"))
+            .collect()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn folder_config(folder: &Path) -> IngestConfig {
+    IngestConfig::new(vec![SourceSpec::Folder(folder.to_path_buf())])
+}
+
+fn some_photos() -> Vec<PathBuf> {
+    let mut photos = dev_photos("cat")[..3].to_vec();
+    photos.extend_from_slice(&dev_photos("dog")[..3]);
+    photos
+}
+
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    super::run::$test(super::World::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    if let Some(world) = super::World::postgres().await {
+                        super::run::$test(world).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    each_new_picture_is_stored_once_and_published,
+    a_second_run_adds_nothing,
+    two_runs_started_together_store_each_picture_once,
+    runs_without_the_lease_still_store_each_picture_once,
+    a_failed_publish_is_published_by_a_later_runs_sweep,
+    a_failing_source_does_not_stop_the_others,
+);
+
+// ---------------------------------------------------------------------------
+// Runs, on both stores
+
+mod run {
+    use super::*;
+
+    pub async fn each_new_picture_is_stored_once_and_published(world: World) {
+        let photos = some_photos();
+        let folder = world.photo_folder(&photos);
+        let ingestor = world.ingestor(folder_config(&folder)).await;
+
+        let summary = ingestor.run_once().await.unwrap();
+        assert_eq!(
+            summary,
+            IngestSummary {
+                fetched: 6,
+                stored: 6,
+                duplicates: 0,
+                published: 6,
+                ..IngestSummary::default()
+            }
+        );
+
+        let backends = world.backends().await;
+        let mut ids = HashSet::new();
+        for photo in &photos {
+            let bytes = std::fs::read(photo).unwrap();
+            let record = backends
+                .store
+                .find_by_digest(&Digest::of(&bytes))
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{} was not stored", photo.display()));
+            assert_eq!(record.status, Status::Pending);
+            assert_eq!(record.source, "folder");
+            assert!(record.source_ref.as_deref().unwrap().ends_with(&*photo.file_name().unwrap().to_string_lossy()));
+            assert_eq!(record.content_type, "image/jpeg");
+            assert_eq!(record.byte_size, bytes.len() as i64);
+            assert!(record.published_at.is_some());
+            let object = backends.objects.get(&record.object_name).await.unwrap();
+            assert_eq!(object.bytes, bytes, "the original is kept byte for byte");
+            assert_eq!(object.content_type, "image/jpeg");
+            ids.insert(record.id);
+        }
+        assert_eq!(backends.objects.list().await.unwrap().len(), 6);
+
+        let messages = world.messages();
+        assert_eq!(messages.len(), 6);
+        for message in &messages {
+            assert!(ids.contains(&message.image_id));
+            let record = backends.store.get(message.image_id).await.unwrap().unwrap();
+            assert_eq!(message.object, record.object_name);
+            assert_eq!(message.sha256, record.sha256);
+        }
+    }
+
+    pub async fn a_second_run_adds_nothing(world: World) {
+        let folder = world.photo_folder(&some_photos());
+        let ingestor = world.ingestor(folder_config(&folder)).await;
+        let first = ingestor.run_once().await.unwrap();
+        assert_eq!(first.stored, 6);
+        let after_first = world.backends().await.store.gallery_state().await.unwrap().last_ingest_at;
+
+        let second = ingestor.run_once().await.unwrap();
+        assert_eq!((second.stored, second.duplicates, second.published), (0, 6, 0));
+        // Another process, which has not seen the folder before, reads and
+        // hashes every file and still adds nothing.
+        let other = world.ingestor(folder_config(&folder)).await;
+        let third = other.run_once().await.unwrap();
+        assert_eq!((third.fetched, third.stored, third.duplicates, third.published), (6, 0, 6, 0));
+
+        let backends = world.backends().await;
+        assert_eq!(backends.objects.list().await.unwrap().len(), 6);
+        assert_eq!(world.messages().len(), 6, "nothing was published twice");
+        let state = backends.store.gallery_state().await.unwrap();
+        assert!(state.last_ingest_at > after_first, "each run is recorded");
+    }
+
+    pub async fn two_runs_started_together_store_each_picture_once(world: World) {
+        let folder = world.photo_folder(&some_photos());
+        let a = world.ingestor(folder_config(&folder)).await;
+        let b = world.ingestor(folder_config(&folder)).await;
+        let (first, second) = tokio::join!(a.run_once(), b.run_once());
+        let (first, second) = (first.unwrap(), second.unwrap());
+        // Whichever got the lease did the work; the other stood aside.
+        assert_eq!(first.stored + second.stored, 6, "{first:?} {second:?}");
+        assert!(first.skipped != second.skipped, "{first:?} {second:?}");
+        let skipped = if first.skipped { &first } else { &second };
+        assert_eq!((skipped.fetched, skipped.stored, skipped.published), (0, 0, 0));
+        assert_eq!(world.messages().len(), 6);
+        assert_eq!(world.backends().await.objects.list().await.unwrap().len(), 6);
+    }
+
+    /// When the lease cannot keep two runs apart (here it expires at once),
+    /// the unique digest still does: each picture is stored, and published,
+    /// once, and the loser's objects are removed.
+    pub async fn runs_without_the_lease_still_store_each_picture_once(world: World) {
+        let folder = world.photo_folder(&some_photos());
+        let mut config = folder_config(&folder);
+        config.lease_ttl = Duration::from_millis(1);
+        let runs: Vec<Ingestor> = futures::future::join_all((0..3).map(|_| world.ingestor(config.clone()))).await;
+        let summaries = futures::future::join_all(runs.iter().map(|r| r.run_once())).await;
+        let summaries: Vec<IngestSummary> = summaries.into_iter().map(Result::unwrap).collect();
+        let stored: u64 = summaries.iter().map(|s| s.stored).sum();
+        let published: u64 = summaries.iter().map(|s| s.published).sum();
+        assert_eq!(stored, 6, "{summaries:?}");
+        assert_eq!(published, 6, "{summaries:?}");
+        assert_eq!(world.messages().len(), 6);
+        let ids: HashSet<ImageId> = world.messages().iter().map(|m| m.image_id).collect();
+        assert_eq!(ids.len(), 6);
+        assert_eq!(world.backends().await.objects.list().await.unwrap().len(), 6, "no orphan objects are left");
+    }
+
+    pub async fn a_failed_publish_is_published_by_a_later_runs_sweep(world: World) {
+        let folder = world.photo_folder(&some_photos()[..3]);
+        let mut config = folder_config(&folder);
+        config.republish_after = Duration::from_secs(1);
+        let ingestor = Ingestor::new(config, &world.backends().await, world.publisher(Duration::from_secs(1)).await)
+            .unwrap();
+
+        world.pubsub.fail_next(u32::MAX);
+        let first = ingestor.run_once().await.unwrap();
+        assert_eq!((first.stored, first.published), (3, 0));
+        assert!(first.errors.iter().all(|e| e.source == "pubsub"), "{:?}", first.errors);
+        assert!(!first.errors.is_empty());
+        assert!(world.messages().is_empty());
+
+        world.pubsub.fail_next(0);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let second = ingestor.run_once().await.unwrap();
+        assert_eq!((second.stored, second.duplicates, second.published, second.republished), (0, 3, 3, 3));
+        assert!(second.errors.is_empty(), "{:?}", second.errors);
+
+        let messages = world.messages();
+        assert_eq!(messages.len(), 3);
+        let store = world.backends().await.store;
+        for message in messages {
+            let record = store.get(message.image_id).await.unwrap().unwrap();
+            assert!(record.published_at.is_some());
+        }
+        // Published now: the next sweep leaves them alone.
+        let third = ingestor.run_once().await.unwrap();
+        assert_eq!(third.published, 0);
+    }
+
+    pub async fn a_failing_source_does_not_stop_the_others(world: World) {
+        let cats = SourceServer::start(&dev_photos("cat")[..2]).await;
+        let dogs = SourceServer::start(&dev_photos("dog")[..2]).await;
+        cats.always("/v1/images/search", Reply::Status(500));
+        let mut config = IngestConfig::new(vec![SourceSpec::TheCatApi, SourceSpec::DogCeo]);
+        config.thecatapi_base_url = Url::parse(&cats.base_url()).unwrap();
+        config.dogceo_base_url = Url::parse(&dogs.base_url()).unwrap();
+        config.fetch.backoff = Duration::from_millis(50);
+        let summary = world.ingestor(config).await.run_once().await.unwrap();
+
+        assert_eq!((summary.stored, summary.published), (2, 2));
+        assert_eq!(summary.errors.len(), 1, "{:?}", summary.errors);
+        assert_eq!(summary.errors[0].source, "thecatapi");
+        assert!(summary.errors[0].error.contains("500"), "{:?}", summary.errors);
+        assert_eq!(cats.hits("/v1/images/search"), 3, "the listing was retried");
+
+        let stats = world.backends().await.store.stats().await.unwrap();
+        let cat_api = stats.sources.iter().find(|s| s.name == "thecatapi").expect("thecatapi in stats");
+        assert!(cat_api.last_error.as_deref().is_some_and(|e| e.contains("500")), "{cat_api:?}");
+        let dog_ceo = stats.sources.iter().find(|s| s.name == "dogceo").expect("dogceo in stats");
+        assert_eq!(dog_ceo.last_error, None);
+        assert!(dog_ceo.last_success_at.is_some());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Each source's contract, on SQLite
+
+/// An ingestor whose network sources point at `server`.
+async fn ingestor_for(world: &World, server: &SourceServer, sources: Vec<SourceSpec>) -> Ingestor {
+    let mut config = IngestConfig::new(sources);
+    config.thecatapi_base_url = Url::parse(&server.base_url()).unwrap();
+    config.dogceo_base_url = Url::parse(&server.base_url()).unwrap();
+    config.fetch.backoff = Duration::from_millis(50);
+    config.fetch.total_timeout = Duration::from_secs(3);
+    config.batch_size = 3;
+    world.ingestor(config).await
+}
+
+#[tokio::test]
+async fn thecatapi_pictures_are_listed_with_the_key_and_downloaded() {
+    let world = World::sqlite().await;
+    let server = SourceServer::start(&dev_photos("cat")[..5]).await;
+    let mut config = IngestConfig::new(vec![SourceSpec::TheCatApi]);
+    config.thecatapi_base_url = Url::parse(&server.base_url()).unwrap();
+    config.thecatapi_key = Some("test-key".to_owned());
+    config.batch_size = 3;
+    let summary = world.ingestor(config).await.run_once().await.unwrap();
+    assert_eq!((summary.fetched, summary.stored, summary.published), (3, 3, 3));
+    assert_eq!(server.api_keys(), vec![Some("test-key".to_owned())]);
+
+    let store = world.backends().await.store;
+    for index in 0..3 {
+        let record = store.find_by_digest(&Digest::of(&server.photo_bytes(index))).await.unwrap().unwrap();
+        assert_eq!(record.source, "thecatapi");
+        let name = server.photo_path(index).trim_start_matches("/images/").to_owned();
+        assert_eq!(record.source_ref, Some(name), "the Cat API's id is kept");
+        // The server claimed image/png; the bytes say JPEG.
+        assert_eq!(record.content_type, "image/jpeg");
+    }
+}
+
+#[tokio::test]
+async fn dogceo_pictures_are_listed_and_downloaded() {
+    let world = World::sqlite().await;
+    let server = SourceServer::start(&dev_photos("dog")[..4]).await;
+    let summary = ingestor_for(&world, &server, vec![SourceSpec::DogCeo]).await.run_once().await.unwrap();
+    assert_eq!((summary.stored, summary.published), (3, 3));
+    let store = world.backends().await.store;
+    let record = store.find_by_digest(&Digest::of(&server.photo_bytes(0))).await.unwrap().unwrap();
+    assert_eq!(record.source, "dogceo");
+    assert_eq!(record.source_ref.as_deref(), Some(server.photo_path(0).trim_start_matches('/')));
+}
+
+#[tokio::test]
+async fn generator_pictures_arrive_base64_encoded() {
+    let world = World::sqlite().await;
+    let server = SourceServer::start(&dev_photos("cat")[5..8]).await;
+    let generator = Url::parse(&server.url("/generate")).unwrap();
+    let summary = ingestor_for(&world, &server, vec![SourceSpec::Generator(generator)])
+        .await
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!((summary.stored, summary.published), (3, 3));
+    let store = world.backends().await.store;
+    for index in 0..3 {
+        let record = store.find_by_digest(&Digest::of(&server.photo_bytes(index))).await.unwrap();
+        assert_eq!(record.unwrap().source, "generator");
+    }
+}
+
+#[tokio::test]
+async fn bad_pictures_are_reported_and_the_good_ones_kept() {
+    let world = World::sqlite().await;
+    let server = SourceServer::start(&dev_photos("cat")[..3]).await;
+    server.always(&server.photo_path(0), Reply::NotAnImage);
+    server.always(&server.photo_path(1), Reply::Streamed(25 * 1024 * 1024));
+    let summary = ingestor_for(&world, &server, vec![SourceSpec::TheCatApi]).await.run_once().await.unwrap();
+    assert_eq!((summary.fetched, summary.stored), (1, 1));
+    assert_eq!(summary.errors.len(), 2, "{:?}", summary.errors);
+    let text = format!("{:?}", summary.errors);
+    assert!(text.contains("not a picture"), "{text}");
+    assert!(text.contains("larger than the limit"), "{text}");
+    let store = world.backends().await.store;
+    assert!(store.find_by_digest(&Digest::of(&server.photo_bytes(2))).await.unwrap().is_some());
+    assert_eq!(world.backends().await.objects.list().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn passing_failures_are_retried_within_the_run() {
+    let world = World::sqlite().await;
+    let server = SourceServer::start(&dev_photos("cat")[..3]).await;
+    server.script("/v1/images/search", [Reply::Status(500)]);
+    server.script(&server.photo_path(0), [Reply::TooManyRequests { retry_after_secs: 1 }]);
+    server.script(&server.photo_path(1), [Reply::Status(503), Reply::Status(502)]);
+    let summary = ingestor_for(&world, &server, vec![SourceSpec::TheCatApi]).await.run_once().await.unwrap();
+    assert_eq!((summary.stored, summary.published), (3, 3), "{:?}", summary.errors);
+    assert!(summary.errors.is_empty());
+}
+
+#[tokio::test]
+async fn a_source_that_hangs_costs_its_timeout_and_no_more() {
+    let world = World::sqlite().await;
+    let slow = SourceServer::start(&dev_photos("cat")[..2]).await;
+    let fine = SourceServer::start(&dev_photos("dog")[..2]).await;
+    slow.always(&slow.photo_path(0), Reply::Drip);
+    slow.always(&slow.photo_path(1), Reply::Hang);
+    let mut config = IngestConfig::new(vec![SourceSpec::TheCatApi, SourceSpec::DogCeo]);
+    config.thecatapi_base_url = Url::parse(&slow.base_url()).unwrap();
+    config.dogceo_base_url = Url::parse(&fine.base_url()).unwrap();
+    config.fetch.total_timeout = Duration::from_secs(2);
+    let started = std::time::Instant::now();
+    let summary = world.ingestor(config).await.run_once().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert_eq!(summary.stored, 2);
+    assert_eq!(summary.errors.len(), 2, "{:?}", summary.errors);
+    assert!(summary.errors.iter().all(|e| e.source == "thecatapi" && e.error.contains("no answer")));
+}
+
+#[tokio::test]
+async fn a_folder_of_over_a_thousand_pictures_is_stored_once() {
+    let world = World::sqlite().await;
+    let folder = world.dir.join("many");
+    std::fs::create_dir_all(&folder).unwrap();
+    // Small distinct BMP-headed files: the sniffing is what counts here.
+    for i in 0..1100u32 {
+        let mut bytes = b"BM\0\0\0\0\0\0\0\0\x36\0\0\0".to_vec();
+        bytes.extend_from_slice(&i.to_le_bytes());
+        std::fs::write(folder.join(format!("{i:04}.bmp")), bytes).unwrap();
+    }
+    std::fs::write(folder.join("broken.jpg"), "a text file named like a picture").unwrap();
+    let ingestor = world.ingestor(folder_config(&folder)).await;
+    let summary = ingestor.run_once().await.unwrap();
+    assert_eq!((summary.stored, summary.published), (1100, 1100));
+    assert_eq!(summary.errors.len(), 1, "{:?}", &summary.errors[..summary.errors.len().min(3)]);
+    assert!(summary.errors[0].error.starts_with("broken.jpg: not a picture"), "{:?}", summary.errors);
+    assert_eq!(world.backends().await.objects.list().await.unwrap().len(), 1100);
+    let again = ingestor.run_once().await.unwrap();
+    assert_eq!((again.stored, again.duplicates), (0, 1100));
+}
+
+// ---------------------------------------------------------------------------
+// POST /ingest
+
+async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn post_ingest_answers_the_runs_summary() {
+    let world = World::sqlite().await;
+    let folder = world.photo_folder(&some_photos()[..2]);
+    let base = serve(catdog::ingest::routes(Arc::new(world.ingestor(folder_config(&folder)).await))).await;
+    let client = reqwest::Client::new();
+
+    let response = client.post(format!("{base}/ingest")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["fetched"], 2);
+    assert_eq!(body["stored"], 2);
+    assert_eq!(body["duplicates"], 0);
+    assert_eq!(body["published"], 2);
+    assert_eq!(body["errors"], serde_json::json!([]));
+    assert_eq!(body["skipped"], false);
+
+    let again: serde_json::Value = client.post(format!("{base}/ingest")).send().await.unwrap().json().await.unwrap();
+    assert_eq!((again["stored"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(2)));
+
+    let wrong_method = client.get(format!("{base}/ingest")).send().await.unwrap();
+    assert_eq!(wrong_method.status(), 405);
+}
+
+#[tokio::test]
+async fn post_ingest_while_another_run_holds_the_lease_is_skipped() {
+    let world = World::sqlite().await;
+    let folder = world.photo_folder(&some_photos()[..2]);
+    let backends = world.backends().await;
+    assert!(backends.store.try_acquire_ingest_lease("another-instance", Duration::from_secs(60)).await.unwrap());
+    let base = serve(catdog::ingest::routes(Arc::new(world.ingestor(folder_config(&folder)).await))).await;
+    let response = reqwest::Client::new().post(format!("{base}/ingest")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["skipped"], true);
+    assert_eq!(body["stored"], 0);
+    assert!(world.backends().await.objects.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn post_ingest_with_the_database_down_is_503() {
+    let world = World::sqlite().await;
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let store = store::connect(
+        &format!("postgres://postgres@127.0.0.1:{port}/nowhere"),
+        &ConnectOptions {
+            pool_size: 2,
+            timeout: Duration::from_millis(500),
+        },
+    )
+    .await
+    .unwrap();
+    let backends = Backends {
+        store,
+        objects: world.backends().await.objects,
+    };
+    let ingestor = Ingestor::new(
+        folder_config(&world.photo_folder(&some_photos()[..1])),
+        &backends,
+        world.publisher(Duration::from_secs(1)).await,
+    )
+    .unwrap();
+    let base = serve(catdog::ingest::routes(Arc::new(ingestor))).await;
+    let started = std::time::Instant::now();
+    let response = reqwest::Client::new().post(format!("{base}/ingest")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(response.headers()["content-type"], "application/problem+json");
+    assert!(world.backends().await.objects.list().await.unwrap().is_empty());
+}
