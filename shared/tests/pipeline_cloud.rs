@@ -1,0 +1,274 @@
+//! End to end in the cloud shape: list-images, ingest-trigger and
+//! classify-image as three processes on PostgreSQL (a fresh database) and
+//! fake-gcs-server, with a loopback Pub/Sub: the real client publishes to a
+//! gRPC Publisher server, and a push stand-in delivers each message to
+//! classify-image's `POST /pubsub/push` as a push subscription does. The
+//! test only speaks HTTP to the three services.
+//!
+//! Needs PostgreSQL (`TEST_DATABASE_URL`), fake-gcs-server
+//! (`scripts/fake-gcs.sh install`) and `.cache/model/backbone.onnx`
+//! (model/build.sh). The three binaries are built by the test with cargo.
+
+#[allow(dead_code)]
+mod support {
+    pub mod fake_gcs;
+    pub mod postgres;
+    pub mod pubsub_push;
+    pub mod pubsub_server;
+}
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::fake_gcs::FakeGcs;
+use support::postgres::TestDatabase;
+use support::pubsub_push::{PushOptions, PushSubscription};
+use support::pubsub_server::PubsubServer;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn model_dir() -> PathBuf {
+    let dir = repo_root().join(".cache/model");
+    assert!(
+        dir.join("backbone.onnx").is_file(),
+        "{} is missing: build the model with model/build.sh",
+        dir.join("backbone.onnx").display()
+    );
+    dir
+}
+
+/// Builds the three function binaries (cargo only builds the tested
+/// package's own) and returns the folder they are in.
+fn function_binaries() -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-p", "list-images", "-p", "ingest-trigger", "-p", "classify-image"])
+        .current_dir(repo_root())
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building the functions failed");
+    // target/debug/deps/pipeline_cloud-… → target/debug
+    let exe = std::env::current_exe().expect("the test's own path");
+    exe.parent().and_then(Path::parent).expect("target/debug").to_path_buf()
+}
+
+const CATS: [&str; 3] = ["cat.4210.jpg", "cat.4212.jpg", "cat.4222.jpg"];
+const DOGS: [&str; 3] = ["dog.4002.jpg", "dog.4015.jpg", "dog.4038.jpg"];
+const OTHERS: [&str; 2] = ["brick.png", "coffee.png"];
+
+fn photo_folder(root: &Path) -> PathBuf {
+    let dev = repo_root().join("../shared/data/images/dev");
+    let folder = root.join("incoming");
+    for (kind, names) in [("cat", &CATS[..]), ("dog", &DOGS[..]), ("other", &OTHERS[..])] {
+        std::fs::create_dir_all(folder.join(kind)).unwrap();
+        for name in names {
+            std::fs::copy(dev.join(kind).join(name), folder.join(kind).join(name)).unwrap();
+        }
+    }
+    folder
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One function process; SIGTERM then SIGKILL when dropped.
+struct Function {
+    name: &'static str,
+    child: Child,
+    base: String,
+}
+
+impl Function {
+    fn start(bin_dir: &Path, name: &'static str, env: &[(&str, String)]) -> Self {
+        let port = free_port();
+        let mut command = Command::new(bin_dir.join(name));
+        command
+            .env_clear()
+            .env("PORT", port.to_string())
+            .env("LOG_FORMAT", "json")
+            .env("MIGRATE_ON_START", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Self {
+            name,
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn wait_ready(&mut self, client: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(format!("{}/readyz", self.base)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited early: {status}", self.name);
+            }
+            assert!(Instant::now() < deadline, "{} did not become ready", self.name);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn get(client: &reqwest::Client, url: String) -> Value {
+    let response = client.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert_eq!(response.status(), StatusCode::OK, "GET {url}");
+    response.json().await.unwrap()
+}
+
+async fn ingest(client: &reqwest::Client, trigger: &Function) -> Value {
+    let response = client.post(format!("{}/ingest", trigger.base)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+async fn wait_drained(client: &reqwest::Client, list: &Function, push: &PushSubscription, expected: i64) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let stats = get(client, format!("{}/api/v1/stats", list.base)).await;
+        let status = |s: &str| stats["by_status"][s].as_i64().unwrap_or(0);
+        let settled = status("classified") + status("rejected") + status("failed");
+        if status("pending") == 0 && settled == expected && push.counts().outstanding() == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the pipeline did not drain: {stats} {:?}", push.counts());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn sources_of(client: &reqwest::Client, list: &Function, items: &Value) -> BTreeSet<String> {
+    let mut refs = BTreeSet::new();
+    for item in items.as_array().expect("a list") {
+        let id = item["id"].as_str().unwrap();
+        let image = get(client, format!("{}/api/v1/images/{id}", list.base)).await;
+        refs.insert(image["source_ref"].as_str().unwrap_or_default().to_owned());
+    }
+    refs
+}
+
+fn expected(kind: &str, names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| format!("{kind}/{n}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_functions_on_postgres_gcs_and_pubsub_classify_every_picture_once() {
+    let bin_dir = function_binaries();
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let started = Instant::now();
+    let gcs = FakeGcs::start().await;
+    let bucket = "catdog-e2e";
+    gcs.create_bucket(bucket).await;
+    let pubsub = Arc::new(PubsubServer::start().await);
+    let dir = tempfile_dir();
+    let sources = photo_folder(&dir);
+
+    let common = vec![
+        ("DATABASE_URL", db.url.clone()),
+        ("STORAGE_URL", format!("gs://{bucket}")),
+        ("STORAGE_ENDPOINT", gcs.endpoint.clone()),
+        ("GOOGLE_CLOUD_PROJECT", "catdog-test".to_owned()),
+    ];
+    let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
+        common.iter().cloned().chain(extra.iter().cloned()).collect()
+    };
+    let client = reqwest::Client::new();
+    let mut classify = Function::start(&bin_dir, "classify-image", &with(&[("MODEL_DIR", model_dir().display().to_string())]));
+    let mut trigger = Function::start(
+        &bin_dir,
+        "ingest-trigger",
+        &with(&[
+            ("INGEST_SOURCES", format!("folder:{}", sources.display())),
+            ("PUBSUB_TOPIC", "images".to_owned()),
+            ("PUBSUB_ENDPOINT", pubsub.endpoint()),
+        ]),
+    );
+    let mut list = Function::start(&bin_dir, "list-images", &with(&[]));
+    for function in [&mut classify, &mut trigger, &mut list] {
+        function.wait_ready(&client).await;
+    }
+    let push = PushSubscription::start(
+        Arc::clone(&pubsub),
+        PushOptions {
+            endpoint: format!("{}/pubsub/push", classify.base),
+            subscription: "projects/catdog-test/subscriptions/classify-image".to_owned(),
+            max_attempts: 5,
+            first_backoff: Duration::from_millis(500),
+        },
+    );
+    let ready_after = started.elapsed();
+
+    let summary = ingest(&client, &trigger).await;
+    let total = (CATS.len() + DOGS.len() + OTHERS.len()) as i64;
+    assert_eq!(summary["stored"], total, "{summary}");
+    assert_eq!(summary["published"], total, "{summary}");
+    wait_drained(&client, &list, &push, total).await;
+    let drained_after = started.elapsed();
+    let received = pubsub.received();
+    assert_eq!(received.len() as i64, total, "one message per picture");
+    assert!(received.iter().all(|r| r.topic == "projects/catdog-test/topics/images"));
+
+    let images = get(&client, format!("{}/images?limit=100", list.base)).await;
+    assert_eq!(sources_of(&client, &list, &images["cat_images"]).await, expected("cat", &CATS), "{images}");
+    assert_eq!(sources_of(&client, &list, &images["dog_images"]).await, expected("dog", &DOGS), "{images}");
+    let last_retrieve_at = images["last_retrieve_at"].as_str().unwrap().to_owned();
+
+    // The second run stores and publishes nothing, and the gallery is unchanged.
+    let summary = ingest(&client, &trigger).await;
+    assert_eq!((summary["stored"].as_u64(), summary["published"].as_u64()), (Some(0), Some(0)), "{summary}");
+    wait_drained(&client, &list, &push, total).await;
+    let again = get(&client, format!("{}/images?limit=100", list.base)).await;
+    assert_eq!(again["cat_images"], images["cat_images"]);
+    assert_eq!(again["dog_images"], images["dog_images"]);
+    assert!(again["last_retrieve_at"].as_str().unwrap() > last_retrieve_at.as_str());
+    assert_eq!(pubsub.received().len() as i64, total);
+    let counts = push.counts();
+    assert_eq!((counts.acknowledged, counts.dead_lettered), (total as u64, 0), "{counts:?}");
+
+    eprintln!(
+        "timings: services ready after {:.1}s, {total} pictures drained after {:.1}s, whole test {:.1}s",
+        ready_after.as_secs_f64(),
+        drained_after.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("catdog-cloud-e2e-{}", catdog::domain::ImageId::new()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
