@@ -43,63 +43,195 @@ pub struct Setting {
     pub meaning: &'static str,
 }
 
-use Binary::{Catdog as CLI, ClassifyImage as CLASSIFY, IngestTrigger as INGEST, ListImages as LIST};
+use Binary::{
+    Catdog as CLI, ClassifyImage as CLASSIFY, IngestTrigger as INGEST, ListImages as LIST,
+};
 
 const ALL: &[Binary] = &[LIST, INGEST, CLASSIFY, CLI];
 
 pub const SETTINGS: &[Setting] = &[
-    Setting { name: "PORT", default: Some("8080"), read_by: ALL, secret: false,
-        meaning: "TCP port to listen on, on all interfaces" },
-    Setting { name: "DATABASE_URL", default: Some("sqlite://data/catdog.db"), read_by: ALL, secret: true,
-        meaning: "`postgres://…` (Cloud SQL: `postgres://USER:PASS@/DB?host=/cloudsql/PROJECT:REGION:INSTANCE`) or `sqlite://PATH`" },
-    Setting { name: "DATABASE_POOL_SIZE", default: Some("8"), read_by: ALL, secret: false,
-        meaning: "PostgreSQL connections per process" },
-    Setting { name: "DATABASE_TIMEOUT_MS", default: Some("2000"), read_by: ALL, secret: false,
-        meaning: "how long to wait for the database before answering 503" },
-    Setting { name: "MIGRATE_ON_START", default: Some("false"), read_by: ALL, secret: false,
-        meaning: "apply database migrations at start-up (safe with several instances); `catdog serve` always does" },
-    Setting { name: "STORAGE_URL", default: Some("file://data/objects"), read_by: ALL, secret: false,
-        meaning: "`gs://BUCKET[/PREFIX]` or `file://DIR`: where originals and thumbnails are kept" },
-    Setting { name: "STORAGE_ENDPOINT", default: None, read_by: ALL, secret: false,
-        meaning: "Cloud Storage endpoint without credentials (tests: fake-gcs-server)" },
-    Setting { name: "PUBLIC_STORAGE_BASE_URL", default: Some("/media"), read_by: &[LIST, CLI], secret: false,
-        meaning: "URL prefix under which originals and thumbnails are served" },
-    Setting { name: "IMAGES_LIMIT", default: Some("10"), read_by: &[LIST, CLI], secret: false,
-        meaning: "default `limit` of `GET /images` (1 to 100)" },
-    Setting { name: "INGEST_INTERVAL_SECS", default: Some("60"), read_by: &[LIST, CLI], secret: false,
-        meaning: "seconds between ingestions (the Scheduler's period; local mode's timer)" },
-    Setting { name: "LOG_FORMAT", default: Some("auto"), read_by: ALL, secret: false,
-        meaning: "`json` (Cloud Logging), `pretty`, or `auto`: json unless stdout is a terminal" },
-    Setting { name: "MODEL_DIR", default: Some(".cache/model"), read_by: &[CLASSIFY, CLI], secret: false,
-        meaning: "folder holding `backbone.onnx` (built by `model/build.sh`)" },
-    Setting { name: "MAX_IMAGE_BYTES", default: Some("20971520"), read_by: &[INGEST, CLASSIFY, CLI], secret: false,
-        meaning: "largest picture accepted, in bytes" },
-    Setting { name: "MAX_IMAGE_PIXELS", default: Some("40000000"), read_by: &[CLASSIFY, CLI], secret: false,
-        meaning: "largest picture accepted, in pixels, checked before decoding" },
-    Setting { name: "INGEST_SOURCES", default: Some("thecatapi,dogceo"), read_by: &[INGEST, CLI], secret: false,
-        meaning: "comma-separated sources: `thecatapi`, `dogceo`, `generator:URL`, `folder:PATH`" },
-    Setting { name: "INGEST_BATCH_SIZE", default: Some("2"), read_by: &[INGEST, CLI], secret: false,
-        meaning: "pictures asked of each source per run" },
-    Setting { name: "THECATAPI_BASE_URL", default: Some("https://api.thecatapi.com"), read_by: &[INGEST, CLI], secret: false,
-        meaning: "base URL of The Cat API" },
-    Setting { name: "THECATAPI_KEY", default: None, read_by: &[INGEST, CLI], secret: true,
-        meaning: "API key sent as `x-api-key` to The Cat API" },
-    Setting { name: "DOGCEO_BASE_URL", default: Some("https://dog.ceo"), read_by: &[INGEST, CLI], secret: false,
-        meaning: "base URL of the Dog CEO API" },
-    Setting { name: "PUBSUB_TOPIC", default: None, read_by: &[INGEST], secret: false,
-        meaning: "topic id that ingest-trigger publishes one message per picture to" },
-    Setting { name: "GOOGLE_CLOUD_PROJECT", default: None, read_by: &[INGEST, LIST, CLASSIFY], secret: false,
-        meaning: "project of the topic; also names the project in log trace ids" },
-    Setting { name: "PUBSUB_ENDPOINT", default: None, read_by: &[INGEST], secret: false,
-        meaning: "Pub/Sub endpoint without credentials (tests: a loopback server)" },
-    Setting { name: "REQUIRE_OIDC", default: Some("false"), read_by: &[INGEST, CLASSIFY], secret: false,
-        meaning: "accept only callers with a valid Google-signed identity token (read, not yet enforced: see issue 8; Cloud Run IAM guards the services meanwhile)" },
-    Setting { name: "OIDC_AUDIENCE", default: None, read_by: &[INGEST, CLASSIFY], secret: false,
-        meaning: "expected `aud` of identity tokens (the service URL)" },
-    Setting { name: "OIDC_ALLOWED_EMAILS", default: None, read_by: &[INGEST, CLASSIFY], secret: false,
-        meaning: "comma-separated service accounts allowed to call" },
-    Setting { name: "OIDC_JWKS_URL", default: Some("https://www.googleapis.com/oauth2/v3/certs"), read_by: &[INGEST, CLASSIFY], secret: false,
-        meaning: "where Google's token signing keys are published" },
+    Setting {
+        name: "PORT",
+        default: Some("8080"),
+        read_by: ALL,
+        secret: false,
+        meaning: "TCP port to listen on, on all interfaces",
+    },
+    Setting {
+        name: "DATABASE_URL",
+        default: Some("sqlite://data/catdog.db"),
+        read_by: ALL,
+        secret: true,
+        meaning: "`postgres://…` (Cloud SQL: `postgres://USER:PASS@/DB?host=/cloudsql/PROJECT:REGION:INSTANCE`) or `sqlite://PATH`",
+    },
+    Setting {
+        name: "DATABASE_POOL_SIZE",
+        default: Some("8"),
+        read_by: ALL,
+        secret: false,
+        meaning: "PostgreSQL connections per process",
+    },
+    Setting {
+        name: "DATABASE_TIMEOUT_MS",
+        default: Some("2000"),
+        read_by: ALL,
+        secret: false,
+        meaning: "how long to wait for the database before answering 503",
+    },
+    Setting {
+        name: "MIGRATE_ON_START",
+        default: Some("false"),
+        read_by: ALL,
+        secret: false,
+        meaning: "apply database migrations at start-up (safe with several instances); `catdog serve` always does",
+    },
+    Setting {
+        name: "STORAGE_URL",
+        default: Some("file://data/objects"),
+        read_by: ALL,
+        secret: false,
+        meaning: "`gs://BUCKET[/PREFIX]` or `file://DIR`: where originals and thumbnails are kept",
+    },
+    Setting {
+        name: "STORAGE_ENDPOINT",
+        default: None,
+        read_by: ALL,
+        secret: false,
+        meaning: "Cloud Storage endpoint without credentials (tests: fake-gcs-server)",
+    },
+    Setting {
+        name: "PUBLIC_STORAGE_BASE_URL",
+        default: Some("/media"),
+        read_by: &[LIST, CLI],
+        secret: false,
+        meaning: "URL prefix under which originals and thumbnails are served",
+    },
+    Setting {
+        name: "IMAGES_LIMIT",
+        default: Some("10"),
+        read_by: &[LIST, CLI],
+        secret: false,
+        meaning: "default `limit` of `GET /images` (1 to 100)",
+    },
+    Setting {
+        name: "INGEST_INTERVAL_SECS",
+        default: Some("60"),
+        read_by: &[LIST, CLI],
+        secret: false,
+        meaning: "seconds between ingestions (the Scheduler's period; local mode's timer)",
+    },
+    Setting {
+        name: "LOG_FORMAT",
+        default: Some("auto"),
+        read_by: ALL,
+        secret: false,
+        meaning: "`json` (Cloud Logging), `pretty`, or `auto`: json unless stdout is a terminal",
+    },
+    Setting {
+        name: "MODEL_DIR",
+        default: Some(".cache/model"),
+        read_by: &[CLASSIFY, CLI],
+        secret: false,
+        meaning: "folder holding `backbone.onnx` (built by `model/build.sh`)",
+    },
+    Setting {
+        name: "MAX_IMAGE_BYTES",
+        default: Some("20971520"),
+        read_by: &[INGEST, CLASSIFY, CLI],
+        secret: false,
+        meaning: "largest picture accepted, in bytes",
+    },
+    Setting {
+        name: "MAX_IMAGE_PIXELS",
+        default: Some("40000000"),
+        read_by: &[CLASSIFY, CLI],
+        secret: false,
+        meaning: "largest picture accepted, in pixels, checked before decoding",
+    },
+    Setting {
+        name: "INGEST_SOURCES",
+        default: Some("thecatapi,dogceo"),
+        read_by: &[INGEST, CLI],
+        secret: false,
+        meaning: "comma-separated sources: `thecatapi`, `dogceo`, `generator:URL`, `folder:PATH`",
+    },
+    Setting {
+        name: "INGEST_BATCH_SIZE",
+        default: Some("2"),
+        read_by: &[INGEST, CLI],
+        secret: false,
+        meaning: "pictures asked of each source per run",
+    },
+    Setting {
+        name: "THECATAPI_BASE_URL",
+        default: Some("https://api.thecatapi.com"),
+        read_by: &[INGEST, CLI],
+        secret: false,
+        meaning: "base URL of The Cat API",
+    },
+    Setting {
+        name: "THECATAPI_KEY",
+        default: None,
+        read_by: &[INGEST, CLI],
+        secret: true,
+        meaning: "API key sent as `x-api-key` to The Cat API",
+    },
+    Setting {
+        name: "DOGCEO_BASE_URL",
+        default: Some("https://dog.ceo"),
+        read_by: &[INGEST, CLI],
+        secret: false,
+        meaning: "base URL of the Dog CEO API",
+    },
+    Setting {
+        name: "PUBSUB_TOPIC",
+        default: None,
+        read_by: &[INGEST],
+        secret: false,
+        meaning: "topic id that ingest-trigger publishes one message per picture to",
+    },
+    Setting {
+        name: "GOOGLE_CLOUD_PROJECT",
+        default: None,
+        read_by: &[INGEST, LIST, CLASSIFY],
+        secret: false,
+        meaning: "project of the topic; also names the project in log trace ids",
+    },
+    Setting {
+        name: "PUBSUB_ENDPOINT",
+        default: None,
+        read_by: &[INGEST],
+        secret: false,
+        meaning: "Pub/Sub endpoint without credentials (tests: a loopback server)",
+    },
+    Setting {
+        name: "REQUIRE_OIDC",
+        default: Some("false"),
+        read_by: &[INGEST, CLASSIFY],
+        secret: false,
+        meaning: "accept only callers with a valid Google-signed identity token (read, not yet enforced: see issue 8; Cloud Run IAM guards the services meanwhile)",
+    },
+    Setting {
+        name: "OIDC_AUDIENCE",
+        default: None,
+        read_by: &[INGEST, CLASSIFY],
+        secret: false,
+        meaning: "expected `aud` of identity tokens (the service URL)",
+    },
+    Setting {
+        name: "OIDC_ALLOWED_EMAILS",
+        default: None,
+        read_by: &[INGEST, CLASSIFY],
+        secret: false,
+        meaning: "comma-separated service accounts allowed to call",
+    },
+    Setting {
+        name: "OIDC_JWKS_URL",
+        default: Some("https://www.googleapis.com/oauth2/v3/certs"),
+        read_by: &[INGEST, CLASSIFY],
+        secret: false,
+        meaning: "where Google's token signing keys are published",
+    },
 ];
 
 /// A setting that is present but wrong. Its message is one line naming the
@@ -130,7 +262,11 @@ impl Env {
         V: Into<String>,
     {
         Self {
-            overrides: Some(vars.into_iter().map(|(k, v)| (k.into(), v.into())).collect()),
+            overrides: Some(
+                vars.into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .collect(),
+            ),
         }
     }
 
@@ -179,7 +315,11 @@ impl Env {
     }
 
     /// A whole number within `range`.
-    pub fn number(&self, name: &'static str, range: std::ops::RangeInclusive<u64>) -> Result<u64, ConfigError> {
+    pub fn number(
+        &self,
+        name: &'static str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
         let n: u64 = self.parsed(name)?.ok_or(ConfigError {
             var: name,
             reason: "must be set".to_owned(),
@@ -243,7 +383,9 @@ impl CommonConfig {
             port: env.number("PORT", 0..=65535)? as u16,
             database_url,
             pool_size: env.number("DATABASE_POOL_SIZE", 1..=512)? as usize,
-            database_timeout: Duration::from_millis(env.number("DATABASE_TIMEOUT_MS", 10..=600_000)?),
+            database_timeout: Duration::from_millis(
+                env.number("DATABASE_TIMEOUT_MS", 10..=600_000)?,
+            ),
             migrate_on_start: env.flag("MIGRATE_ON_START")?,
             storage_url,
             storage_endpoint: env.string("STORAGE_ENDPOINT"),
@@ -279,7 +421,8 @@ impl ApiConfig {
 
 /// The README's table of settings, made from [`SETTINGS`].
 pub fn settings_markdown() -> String {
-    let mut out = String::from("| variable | default | read by | meaning |\n| --- | --- | --- | --- |\n");
+    let mut out =
+        String::from("| variable | default | read by | meaning |\n| --- | --- | --- | --- |\n");
     for s in SETTINGS {
         let read_by: Vec<&str> = s.read_by.iter().map(Binary::name).collect();
         out.push_str(&format!(
@@ -317,9 +460,15 @@ mod tests {
         let env = Env::from_map([("IMAGES_LIMIT", "0")]);
         assert_eq!(ApiConfig::from_env(&env).unwrap_err().var, "IMAGES_LIMIT");
         let env = Env::from_map([("DATABASE_URL", "mysql://x")]);
-        assert_eq!(CommonConfig::from_env(&env).unwrap_err().var, "DATABASE_URL");
+        assert_eq!(
+            CommonConfig::from_env(&env).unwrap_err().var,
+            "DATABASE_URL"
+        );
         let env = Env::from_map([("MIGRATE_ON_START", "maybe")]);
-        assert_eq!(CommonConfig::from_env(&env).unwrap_err().var, "MIGRATE_ON_START");
+        assert_eq!(
+            CommonConfig::from_env(&env).unwrap_err().var,
+            "MIGRATE_ON_START"
+        );
     }
 
     #[test]

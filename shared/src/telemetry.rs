@@ -105,10 +105,11 @@ where
         if let Some(scope) = ctx.event_scope() {
             for span in scope.from_root() {
                 let extensions = span.extensions();
-                if let Some(fields) = extensions.get::<FormattedFields<N>>() {
-                    if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(fields) {
-                        line.extend(map);
-                    }
+                let fields = extensions
+                    .get::<FormattedFields<N>>()
+                    .and_then(|f| serde_json::from_str::<Value>(f).ok());
+                if let Some(Value::Object(map)) = fields {
+                    line.extend(map);
                 }
             }
         }
@@ -146,10 +147,10 @@ pub fn trace_id(headers: &http::HeaderMap) -> Option<String> {
     let valid = |id: &str| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
     if let Some(tp) = headers.get("traceparent").and_then(|v| v.to_str().ok()) {
         let mut parts = tp.split('-');
-        if let (Some(_version), Some(id)) = (parts.next(), parts.next()) {
-            if valid(id) {
-                return Some(id.to_ascii_lowercase());
-            }
+        if let (Some(_version), Some(id)) = (parts.next(), parts.next())
+            && valid(id)
+        {
+            return Some(id.to_ascii_lowercase());
         }
     }
     let ctx = headers
@@ -168,15 +169,23 @@ mod tests {
         let mut h = http::HeaderMap::new();
         h.insert(
             "traceparent",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
         );
-        assert_eq!(trace_id(&h).as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert_eq!(
+            trace_id(&h).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
         let mut h = http::HeaderMap::new();
         h.insert(
             "x-cloud-trace-context",
             "105445AA7843BC8BF206B12000100000/1;o=1".parse().unwrap(),
         );
-        assert_eq!(trace_id(&h).as_deref(), Some("105445aa7843bc8bf206b12000100000"));
+        assert_eq!(
+            trace_id(&h).as_deref(),
+            Some("105445aa7843bc8bf206b12000100000")
+        );
         let mut h = http::HeaderMap::new();
         h.insert("x-cloud-trace-context", "\"}{injected/1".parse().unwrap());
         assert_eq!(trace_id(&h), None);

@@ -27,9 +27,19 @@ async fn original_images_contract_is_kept_exactly() {
     let response = service.get("/images?limit=2").await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
-    let keys: Vec<&str> = body.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys.len(), 4, "unexpected keys: {keys:?}");
-    for key in ["cat_images", "dog_images", "total_images", "last_retrieve_at"] {
+    for key in [
+        "cat_images",
+        "dog_images",
+        "total_images",
+        "last_retrieve_at",
+    ] {
         assert!(body.get(key).is_some(), "missing {key}");
     }
     let ids = |list: &Value| -> Vec<String> {
@@ -39,7 +49,10 @@ async fn original_images_contract_is_kept_exactly() {
             .map(|item| {
                 let fields: Vec<&String> = item.as_object().unwrap().keys().collect();
                 assert_eq!(fields.len(), 2, "items are just id and created_at: {item}");
-                assert!(naive_utc_shape(item["created_at"].as_str().unwrap()), "{item}");
+                assert!(
+                    naive_utc_shape(item["created_at"].as_str().unwrap()),
+                    "{item}"
+                );
                 item["id"].as_str().unwrap().to_owned()
             })
             .collect()
@@ -55,11 +68,27 @@ async fn original_images_contract_is_kept_exactly() {
 #[tokio::test]
 async fn bad_limits_are_422_naming_the_parameter() {
     let service = Service::start(&[]).await;
-    for query in ["limit=0", "limit=101", "limit=abc", "limit=-1", "limit=1e3", "limit=99999999999999999999", "limit=%FF"] {
+    for query in [
+        "limit=0",
+        "limit=101",
+        "limit=abc",
+        "limit=-1",
+        "limit=1e3",
+        "limit=99999999999999999999",
+        "limit=%FF",
+    ] {
         let response = service.get(&format!("/images?{query}")).await;
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}"
+        );
         let body: Value = response.json().await.unwrap();
-        assert_eq!(body["detail"][0]["loc"], serde_json::json!(["query", "limit"]), "{query}");
+        assert_eq!(
+            body["detail"][0]["loc"],
+            serde_json::json!(["query", "limit"]),
+            "{query}"
+        );
     }
 }
 
@@ -95,7 +124,12 @@ async fn v1_pages_neither_repeat_nor_skip_while_pictures_arrive() {
         for item in page["items"].as_array().unwrap() {
             assert_eq!(item["category"], "cat");
             assert!(item["url"].as_str().unwrap().starts_with("/media/"));
-            assert!(item["thumbnail_url"].as_str().unwrap().starts_with("/media/thumbs/"));
+            assert!(
+                item["thumbnail_url"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("/media/thumbs/")
+            );
             assert!(item["created_at"].as_str().unwrap().ends_with('Z'));
             seen.push(item["id"].as_str().unwrap().to_owned());
         }
@@ -112,7 +146,10 @@ async fn v1_pages_neither_repeat_nor_skip_while_pictures_arrive() {
     }
     let mut expected: Vec<String> = first.iter().rev().map(ToString::to_string).collect();
     expected.dedup();
-    assert_eq!(seen, expected, "the listing as it was when paging began, once each");
+    assert_eq!(
+        seen, expected,
+        "the listing as it was when paging began, once each"
+    );
 }
 
 #[tokio::test]
@@ -187,7 +224,12 @@ async fn listings_revalidate_with_etags_until_the_gallery_changes() {
     seed_classified(&service.store, Category::Cat, 1).await;
     let first = service.get("/images?limit=5").await;
     let etag = first.headers()[ETAG].to_str().unwrap().to_owned();
-    assert!(first.headers()["cache-control"].to_str().unwrap().contains("max-age"));
+    assert!(
+        first.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
 
     let again = service
         .client
@@ -206,7 +248,11 @@ async fn listings_revalidate_with_etags_until_the_gallery_changes() {
         .send()
         .await
         .unwrap();
-    assert_eq!(changed.status(), StatusCode::OK, "a new picture must not be hidden by a 304");
+    assert_eq!(
+        changed.status(),
+        StatusCode::OK,
+        "a new picture must not be hidden by a 304"
+    );
     assert_ne!(changed.headers()[ETAG].to_str().unwrap(), etag);
 }
 
@@ -228,9 +274,22 @@ async fn health_readiness_and_openapi() {
     let service = Service::start(&[]).await;
     assert_eq!(service.get("/healthz").await.status(), StatusCode::OK);
     assert_eq!(service.get("/readyz").await.status(), StatusCode::OK);
-    let doc: Value = service.get("/api/v1/openapi.json").await.json().await.unwrap();
-    for path in ["/images", "/api/v1/images", "/api/v1/images/{id}", "/api/v1/stats"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
+    let doc: Value = service
+        .get("/api/v1/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/images",
+        "/api/v1/images",
+        "/api/v1/images/{id}",
+        "/api/v1/stats",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
     }
 }
 

@@ -72,9 +72,14 @@ async fn next(State(rt): State<Runtime>) -> impl IntoResponse {
     headers.insert("lambda-runtime-deadline-ms", deadline.parse().unwrap());
     headers.insert(
         "lambda-runtime-invoked-function-arn",
-        "arn:aws:lambda:eu-west-1:123456789012:function:list-images".parse().unwrap(),
+        "arn:aws:lambda:eu-west-1:123456789012:function:list-images"
+            .parse()
+            .unwrap(),
     );
-    headers.insert("lambda-runtime-trace-id", "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700".parse().unwrap());
+    headers.insert(
+        "lambda-runtime-trace-id",
+        "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700".parse().unwrap(),
+    );
     (headers, api_gateway_event().to_string())
 }
 
@@ -88,14 +93,18 @@ async fn respond(State(rt): State<Runtime>, Path(id): Path<String>, body: Bytes)
 async fn an_api_gateway_event_gets_the_images_answer() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("catdog.db");
-    let store: Arc<dyn ImageStore> = Arc::new(SqliteStore::open(db.to_str().unwrap()).await.unwrap());
+    let store: Arc<dyn ImageStore> =
+        Arc::new(SqliteStore::open(db.to_str().unwrap()).await.unwrap());
     store.migrate().await.unwrap();
     let cats = support::seed_classified(&store, Category::Cat, 2).await;
 
     let runtime = Runtime::default();
     let app = Router::new()
         .route("/2018-06-01/runtime/invocation/next", get(next))
-        .route("/2018-06-01/runtime/invocation/{id}/response", post(respond))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(respond),
+        )
         .with_state(runtime.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -110,7 +119,10 @@ async fn an_api_gateway_event_gets_the_images_answer() {
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "stream")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "group")
         .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-        .env("STORAGE_URL", format!("file://{}", dir.path().join("objects").display()))
+        .env(
+            "STORAGE_URL",
+            format!("file://{}", dir.path().join("objects").display()),
+        )
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -120,7 +132,10 @@ async fn an_api_gateway_event_gets_the_images_answer() {
         if let Some(r) = runtime.response.lock().unwrap().clone() {
             break r;
         }
-        assert!(Instant::now() < deadline, "no invocation response within 20 s");
+        assert!(
+            Instant::now() < deadline,
+            "no invocation response within 20 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let _ = child.kill();

@@ -25,8 +25,18 @@ pub const DEFAULT_PAGE_SIZE: u32 = 24;
     ),
     paths(legacy::list_images, list_images, get_image, stats),
     components(schemas(
-        ImageItem, ImagePage, StatsResponse, CategoryCounts, StatusCounts, SourceHealth,
-        legacy::LegacyImages, legacy::LegacyImage, Problem, InvalidParam, Category, Status
+        ImageItem,
+        ImagePage,
+        StatsResponse,
+        CategoryCounts,
+        StatusCounts,
+        SourceHealth,
+        legacy::LegacyImages,
+        legacy::LegacyImage,
+        Problem,
+        InvalidParam,
+        Category,
+        Status
     ))
 )]
 pub struct ApiDoc;
@@ -197,10 +207,13 @@ pub async fn list_images(
         .gallery_page(category, limit, cursor.map(|c| c.after_seq))
         .await?;
     let next_cursor = if records.len() == limit.get() as usize {
-        records
-            .last()
-            .and_then(|r| r.gallery_seq)
-            .map(|after_seq| Cursor { category, after_seq }.encode())
+        records.last().and_then(|r| r.gallery_seq).map(|after_seq| {
+            Cursor {
+                category,
+                after_seq,
+            }
+            .encode()
+        })
     } else {
         None
     };

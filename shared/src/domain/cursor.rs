@@ -84,19 +84,38 @@ mod tests {
     #[test]
     fn round_trips() {
         for category in [None, Some(Category::Cat), Some(Category::Dog)] {
-            let c = Cursor { category, after_seq: 42 };
+            let c = Cursor {
+                category,
+                after_seq: 42,
+            };
             assert_eq!(Cursor::decode(&c.encode(), category), Ok(c));
         }
     }
 
     #[test]
     fn tampering_is_refused() {
-        let c = Cursor { category: Some(Category::Cat), after_seq: 42 }.encode();
+        let c = Cursor {
+            category: Some(Category::Cat),
+            after_seq: 42,
+        }
+        .encode();
         let forged = URL_SAFE_NO_PAD.encode("v1.cat.41.000000000000");
-        assert_eq!(Cursor::decode(&forged, Some(Category::Cat)), Err(CursorError::Malformed));
-        assert_eq!(Cursor::decode(&c[..c.len() - 1], Some(Category::Cat)), Err(CursorError::Malformed));
-        assert_eq!(Cursor::decode("!!!", Some(Category::Cat)), Err(CursorError::Malformed));
+        assert_eq!(
+            Cursor::decode(&forged, Some(Category::Cat)),
+            Err(CursorError::Malformed)
+        );
+        assert_eq!(
+            Cursor::decode(&c[..c.len() - 1], Some(Category::Cat)),
+            Err(CursorError::Malformed)
+        );
+        assert_eq!(
+            Cursor::decode("!!!", Some(Category::Cat)),
+            Err(CursorError::Malformed)
+        );
         assert_eq!(Cursor::decode("", None), Err(CursorError::Malformed));
-        assert!(matches!(Cursor::decode(&c, Some(Category::Dog)), Err(CursorError::WrongListing { .. })));
+        assert!(matches!(
+            Cursor::decode(&c, Some(Category::Dog)),
+            Err(CursorError::WrongListing { .. })
+        ));
     }
 }

@@ -372,15 +372,39 @@ mod tests {
         assert_eq!(id.to_string().parse::<ImageId>().unwrap(), id);
         assert!(id.to_string().to_uppercase().parse::<ImageId>().is_err());
         assert!("../etc/passwd".parse::<ImageId>().is_err());
-        assert!(id.as_uuid().simple().to_string().parse::<ImageId>().is_err());
+        assert!(
+            id.as_uuid()
+                .simple()
+                .to_string()
+                .parse::<ImageId>()
+                .is_err()
+        );
     }
 
     #[test]
     fn object_names_are_only_ours() {
         let id = ImageId::new();
-        assert_eq!(ObjectName::original(id).as_str().parse::<ObjectName>().unwrap(), ObjectName::original(id));
-        assert!(ObjectName::thumbnail(id).as_str().parse::<ObjectName>().is_ok());
-        for bad in ["../x", "thumbs/../../x.jpg", "", "/abs", "thumbs/x.jpg", "%2e%2e/x"] {
+        assert_eq!(
+            ObjectName::original(id)
+                .as_str()
+                .parse::<ObjectName>()
+                .unwrap(),
+            ObjectName::original(id)
+        );
+        assert!(
+            ObjectName::thumbnail(id)
+                .as_str()
+                .parse::<ObjectName>()
+                .is_ok()
+        );
+        for bad in [
+            "../x",
+            "thumbs/../../x.jpg",
+            "",
+            "/abs",
+            "thumbs/x.jpg",
+            "%2e%2e/x",
+        ] {
             assert!(bad.parse::<ObjectName>().is_err(), "{bad} was accepted");
         }
     }
@@ -397,7 +421,10 @@ mod tests {
     #[test]
     fn digests_are_sha256_hex() {
         let d = Digest::of(b"abc");
-        assert_eq!(d.as_str(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d.as_str(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert!("xyz".parse::<Digest>().is_err());
         assert!(d.as_str().to_uppercase().parse::<Digest>().is_err());
     }

@@ -103,7 +103,10 @@ impl ObjectStore for FolderStore {
 
     async fn list(&self) -> ObjectResult<Vec<ObjectName>> {
         let mut names = Vec::new();
-        for (dir, prefix) in [(self.root.clone(), ""), (self.root.join("thumbs"), "thumbs/")] {
+        for (dir, prefix) in [
+            (self.root.clone(), ""),
+            (self.root.join("thumbs"), "thumbs/"),
+        ] {
             let mut entries = match fs::read_dir(&dir).await {
                 Ok(entries) => entries,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,

@@ -133,12 +133,24 @@ mod tests {
 
     #[test]
     fn malformed_envelopes_are_refused() {
-        assert!(matches!(PushEnvelope::parse(b"{}"), Err(MessageError::BadEnvelope(_))));
-        assert!(matches!(PushEnvelope::parse(b"\xff"), Err(MessageError::BadEnvelope(_))));
-        let bad_b64 = br#"{"message":{"data":"***","messageId":"1","publishTime":"t"},"subscription":"s"}"#;
+        assert!(matches!(
+            PushEnvelope::parse(b"{}"),
+            Err(MessageError::BadEnvelope(_))
+        ));
+        assert!(matches!(
+            PushEnvelope::parse(b"\xff"),
+            Err(MessageError::BadEnvelope(_))
+        ));
+        let bad_b64 =
+            br#"{"message":{"data":"***","messageId":"1","publishTime":"t"},"subscription":"s"}"#;
         assert_eq!(PushEnvelope::parse(bad_b64), Err(MessageError::BadBase64));
         let data = STANDARD.encode(br#"{"v":1,"image_id":"../x","object":"x","sha256":"y"}"#);
-        let body = format!(r#"{{"message":{{"data":"{data}","messageId":"1","publishTime":"t"}},"subscription":"s"}}"#);
-        assert!(matches!(PushEnvelope::parse(body.as_bytes()), Err(MessageError::BadData(_))));
+        let body = format!(
+            r#"{{"message":{{"data":"{data}","messageId":"1","publishTime":"t"}},"subscription":"s"}}"#
+        );
+        assert!(matches!(
+            PushEnvelope::parse(body.as_bytes()),
+            Err(MessageError::BadData(_))
+        ));
     }
 }

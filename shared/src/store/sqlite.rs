@@ -34,17 +34,21 @@ impl SqliteStore {
         }
         let path = path.to_owned();
         let conn = tokio::task::spawn_blocking(move || -> StoreResult<Connection> {
-            if path != ":memory:" {
-                if let Some(parent) = Path::new(&path).parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
-                    })?;
-                }
+            let parent = Path::new(&path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty());
+            if let Some(parent) = parent.filter(|_| path != ":memory:") {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                })?;
             }
             let conn = Connection::open(&path).map_err(unavailable)?;
-            conn.busy_timeout(Duration::from_secs(5)).map_err(unavailable)?;
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(unavailable)?;
-            conn.pragma_update(None, "synchronous", "NORMAL").map_err(unavailable)?;
+            conn.busy_timeout(Duration::from_secs(5))
+                .map_err(unavailable)?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(unavailable)?;
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(unavailable)?;
             Ok(conn)
         })
         .await

@@ -39,7 +39,10 @@ impl Service {
             .env_clear()
             .env("PORT", port.to_string())
             .env("DATABASE_URL", format!("sqlite://{}", db.display()))
-            .env("STORAGE_URL", format!("file://{}", dir.path().join("objects").display()))
+            .env(
+                "STORAGE_URL",
+                format!("file://{}", dir.path().join("objects").display()),
+            )
             .env("LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -106,7 +109,11 @@ impl Drop for Service {
 
 /// Stores `n` classified pictures of `category`, oldest first, and returns
 /// their ids in that order.
-pub async fn seed_classified(store: &Arc<dyn ImageStore>, category: Category, n: usize) -> Vec<ImageId> {
+pub async fn seed_classified(
+    store: &Arc<dyn ImageStore>,
+    category: Category,
+    n: usize,
+) -> Vec<ImageId> {
     let mut ids = Vec::new();
     for _ in 0..n {
         let id = ImageId::new();
@@ -120,7 +127,10 @@ pub async fn seed_classified(store: &Arc<dyn ImageStore>, category: Category, n:
             byte_size: 1234,
             created_at: now_micros(),
         };
-        assert_eq!(store.insert_pending(&image).await.unwrap(), InsertOutcome::Inserted);
+        assert_eq!(
+            store.insert_pending(&image).await.unwrap(),
+            InsertOutcome::Inserted
+        );
         let verdict = Verdict {
             category,
             confidence: 0.97,
@@ -135,7 +145,10 @@ pub async fn seed_classified(store: &Arc<dyn ImageStore>, category: Category, n:
                 placeholder: "1QcSHQRnh493V4dIh4eXh1h4kJUI".to_owned(),
             },
         };
-        assert_eq!(store.record_verdict(id, &verdict).await.unwrap(), RecordOutcome::Recorded);
+        assert_eq!(
+            store.record_verdict(id, &verdict).await.unwrap(),
+            RecordOutcome::Recorded
+        );
         ids.push(id);
     }
     ids
