@@ -222,3 +222,57 @@ async fn serve_ingests_a_folder_and_classifies_every_picture_once() {
         started.elapsed().as_secs_f64()
     );
 }
+
+#[test]
+fn serve_without_the_model_says_what_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_catdog"))
+        .arg("serve")
+        .args(["--port", "0"])
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_clear()
+        .env("MODEL_DIR", dir.path().join("no-model"))
+        .env("LOG_FORMAT", "json")
+        .current_dir(dir.path())
+        .output()
+        .expect("run catdog serve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("MODEL_DIR") && stderr.contains("model/build.sh"),
+        "the error should name MODEL_DIR and model/build.sh: {stderr}"
+    );
+}
+
+#[test]
+fn import_classifies_a_folder_and_prints_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let sources = photo_folder(dir.path());
+    // Not a picture: sniffed and reported, not stored.
+    std::fs::write(sources.join("notes.jpg"), b"not a picture").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_catdog"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env_clear()
+            .env("MODEL_DIR", model_dir())
+            .current_dir(dir.path())
+            .output()
+            .expect("run catdog")
+    };
+    let output = run(&["import", sources.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("8 new, 0 already stored"), "{stdout}");
+    assert!(stdout.contains("Classified: 3 cat, 3 dog, 2 other"), "{stdout}");
+
+    let again = run(&["import", sources.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&again.stdout);
+    assert!(stdout.contains("0 new, 8 already stored"), "{stdout}");
+    assert!(stdout.contains("Classified: 0 cat, 0 dog, 0 other"), "{stdout}");
+
+    let letters = run(&["dead-letters"]);
+    assert!(letters.status.success());
+    assert!(String::from_utf8_lossy(&letters.stdout).starts_with("No dead letters"));
+}
