@@ -248,8 +248,14 @@ mod run {
 
     pub async fn two_runs_started_together_store_each_picture_once(world: World) {
         let folder = world.photo_folder(&some_photos());
-        let a = world.ingestor(folder_config(&folder)).await;
-        let b = world.ingestor(folder_config(&folder)).await;
+        // A source that takes a second to list, so the runs certainly overlap.
+        let slow = SourceServer::start(&dev_photos("cat")[..0]).await;
+        slow.always("/api/breeds/image/random", Reply::Delay(Duration::from_secs(1)));
+        let mut config = folder_config(&folder);
+        config.sources.push(SourceSpec::DogCeo);
+        config.dogceo_base_url = Url::parse(&slow.base_url()).unwrap();
+        let a = world.ingestor(config.clone()).await;
+        let b = world.ingestor(config).await;
         let (first, second) = tokio::join!(a.run_once(), b.run_once());
         let (first, second) = (first.unwrap(), second.unwrap());
         // Whichever got the lease did the work; the other stood aside.

@@ -61,6 +61,8 @@ pub enum Reply {
     GzipBomb,
     /// 302 to this URL.
     RedirectTo(String),
+    /// The normal answer, this late.
+    Delay(Duration),
 }
 
 struct ServerState {
@@ -200,6 +202,10 @@ impl ServerState {
 async fn misbehave(reply: Reply) -> Option<Response> {
     let response = match reply {
         Reply::Normal => return None,
+        Reply::Delay(delay) => {
+            tokio::time::sleep(delay).await;
+            return None;
+        }
         Reply::Status(code) => StatusCode::from_u16(code).expect("a status code").into_response(),
         Reply::TooManyRequests { retry_after_secs } => (
             StatusCode::TOO_MANY_REQUESTS,
