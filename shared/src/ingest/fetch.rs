@@ -345,10 +345,10 @@ fn find_private_address<'a>(error: &'a (dyn std::error::Error + 'static)) -> Opt
         if let Some(private) = e.downcast_ref::<PrivateAddress>() {
             return Some(private);
         }
-        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-            if let Some(private) = find_private_address(inner) {
-                return Some(private);
-            }
+        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref())
+            && let Some(private) = find_private_address(inner)
+        {
+            return Some(private);
         }
         current = e.source();
     }
