@@ -41,7 +41,11 @@ const OTHERS: [&str; 2] = ["brick.png", "coffee.png"];
 fn photo_folder(root: &Path) -> PathBuf {
     let dev = repo_root().join("../shared/data/images/dev");
     let folder = root.join("incoming");
-    for (kind, names) in [("cat", &CATS[..]), ("dog", &DOGS[..]), ("other", &OTHERS[..])] {
+    for (kind, names) in [
+        ("cat", &CATS[..]),
+        ("dog", &DOGS[..]),
+        ("other", &OTHERS[..]),
+    ] {
         std::fs::create_dir_all(folder.join(kind)).unwrap();
         for name in names {
             let from = dev.join(kind).join(name);
@@ -103,15 +107,21 @@ impl Serve {
     async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(r) = self.client.get(format!("{}/readyz", self.base)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            let answer = self
+                .client
+                .get(format!("{}/readyz", self.base))
+                .send()
+                .await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("catdog serve exited early: {status}");
             }
-            assert!(Instant::now() < deadline, "catdog serve did not become ready");
+            assert!(
+                Instant::now() < deadline,
+                "catdog serve did not become ready"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -126,7 +136,10 @@ impl Serve {
             if status("pending") == 0 && settled == expected {
                 return stats;
             }
-            assert!(Instant::now() < deadline, "the pipeline did not drain: {stats}");
+            assert!(
+                Instant::now() < deadline,
+                "the pipeline did not drain: {stats}"
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
@@ -146,7 +159,9 @@ impl Serve {
 impl Drop for Serve {
     fn drop(&mut self) {
         // SIGTERM first, as Cloud Run and Ctrl-C would; then make sure.
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -178,8 +193,16 @@ async fn serve_ingests_a_folder_and_classifies_every_picture_once() {
     assert_eq!(stats["by_category"]["other"], OTHERS.len(), "{stats}");
 
     let images = serve.get("/images?limit=100").await;
-    assert_eq!(serve.sources_of(&images["cat_images"]).await, expected("cat", &CATS), "{images}");
-    assert_eq!(serve.sources_of(&images["dog_images"]).await, expected("dog", &DOGS), "{images}");
+    assert_eq!(
+        serve.sources_of(&images["cat_images"]).await,
+        expected("cat", &CATS),
+        "{images}"
+    );
+    assert_eq!(
+        serve.sources_of(&images["dog_images"]).await,
+        expected("dog", &DOGS),
+        "{images}"
+    );
     assert_eq!(images["total_images"], CATS.len() + DOGS.len());
     // The run finished after it stored the pictures: last_retrieve_at is
     // no earlier than the newest picture (same fixed-width UTC format).
@@ -265,12 +288,18 @@ fn import_classifies_a_folder_and_prints_a_summary() {
     let output = run(&["import", sources.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("8 new, 0 already stored"), "{stdout}");
-    assert!(stdout.contains("Classified: 3 cat, 3 dog, 2 other"), "{stdout}");
+    assert!(
+        stdout.contains("Classified: 3 cat, 3 dog, 2 other"),
+        "{stdout}"
+    );
 
     let again = run(&["import", sources.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(stdout.contains("0 new, 8 already stored"), "{stdout}");
-    assert!(stdout.contains("Classified: 0 cat, 0 dog, 0 other"), "{stdout}");
+    assert!(
+        stdout.contains("Classified: 0 cat, 0 dog, 0 other"),
+        "{stdout}"
+    );
 
     let letters = run(&["dead-letters"]);
     assert!(letters.status.success());

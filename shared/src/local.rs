@@ -207,7 +207,10 @@ impl Pipeline {
 
 /// Runs ingestion at once and then every `interval`, as Cloud Scheduler
 /// does in the cloud. A failed run is logged; the next one tries again.
-pub fn start_ingest_timer(ingestor: Arc<Ingestor>, interval: Duration) -> tokio::task::JoinHandle<()> {
+pub fn start_ingest_timer(
+    ingestor: Arc<Ingestor>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         // A run longer than the interval delays the next one instead of
@@ -217,7 +220,9 @@ pub fn start_ingest_timer(ingestor: Arc<Ingestor>, interval: Duration) -> tokio:
             ticks.tick().await;
             match ingestor.run_once().await {
                 Ok(summary) => tracing::info!(?summary, "ingestion run finished"),
-                Err(e) => tracing::warn!(error = %e, "ingestion run failed; the next one will try again"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "ingestion run failed; the next one will try again")
+                }
             }
         }
     })
@@ -261,7 +266,10 @@ pub async fn run(options: LocalOptions) -> Result<(), StartupError> {
     let addr = listener.local_addr()?;
     let timer = start_ingest_timer(Arc::clone(&pipeline.ingestor), ingest_interval);
     tracing::info!(%addr, "catdog serve: open http://localhost:{}/", addr.port());
-    println!("CatDog Gallery is running: open http://localhost:{}/", addr.port());
+    println!(
+        "CatDog Gallery is running: open http://localhost:{}/",
+        addr.port()
+    );
     crate::http::serve(
         listener,
         app,

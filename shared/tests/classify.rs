@@ -37,7 +37,10 @@ fn repo_root() -> PathBuf {
 fn dev_photo(relative: &str) -> Vec<u8> {
     let path = repo_root().join("../shared/data/images/dev").join(relative);
     std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("{}: {e} (the team's shared data must sit beside the repository as ../shared)", path.display())
+        panic!(
+            "{}: {e} (the team's shared data must sit beside the repository as ../shared)",
+            path.display()
+        )
     })
 }
 
@@ -68,8 +71,11 @@ impl Harness {
         let dir = std::env::temp_dir().join(format!("catdog-classify-{}", ImageId::new()));
         std::fs::create_dir_all(&dir).unwrap();
         store.migrate().await.unwrap();
-        let objects: Arc<dyn ObjectStore> =
-            Arc::new(FolderStore::open(&dir.join("objects").display().to_string()).await.unwrap());
+        let objects: Arc<dyn ObjectStore> = Arc::new(
+            FolderStore::open(&dir.join("objects").display().to_string())
+                .await
+                .unwrap(),
+        );
         let service = ClassifyService::new(
             Arc::clone(&store),
             Arc::clone(&objects),
@@ -134,10 +140,16 @@ impl Harness {
             .headers()
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned());
-        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
         let body = String::from_utf8_lossy(&body).into_owned();
         if !status.is_success() {
-            assert_eq!(content_type.as_deref(), Some("application/problem+json"), "{body}");
+            assert_eq!(
+                content_type.as_deref(),
+                Some("application/problem+json"),
+                "{body}"
+            );
         }
         (status, body)
     }
@@ -167,10 +179,16 @@ async fn a_pushed_cat_is_classified_with_its_thumbnail_and_shown() {
     assert_eq!(record.category, Some(Category::Cat));
     assert!(record.width.is_some_and(|w| w > 0));
     let thumbnail = record.thumbnail.expect("a thumbnail is recorded");
-    assert_eq!(thumbnail.object_name, ObjectName::thumbnail(message.image_id));
+    assert_eq!(
+        thumbnail.object_name,
+        ObjectName::thumbnail(message.image_id)
+    );
     let stored = harness.objects.get(&thumbnail.object_name).await.unwrap();
     assert_eq!(stored.content_type, "image/jpeg");
-    assert!(stored.bytes.starts_with(&[0xFF, 0xD8]), "the thumbnail is a JPEG");
+    assert!(
+        stored.bytes.starts_with(&[0xFF, 0xD8]),
+        "the thumbnail is a JPEG"
+    );
     assert_eq!(harness.store.gallery_state().await.unwrap().total_images, 1);
 }
 
@@ -202,7 +220,10 @@ async fn the_same_message_pushed_five_times_at_once_is_classified_once() {
     // A late redelivery changes nothing either.
     let (status, _) = harness.push(&message, "42").await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    assert_eq!(harness.store.get(message.image_id).await.unwrap().unwrap(), record);
+    assert_eq!(
+        harness.store.get(message.image_id).await.unwrap().unwrap(),
+        record
+    );
 }
 
 #[tokio::test]
@@ -237,8 +258,17 @@ async fn malformed_deliveries_are_refused_and_change_nothing() {
     let (status, _) = harness.push_body(vec![b' '; MAX_PUSH_BODY_BYTES + 1]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
-    assert_eq!(harness.store.get(message.image_id).await.unwrap().unwrap(), before);
-    assert!(harness.objects.get(&ObjectName::thumbnail(message.image_id)).await.is_err());
+    assert_eq!(
+        harness.store.get(message.image_id).await.unwrap().unwrap(),
+        before
+    );
+    assert!(
+        harness
+            .objects
+            .get(&ObjectName::thumbnail(message.image_id))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -252,7 +282,13 @@ async fn a_picture_that_does_not_decode_is_rejected_and_acknowledged() {
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let record = harness.store.get(message.image_id).await.unwrap().unwrap();
     assert_eq!(record.status, Status::Rejected);
-    assert!(record.last_error.as_deref().is_some_and(|e| e.contains("JPEG")), "{record:?}");
+    assert!(
+        record
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("JPEG")),
+        "{record:?}"
+    );
     assert_eq!(harness.store.gallery_state().await.unwrap().total_images, 0);
 
     // Redelivered: still rejected, still acknowledged.
@@ -280,7 +316,13 @@ async fn a_missing_original_is_retried_and_classified_once_it_appears() {
     let record = harness.store.get(id).await.unwrap().unwrap();
     assert_eq!(record.status, Status::Pending);
     assert_eq!(record.attempts, 1);
-    assert!(record.last_error.as_deref().is_some_and(|e| e.contains("missing")), "{record:?}");
+    assert!(
+        record
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("missing")),
+        "{record:?}"
+    );
 
     harness
         .objects
@@ -294,8 +336,9 @@ async fn a_missing_original_is_retried_and_classified_once_it_appears() {
 
 /// Where the test PostgreSQL server listens, for the proxy to forward to.
 async fn server_address() -> std::net::SocketAddr {
-    let config: tokio_postgres::Config =
-        support::postgres::server_url().parse().expect("TEST_DATABASE_URL");
+    let config: tokio_postgres::Config = support::postgres::server_url()
+        .parse()
+        .expect("TEST_DATABASE_URL");
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
         other => panic!("the outage test needs a TCP server, not {other:?}"),
@@ -313,8 +356,15 @@ fn through_proxy(url: &str, port: u16) -> String {
     let authority_start = url.find("://").unwrap() + 3;
     let authority_end = authority_start + url[authority_start..].find('/').unwrap();
     let authority = &url[authority_start..authority_end];
-    let credentials = authority.rsplit_once('@').map(|(c, _)| format!("{c}@")).unwrap_or_default();
-    format!("{}{credentials}127.0.0.1:{port}{}", &url[..authority_start], &url[authority_end..])
+    let credentials = authority
+        .rsplit_once('@')
+        .map(|(c, _)| format!("{c}@"))
+        .unwrap_or_default();
+    format!(
+        "{}{credentials}127.0.0.1:{port}{}",
+        &url[..authority_start],
+        &url[authority_end..]
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,7 +376,10 @@ async fn a_database_outage_is_503_and_the_redelivery_classifies_once() {
     let timeout = Duration::from_millis(500);
     let store = connect(
         &through_proxy(&db.url, proxy.port()),
-        &ConnectOptions { pool_size: 2, timeout },
+        &ConnectOptions {
+            pool_size: 2,
+            timeout,
+        },
     )
     .await
     .unwrap();
@@ -337,7 +390,11 @@ async fn a_database_outage_is_503_and_the_redelivery_classifies_once() {
     let started = Instant::now();
     let (status, body) = harness.push(&message, "7").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-    assert!(started.elapsed() < timeout * 4, "the 503 took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < timeout * 4,
+        "the 503 took {:?}",
+        started.elapsed()
+    );
 
     proxy.restart().await;
     // Pub/Sub redelivers with backoff until an answer is 2xx.
@@ -348,12 +405,19 @@ async fn a_database_outage_is_503_and_the_redelivery_classifies_once() {
             break;
         }
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-        assert!(back.elapsed() < Duration::from_secs(10), "no recovery: {body}");
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "no recovery: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let record = harness.store.get(message.image_id).await.unwrap().unwrap();
     assert_eq!(record.status, Status::Classified);
     assert_eq!(record.category, Some(Category::Dog));
     let state = harness.store.gallery_state().await.unwrap();
-    assert_eq!((state.total_images, state.gallery_seq), (1, 1), "recorded exactly once");
+    assert_eq!(
+        (state.total_images, state.gallery_seq),
+        (1, 1),
+        "recorded exactly once"
+    );
 }

@@ -48,14 +48,25 @@ fn model_dir() -> PathBuf {
 /// package's own) and returns the folder they are in.
 fn function_binaries() -> PathBuf {
     let status = Command::new(env!("CARGO"))
-        .args(["build", "-p", "list-images", "-p", "ingest-trigger", "-p", "classify-image"])
+        .args([
+            "build",
+            "-p",
+            "list-images",
+            "-p",
+            "ingest-trigger",
+            "-p",
+            "classify-image",
+        ])
         .current_dir(repo_root())
         .status()
         .expect("run cargo build");
     assert!(status.success(), "building the functions failed");
     // target/debug/deps/pipeline_cloud-… → target/debug
     let exe = std::env::current_exe().expect("the test's own path");
-    exe.parent().and_then(Path::parent).expect("target/debug").to_path_buf()
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/debug")
+        .to_path_buf()
 }
 
 const CATS: [&str; 3] = ["cat.4210.jpg", "cat.4212.jpg", "cat.4222.jpg"];
@@ -65,7 +76,11 @@ const OTHERS: [&str; 2] = ["brick.png", "coffee.png"];
 fn photo_folder(root: &Path) -> PathBuf {
     let dev = repo_root().join("../shared/data/images/dev");
     let folder = root.join("incoming");
-    for (kind, names) in [("cat", &CATS[..]), ("dog", &DOGS[..]), ("other", &OTHERS[..])] {
+    for (kind, names) in [
+        ("cat", &CATS[..]),
+        ("dog", &DOGS[..]),
+        ("other", &OTHERS[..]),
+    ] {
         std::fs::create_dir_all(folder.join(kind)).unwrap();
         for name in names {
             std::fs::copy(dev.join(kind).join(name), folder.join(kind).join(name)).unwrap();
@@ -102,7 +117,9 @@ impl Function {
         for (k, v) in env {
             command.env(k, v);
         }
-        let child = command.spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
         Self {
             name,
             child,
@@ -113,15 +130,18 @@ impl Function {
     async fn wait_ready(&mut self, client: &reqwest::Client) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(r) = client.get(format!("{}/readyz", self.base)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            let answer = client.get(format!("{}/readyz", self.base)).send().await;
+            if answer.is_ok_and(|r| r.status().is_success()) {
+                return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("{} exited early: {status}", self.name);
             }
-            assert!(Instant::now() < deadline, "{} did not become ready", self.name);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not become ready",
+                self.name
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -129,7 +149,9 @@ impl Function {
 
 impl Drop for Function {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -143,18 +165,31 @@ impl Drop for Function {
 }
 
 async fn get(client: &reqwest::Client, url: String) -> Value {
-    let response = client.get(&url).send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
     assert_eq!(response.status(), StatusCode::OK, "GET {url}");
     response.json().await.unwrap()
 }
 
 async fn ingest(client: &reqwest::Client, trigger: &Function) -> Value {
-    let response = client.post(format!("{}/ingest", trigger.base)).send().await.unwrap();
+    let response = client
+        .post(format!("{}/ingest", trigger.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
 }
 
-async fn wait_drained(client: &reqwest::Client, list: &Function, push: &PushSubscription, expected: i64) {
+async fn wait_drained(
+    client: &reqwest::Client,
+    list: &Function,
+    push: &PushSubscription,
+    expected: i64,
+) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let stats = get(client, format!("{}/api/v1/stats", list.base)).await;
@@ -163,7 +198,11 @@ async fn wait_drained(client: &reqwest::Client, list: &Function, push: &PushSubs
         if status("pending") == 0 && settled == expected && push.counts().outstanding() == 0 {
             return;
         }
-        assert!(Instant::now() < deadline, "the pipeline did not drain: {stats} {:?}", push.counts());
+        assert!(
+            Instant::now() < deadline,
+            "the pipeline did not drain: {stats} {:?}",
+            push.counts()
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -196,17 +235,25 @@ async fn three_functions_on_postgres_gcs_and_pubsub_classify_every_picture_once(
     let dir = tempfile_dir();
     let sources = photo_folder(&dir);
 
-    let common = vec![
+    let common = [
         ("DATABASE_URL", db.url.clone()),
         ("STORAGE_URL", format!("gs://{bucket}")),
         ("STORAGE_ENDPOINT", gcs.endpoint.clone()),
         ("GOOGLE_CLOUD_PROJECT", "catdog-test".to_owned()),
     ];
     let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
-        common.iter().cloned().chain(extra.iter().cloned()).collect()
+        common
+            .iter()
+            .cloned()
+            .chain(extra.iter().cloned())
+            .collect()
     };
     let client = reqwest::Client::new();
-    let mut classify = Function::start(&bin_dir, "classify-image", &with(&[("MODEL_DIR", model_dir().display().to_string())]));
+    let mut classify = Function::start(
+        &bin_dir,
+        "classify-image",
+        &with(&[("MODEL_DIR", model_dir().display().to_string())]),
+    );
     let mut trigger = Function::start(
         &bin_dir,
         "ingest-trigger",
@@ -239,16 +286,32 @@ async fn three_functions_on_postgres_gcs_and_pubsub_classify_every_picture_once(
     let drained_after = started.elapsed();
     let received = pubsub.received();
     assert_eq!(received.len() as i64, total, "one message per picture");
-    assert!(received.iter().all(|r| r.topic == "projects/catdog-test/topics/images"));
+    assert!(
+        received
+            .iter()
+            .all(|r| r.topic == "projects/catdog-test/topics/images")
+    );
 
     let images = get(&client, format!("{}/images?limit=100", list.base)).await;
-    assert_eq!(sources_of(&client, &list, &images["cat_images"]).await, expected("cat", &CATS), "{images}");
-    assert_eq!(sources_of(&client, &list, &images["dog_images"]).await, expected("dog", &DOGS), "{images}");
+    assert_eq!(
+        sources_of(&client, &list, &images["cat_images"]).await,
+        expected("cat", &CATS),
+        "{images}"
+    );
+    assert_eq!(
+        sources_of(&client, &list, &images["dog_images"]).await,
+        expected("dog", &DOGS),
+        "{images}"
+    );
     let last_retrieve_at = images["last_retrieve_at"].as_str().unwrap().to_owned();
 
     // The second run stores and publishes nothing, and the gallery is unchanged.
     let summary = ingest(&client, &trigger).await;
-    assert_eq!((summary["stored"].as_u64(), summary["published"].as_u64()), (Some(0), Some(0)), "{summary}");
+    assert_eq!(
+        (summary["stored"].as_u64(), summary["published"].as_u64()),
+        (Some(0), Some(0)),
+        "{summary}"
+    );
     wait_drained(&client, &list, &push, total).await;
     let again = get(&client, format!("{}/images?limit=100", list.base)).await;
     assert_eq!(again["cat_images"], images["cat_images"]);
@@ -256,7 +319,11 @@ async fn three_functions_on_postgres_gcs_and_pubsub_classify_every_picture_once(
     assert!(again["last_retrieve_at"].as_str().unwrap() > last_retrieve_at.as_str());
     assert_eq!(pubsub.received().len() as i64, total);
     let counts = push.counts();
-    assert_eq!((counts.acknowledged, counts.dead_lettered), (total as u64, 0), "{counts:?}");
+    assert_eq!(
+        (counts.acknowledged, counts.dead_lettered),
+        (total as u64, 0),
+        "{counts:?}"
+    );
 
     eprintln!(
         "timings: services ready after {:.1}s, {total} pictures drained after {:.1}s, whole test {:.1}s",
@@ -268,7 +335,10 @@ async fn three_functions_on_postgres_gcs_and_pubsub_classify_every_picture_once(
 }
 
 fn tempfile_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("catdog-cloud-e2e-{}", catdog::domain::ImageId::new()));
+    let dir = std::env::temp_dir().join(format!(
+        "catdog-cloud-e2e-{}",
+        catdog::domain::ImageId::new()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -58,8 +58,11 @@ impl Harness {
                 .unwrap(),
         );
         store.migrate().await.unwrap();
-        let objects: Arc<dyn ObjectStore> =
-            Arc::new(FolderStore::open(&dir.join("objects").display().to_string()).await.unwrap());
+        let objects: Arc<dyn ObjectStore> = Arc::new(
+            FolderStore::open(&dir.join("objects").display().to_string())
+                .await
+                .unwrap(),
+        );
         let push = classify::routes(ClassifyService::new(
             Arc::clone(&store),
             Arc::clone(&objects),
@@ -86,7 +89,11 @@ impl Harness {
         let id = ImageId::new();
         if with_object {
             self.objects
-                .put(&ObjectName::original(id), bytes.to_vec().into(), "image/jpeg")
+                .put(
+                    &ObjectName::original(id),
+                    bytes.to_vec().into(),
+                    "image/jpeg",
+                )
                 .await
                 .unwrap();
         }
@@ -164,7 +171,13 @@ async fn a_message_not_acknowledged_comes_back_with_backoff() {
     let record = harness.store.get(id).await.unwrap().unwrap();
     assert_eq!(record.status, Status::Classified);
     assert_eq!(harness.queue.progress().dead_lettered, 0);
-    assert!(DeadLetters::in_dir(&harness.dir).list().await.unwrap().is_empty());
+    assert!(
+        DeadLetters::in_dir(&harness.dir)
+            .list()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,7 +190,11 @@ async fn a_message_that_never_succeeds_is_kept_as_a_dead_letter() {
     let progress = harness.queue.progress();
     assert_eq!((progress.acknowledged, progress.dead_lettered), (0, 1));
     let record = harness.store.get(message.image_id).await.unwrap().unwrap();
-    assert_eq!(record.status, Status::Pending, "nothing was recorded as done");
+    assert_eq!(
+        record.status,
+        Status::Pending,
+        "nothing was recorded as done"
+    );
     assert_eq!(record.attempts, 3, "delivered exactly max_attempts times");
 
     // A fresh reader (another process, after a restart) sees it.
@@ -186,5 +203,9 @@ async fn a_message_that_never_succeeds_is_kept_as_a_dead_letter() {
     assert_eq!(letters[0].message, message);
     assert_eq!(letters[0].attempts, 3);
     assert_eq!(letters[0].last_status, Some(503));
-    assert!(letters[0].last_error.contains("missing"), "{}", letters[0].last_error);
+    assert!(
+        letters[0].last_error.contains("missing"),
+        "{}",
+        letters[0].last_error
+    );
 }

@@ -30,9 +30,15 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("No dead letters in {}.", dead_letters.path().display());
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} dead letters in {}:", letters.len(), dead_letters.path().display());
+    println!(
+        "{} dead letters in {}:",
+        letters.len(),
+        dead_letters.path().display()
+    );
     for letter in &letters {
-        let status = letter.last_status.map_or("no answer".to_owned(), |s| s.to_string());
+        let status = letter
+            .last_status
+            .map_or("no answer".to_owned(), |s| s.to_string());
         println!(
             "{}  image {}  message {}  {} attempts, last {}: {}",
             letter.dead_lettered_at.format("%Y-%m-%d %H:%M:%SZ"),

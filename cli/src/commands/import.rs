@@ -39,8 +39,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let backends = Backends::connect(&common, true)
         .await
         .context("opening the local stores")?;
-    let pipeline = Pipeline::start(&env, &backends, &args.data_dir, import_config(&env, args.dir.clone())?)?;
-    let before = backends.store.stats().await.context("reading the gallery's counts")?;
+    let pipeline = Pipeline::start(
+        &env,
+        &backends,
+        &args.data_dir,
+        import_config(&env, args.dir.clone())?,
+    )?;
+    let before = backends
+        .store
+        .stats()
+        .await
+        .context("reading the gallery's counts")?;
 
     let started = Instant::now();
     let bars = Bars::new();
@@ -54,7 +63,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("another ingestion run (catdog serve?) holds the lease; try again when it is done");
     }
     follow_classification(&pipeline, &bars.classified).await;
-    let after = backends.store.stats().await.context("reading the gallery's counts")?;
+    let after = backends
+        .store
+        .stats()
+        .await
+        .context("reading the gallery's counts")?;
 
     println!(
         "Imported {} in {:.1}s: {} pictures looked at, {} new, {} already stored.",
@@ -76,7 +89,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::FAILURE);
     }
-    Ok(if summary.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if summary.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// The folder as the only source; everything else from the settings.
@@ -139,7 +156,11 @@ impl IngestProgress for Bars {
 
 /// What the import changed, in the gallery's own counts.
 fn difference(before: &Stats, after: &Stats) -> String {
-    fn delta<K: Eq + std::hash::Hash + Copy>(before: &[(K, i64)], after: &[(K, i64)], key: K) -> i64 {
+    fn delta<K: Eq + std::hash::Hash + Copy>(
+        before: &[(K, i64)],
+        after: &[(K, i64)],
+        key: K,
+    ) -> i64 {
         let map: HashMap<K, i64> = before.iter().copied().collect();
         let now = after.iter().find(|(k, _)| *k == key).map_or(0, |(_, n)| *n);
         now - map.get(&key).copied().unwrap_or(0)
@@ -147,10 +168,20 @@ fn difference(before: &Stats, after: &Stats) -> String {
     use catdog::domain::{Category, Status};
     let categories: Vec<String> = Category::ALL
         .iter()
-        .map(|&c| format!("{} {}", delta(&before.by_category, &after.by_category, c), c))
+        .map(|&c| {
+            format!(
+                "{} {}",
+                delta(&before.by_category, &after.by_category, c),
+                c
+            )
+        })
         .collect();
     let rejected = delta(&before.by_status, &after.by_status, Status::Rejected);
-    let pending = after.by_status.iter().find(|(s, _)| *s == Status::Pending).map_or(0, |(_, n)| *n);
+    let pending = after
+        .by_status
+        .iter()
+        .find(|(s, _)| *s == Status::Pending)
+        .map_or(0, |(_, n)| *n);
     format!(
         "Classified: {}; rejected (not a usable picture): {rejected}; still pending in the gallery: {pending}.",
         categories.join(", ")

@@ -43,7 +43,10 @@ impl Drop for Turn {
         // waits for its lock (their Arc keeps the count above one).
         drop(self.guard.take());
         let mut turns = self.turns.lock().unwrap_or_else(|p| p.into_inner());
-        if turns.get(&self.id).is_some_and(|lock| Arc::strong_count(lock) == 1) {
+        if turns
+            .get(&self.id)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
             turns.remove(&self.id);
         }
     }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use crate::classifier::{Analysis, ClassifyError, Classifier, DecodeLimits, ModelError};
+use crate::classifier::{Analysis, Classifier, ClassifyError, DecodeLimits, ModelError};
 use crate::config::{ConfigError, Env};
 use crate::domain::{Category, ImageId, ObjectName, Status, Thumbnail, Verdict};
 use crate::objects::{ObjectError, ObjectStore};
@@ -191,7 +191,7 @@ impl ClassifyService {
             .await
             .map_err(|_| ModelError::Inference("the classifier is shutting down".to_owned()))?;
         let classifier = Arc::clone(&self.classifier);
-        let limits = self.limits.clone();
+        let limits = self.limits;
         tokio::task::spawn_blocking(move || classifier.analyze(&bytes, &limits))
             .await
             .unwrap_or_else(|e| {

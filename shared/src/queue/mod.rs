@@ -213,7 +213,13 @@ impl Worker {
         };
         if delivery.attempts >= self.options.max_attempts {
             tracing::error!(%image_id, message_id, status, detail, attempts = delivery.attempts, "dead letter");
-            let letter = DeadLetter::new(&delivery.envelope, delivery.message, delivery.attempts, status, detail);
+            let letter = DeadLetter::new(
+                &delivery.envelope,
+                delivery.message,
+                delivery.attempts,
+                status,
+                detail,
+            );
             if let Err(e) = self.dead_letters.append(&letter).await {
                 tracing::error!(%image_id, error = %e, "could not keep the dead letter");
             }
@@ -225,7 +231,9 @@ impl Worker {
         tokio::time::sleep(wait).await;
         match self.redeliver.upgrade() {
             Some(sender) if sender.send(delivery).is_ok() => {}
-            _ => tracing::warn!(%image_id, "the queue stopped before redelivery; the sweep will publish it again"),
+            _ => {
+                tracing::warn!(%image_id, "the queue stopped before redelivery; the sweep will publish it again")
+            }
         }
     }
 }

@@ -71,7 +71,12 @@ impl PushSubscription {
                             },
                             "subscription": options.subscription,
                         });
-                        tokio::spawn(deliver(client.clone(), Arc::clone(&options), body, Arc::clone(&counts)));
+                        tokio::spawn(deliver(
+                            client.clone(),
+                            Arc::clone(&options),
+                            body,
+                            Arc::clone(&counts),
+                        ));
                         taken = index + 1;
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
