@@ -45,11 +45,14 @@ fn model_dir() -> PathBuf {
 }
 
 /// Builds the three function binaries (cargo only builds the tested
-/// package's own) and returns the folder they are in.
+/// package's own) and returns the folder they are in. With all features, as
+/// the test command builds them: a build with other features would replace
+/// the binaries other tests run (the `lambda` build of list-images).
 fn function_binaries() -> PathBuf {
     let status = Command::new(env!("CARGO"))
         .args([
             "build",
+            "--all-features",
             "-p",
             "list-images",
             "-p",
