@@ -12,6 +12,6 @@ pub mod local;
 pub mod objects;
 pub mod pubsub;
 pub mod queue;
-pub mod store;
 pub mod startup;
+pub mod store;
 pub mod telemetry;

@@ -41,9 +41,8 @@ fn model_dir() -> PathBuf {
 fn classifier() -> &'static Classifier {
     static CLASSIFIER: OnceLock<Classifier> = OnceLock::new();
     CLASSIFIER.get_or_init(|| {
-        Classifier::load(&model_dir()).unwrap_or_else(|e| {
-            panic!("cannot load the model ({e}); build it with model/build.sh")
-        })
+        Classifier::load(&model_dir())
+            .unwrap_or_else(|e| panic!("cannot load the model ({e}); build it with model/build.sh"))
     })
 }
 
@@ -53,16 +52,26 @@ fn cat_photo_jpeg() -> Vec<u8> {
 }
 
 fn cat_photo() -> RgbImage {
-    image::load_from_memory(&cat_photo_jpeg()).expect("dev cat photo decodes").to_rgb8()
+    image::load_from_memory(&cat_photo_jpeg())
+        .expect("dev cat photo decodes")
+        .to_rgb8()
 }
 
 fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
     let mut bytes = Cursor::new(Vec::new());
-    image.write_to(&mut bytes, format).expect("encoding a test image");
+    image
+        .write_to(&mut bytes, format)
+        .expect("encoding a test image");
     bytes.into_inner()
 }
 
-fn encode_jpeg(pixels: &[u8], width: u32, height: u32, color: jpeg_encoder::ColorType, progressive: bool) -> Vec<u8> {
+fn encode_jpeg(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    color: jpeg_encoder::ColorType,
+    progressive: bool,
+) -> Vec<u8> {
     let mut bytes = Vec::new();
     let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, 90);
     encoder.set_progressive(progressive);
@@ -88,9 +97,16 @@ fn assert_decodes_like(bytes: &[u8], format: SupportedFormat, original: &RgbImag
     let decoded = decode(bytes, &DecodeLimits::default())
         .unwrap_or_else(|e| panic!("{format:?} did not decode: {e}"));
     assert_eq!(decoded.format, format);
-    assert_eq!(decoded.pixels.dimensions(), original.dimensions(), "{format:?}");
+    assert_eq!(
+        decoded.pixels.dimensions(),
+        original.dimensions(),
+        "{format:?}"
+    );
     let diff = mean_difference(&decoded.pixels, original);
-    assert!(diff <= tolerance, "{format:?} differs from the original by {diff:.2} on average");
+    assert!(
+        diff <= tolerance,
+        "{format:?} differs from the original by {diff:.2} on average"
+    );
 }
 
 // -- formats and colour types (no model needed) -----------------------------------
@@ -104,12 +120,37 @@ fn a_photo_decodes_the_same_from_every_supported_format() {
     assert_decodes_like(&cat_photo_jpeg(), SupportedFormat::Jpeg, &original, 0.0);
     let progressive = encode_jpeg(original.as_raw(), w, h, jpeg_encoder::ColorType::Rgb, true);
     assert_decodes_like(&progressive, SupportedFormat::Jpeg, &original, 3.0);
-    assert_decodes_like(&encode(&rgb, ImageFormat::Png), SupportedFormat::Png, &original, 0.0);
-    assert_decodes_like(&encode(&rgb, ImageFormat::WebP), SupportedFormat::WebP, &original, 0.0);
-    assert_decodes_like(&encode(&rgb, ImageFormat::Bmp), SupportedFormat::Bmp, &original, 0.0);
-    assert_decodes_like(&encode(&rgb, ImageFormat::Tiff), SupportedFormat::Tiff, &original, 0.0);
+    assert_decodes_like(
+        &encode(&rgb, ImageFormat::Png),
+        SupportedFormat::Png,
+        &original,
+        0.0,
+    );
+    assert_decodes_like(
+        &encode(&rgb, ImageFormat::WebP),
+        SupportedFormat::WebP,
+        &original,
+        0.0,
+    );
+    assert_decodes_like(
+        &encode(&rgb, ImageFormat::Bmp),
+        SupportedFormat::Bmp,
+        &original,
+        0.0,
+    );
+    assert_decodes_like(
+        &encode(&rgb, ImageFormat::Tiff),
+        SupportedFormat::Tiff,
+        &original,
+        0.0,
+    );
     // GIF has a 256-colour palette: close, not equal.
-    assert_decodes_like(&encode(&rgb, ImageFormat::Gif), SupportedFormat::Gif, &original, 8.0);
+    assert_decodes_like(
+        &encode(&rgb, ImageFormat::Gif),
+        SupportedFormat::Gif,
+        &original,
+        8.0,
+    );
 }
 
 #[test]
@@ -120,22 +161,57 @@ fn grayscale_alpha_sixteen_bit_and_cmyk_pictures_come_out_as_rgb() {
 
     let gray = DynamicImage::ImageLuma8(rgb.to_luma8());
     let gray_as_rgb = gray.to_rgb8();
-    assert_decodes_like(&encode(&gray, ImageFormat::Png), SupportedFormat::Png, &gray_as_rgb, 0.0);
+    assert_decodes_like(
+        &encode(&gray, ImageFormat::Png),
+        SupportedFormat::Png,
+        &gray_as_rgb,
+        0.0,
+    );
     let gray16 = DynamicImage::ImageLuma16(rgb.to_luma16());
-    assert_decodes_like(&encode(&gray16, ImageFormat::Png), SupportedFormat::Png, &gray16.to_rgb8(), 0.0);
+    assert_decodes_like(
+        &encode(&gray16, ImageFormat::Png),
+        SupportedFormat::Png,
+        &gray16.to_rgb8(),
+        0.0,
+    );
     let gray_alpha = DynamicImage::ImageLumaA8(rgb.to_luma_alpha8());
-    assert_decodes_like(&encode(&gray_alpha, ImageFormat::Png), SupportedFormat::Png, &gray_as_rgb, 0.0);
+    assert_decodes_like(
+        &encode(&gray_alpha, ImageFormat::Png),
+        SupportedFormat::Png,
+        &gray_as_rgb,
+        0.0,
+    );
 
     // Alpha is dropped, colours are kept.
     let mut rgba = rgb.to_rgba8();
     rgba.pixels_mut().for_each(|p| p.0[3] = 128);
     let rgba = DynamicImage::ImageRgba8(rgba);
-    assert_decodes_like(&encode(&rgba, ImageFormat::Png), SupportedFormat::Png, &original, 0.0);
-    assert_decodes_like(&encode(&rgba, ImageFormat::WebP), SupportedFormat::WebP, &original, 0.0);
+    assert_decodes_like(
+        &encode(&rgba, ImageFormat::Png),
+        SupportedFormat::Png,
+        &original,
+        0.0,
+    );
+    assert_decodes_like(
+        &encode(&rgba, ImageFormat::WebP),
+        SupportedFormat::WebP,
+        &original,
+        0.0,
+    );
 
     let rgb16 = DynamicImage::ImageRgb16(rgb.to_rgb16());
-    assert_decodes_like(&encode(&rgb16, ImageFormat::Png), SupportedFormat::Png, &original, 0.0);
-    assert_decodes_like(&encode(&rgb16, ImageFormat::Tiff), SupportedFormat::Tiff, &original, 0.0);
+    assert_decodes_like(
+        &encode(&rgb16, ImageFormat::Png),
+        SupportedFormat::Png,
+        &original,
+        0.0,
+    );
+    assert_decodes_like(
+        &encode(&rgb16, ImageFormat::Tiff),
+        SupportedFormat::Tiff,
+        &original,
+        0.0,
+    );
 
     // CMYK as Photoshop writes it (inverted, with an Adobe marker).
     let cmyk: Vec<u8> = original
@@ -143,7 +219,13 @@ fn grayscale_alpha_sixteen_bit_and_cmyk_pictures_come_out_as_rgb() {
         .flat_map(|p| {
             let [r, g, b] = p.0;
             let k = 255 - r.max(g).max(b);
-            let ink = |c: u8| if k == 255 { 0 } else { ((255 - c - k) as u32 * 255 / (255 - k) as u32) as u8 };
+            let ink = |c: u8| {
+                if k == 255 {
+                    0
+                } else {
+                    ((255 - c - k) as u32 * 255 / (255 - k) as u32) as u8
+                }
+            };
             [ink(r), ink(g), ink(b), k]
         })
         .collect();
@@ -169,11 +251,21 @@ fn exif_with_orientation(orientation: u16) -> Vec<u8> {
 fn exif_orientation_turns_the_picture_upright() {
     // 40×20: left half red, right half blue; stored as if the camera was
     // turned, with orientation 6 ("rotate 90° clockwise to view").
-    let stored = RgbImage::from_fn(40, 20, |x, _| if x < 20 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) });
+    let stored = RgbImage::from_fn(40, 20, |x, _| {
+        if x < 20 {
+            image::Rgb([255, 0, 0])
+        } else {
+            image::Rgb([0, 0, 255])
+        }
+    });
     let mut bytes = Vec::new();
     let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, 95);
-    encoder.add_app_segment(1, &exif_with_orientation(6)).unwrap();
-    encoder.encode(stored.as_raw(), 40, 20, jpeg_encoder::ColorType::Rgb).unwrap();
+    encoder
+        .add_app_segment(1, &exif_with_orientation(6))
+        .unwrap();
+    encoder
+        .encode(stored.as_raw(), 40, 20, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
 
     let decoded = decode(&bytes, &DecodeLimits::default()).expect("oriented JPEG decodes");
     assert_eq!(decoded.pixels.dimensions(), (20, 40), "rotated to portrait");
@@ -195,7 +287,12 @@ fn a_gif_gives_its_first_frame() {
         let mut encoder = GifEncoder::new(&mut bytes);
         for frame in [green, magenta] {
             encoder
-                .encode_frame(Frame::from_parts(frame, 0, 0, Delay::from_numer_denom_ms(100, 1)))
+                .encode_frame(Frame::from_parts(
+                    frame,
+                    0,
+                    0,
+                    Delay::from_numer_denom_ms(100, 1),
+                ))
                 .unwrap();
         }
     }
@@ -207,7 +304,11 @@ fn a_gif_gives_its_first_frame() {
 
 fn refusal(bytes: &[u8], limits: &DecodeLimits) -> DecodeError {
     match decode(bytes, limits) {
-        Ok(picture) => panic!("accepted a {}×{} picture that should be refused", picture.width(), picture.height()),
+        Ok(picture) => panic!(
+            "accepted a {}×{} picture that should be refused",
+            picture.width(),
+            picture.height()
+        ),
         Err(e) => e,
     }
 }
@@ -221,11 +322,18 @@ fn empty_and_non_image_inputs_are_refused_with_clear_errors() {
 
     let html = refusal(b"<!doctype html><title>Not Found</title>", &limits);
     assert!(matches!(html, DecodeError::UnsupportedFormat), "{html:?}");
-    assert!(html.to_string().contains("JPEG, PNG, WebP, GIF, BMP or TIFF"), "{html}");
+    assert!(
+        html.to_string()
+            .contains("JPEG, PNG, WebP, GIF, BMP or TIFF"),
+        "{html}"
+    );
 
     // Formats the image crate knows but we do not accept are refused too.
     let ico = [0u8, 0, 1, 0, 1, 0, 16, 16, 0, 0, 1, 0, 32, 0];
-    assert!(matches!(refusal(&ico, &limits), DecodeError::UnsupportedFormat));
+    assert!(matches!(
+        refusal(&ico, &limits),
+        DecodeError::UnsupportedFormat
+    ));
 }
 
 #[test]
@@ -233,15 +341,27 @@ fn truncated_pictures_are_refused() {
     let limits = DecodeLimits::default();
     let jpeg = cat_photo_jpeg();
     let cut_jpeg = refusal(&jpeg[..jpeg.len() / 2], &limits);
-    assert!(matches!(cut_jpeg, DecodeError::Truncated { format: "JPEG" }), "{cut_jpeg:?}");
+    assert!(
+        matches!(cut_jpeg, DecodeError::Truncated { format: "JPEG" }),
+        "{cut_jpeg:?}"
+    );
     assert_eq!(cut_jpeg.to_string(), "the JPEG image is truncated");
 
     let rgb = DynamicImage::ImageRgb8(cat_photo());
-    for format in [ImageFormat::Png, ImageFormat::WebP, ImageFormat::Gif, ImageFormat::Bmp, ImageFormat::Tiff] {
+    for format in [
+        ImageFormat::Png,
+        ImageFormat::WebP,
+        ImageFormat::Gif,
+        ImageFormat::Bmp,
+        ImageFormat::Tiff,
+    ] {
         let bytes = encode(&rgb, format);
         let error = refusal(&bytes[..bytes.len() / 2], &limits);
         assert!(
-            matches!(error, DecodeError::Truncated { .. } | DecodeError::Malformed { .. }),
+            matches!(
+                error,
+                DecodeError::Truncated { .. } | DecodeError::Malformed { .. }
+            ),
             "{format:?} cut in half: {error:?}"
         );
     }
@@ -252,7 +372,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &byte in bytes {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -282,33 +406,65 @@ fn a_one_megabyte_png_claiming_20000_by_20000_pixels_is_refused_from_its_header(
     let started = std::time::Instant::now();
     let error = refusal(&png, &DecodeLimits::default());
     assert!(
-        matches!(error, DecodeError::TooManyPixels { width: 20_000, height: 20_000, .. }),
+        matches!(
+            error,
+            DecodeError::TooManyPixels {
+                width: 20_000,
+                height: 20_000,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert!(error.to_string().contains("20000×20000"), "{error}");
-    assert!(started.elapsed().as_millis() < 500, "refusing took {:?}", started.elapsed());
+    assert!(
+        started.elapsed().as_millis() < 500,
+        "refusing took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn a_jpeg_whose_header_claims_too_many_pixels_is_refused() {
     let mut jpeg = cat_photo_jpeg();
     // Rewrite the height and width in the baseline frame header (SOF0).
-    let sof = jpeg.windows(2).position(|w| w == [0xFF, 0xC0]).expect("SOF0");
+    let sof = jpeg
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("SOF0");
     jpeg[sof + 5..sof + 7].copy_from_slice(&60_000u16.to_be_bytes());
     jpeg[sof + 7..sof + 9].copy_from_slice(&60_000u16.to_be_bytes());
     let error = refusal(&jpeg, &DecodeLimits::default());
-    assert!(matches!(error, DecodeError::TooManyPixels { .. }), "{error:?}");
+    assert!(
+        matches!(error, DecodeError::TooManyPixels { .. }),
+        "{error:?}"
+    );
 }
 
 #[test]
 fn the_byte_and_pixel_limits_are_the_callers() {
     let jpeg = cat_photo_jpeg();
     let (w, h) = cat_photo().dimensions();
-    let tight_bytes = DecodeLimits { max_bytes: jpeg.len() - 1, ..DecodeLimits::default() };
-    assert!(matches!(refusal(&jpeg, &tight_bytes), DecodeError::TooManyBytes { .. }));
-    let tight_pixels = DecodeLimits { max_pixels: u64::from(w * h) - 1, ..DecodeLimits::default() };
-    assert!(matches!(refusal(&jpeg, &tight_pixels), DecodeError::TooManyPixels { .. }));
-    let exact = DecodeLimits { max_bytes: jpeg.len(), max_pixels: u64::from(w * h) };
+    let tight_bytes = DecodeLimits {
+        max_bytes: jpeg.len() - 1,
+        ..DecodeLimits::default()
+    };
+    assert!(matches!(
+        refusal(&jpeg, &tight_bytes),
+        DecodeError::TooManyBytes { .. }
+    ));
+    let tight_pixels = DecodeLimits {
+        max_pixels: u64::from(w * h) - 1,
+        ..DecodeLimits::default()
+    };
+    assert!(matches!(
+        refusal(&jpeg, &tight_pixels),
+        DecodeError::TooManyPixels { .. }
+    ));
+    let exact = DecodeLimits {
+        max_bytes: jpeg.len(),
+        max_pixels: u64::from(w * h),
+    };
     assert!(decode(&jpeg, &exact).is_ok());
 }
 
@@ -331,7 +487,9 @@ fn the_exported_backbone_gives_the_reference_logits_through_tract() {
     let reference: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).expect("reference logits")).unwrap();
     for name in ["zeros", "ramp"] {
-        let output = classifier().backbone_output(&reference_input(name)).unwrap();
+        let output = classifier()
+            .backbone_output(&reference_input(name))
+            .unwrap();
         let expected: Vec<f64> = serde_json::from_value(reference[name]["logits"].clone()).unwrap();
         assert_eq!(output.logits.len(), expected.len());
         let worst = output
@@ -340,7 +498,10 @@ fn the_exported_backbone_gives_the_reference_logits_through_tract() {
             .zip(&expected)
             .map(|(&got, &want)| (f64::from(got) - want).abs())
             .fold(0.0, f64::max);
-        assert!(worst <= 1e-3, "{name}: logits differ from the reference by up to {worst:.2e}");
+        assert!(
+            worst <= 1e-3,
+            "{name}: logits differ from the reference by up to {worst:.2e}"
+        );
         assert_eq!(output.features.len(), 1280);
     }
 }
@@ -352,13 +513,19 @@ fn a_cat_photo_is_a_cat_in_every_format() {
     let (w, h) = original.dimensions();
     let variants = [
         ("baseline JPEG", cat_photo_jpeg()),
-        ("progressive JPEG", encode_jpeg(original.as_raw(), w, h, jpeg_encoder::ColorType::Rgb, true)),
+        (
+            "progressive JPEG",
+            encode_jpeg(original.as_raw(), w, h, jpeg_encoder::ColorType::Rgb, true),
+        ),
         ("PNG", encode(&rgb, ImageFormat::Png)),
         ("WebP", encode(&rgb, ImageFormat::WebP)),
         ("GIF", encode(&rgb, ImageFormat::Gif)),
         ("BMP", encode(&rgb, ImageFormat::Bmp)),
         ("TIFF", encode(&rgb, ImageFormat::Tiff)),
-        ("grayscale PNG", encode(&DynamicImage::ImageLuma8(rgb.to_luma8()), ImageFormat::Png)),
+        (
+            "grayscale PNG",
+            encode(&DynamicImage::ImageLuma8(rgb.to_luma8()), ImageFormat::Png),
+        ),
     ];
     for (name, bytes) in variants {
         let analysis = classifier()
@@ -379,18 +546,48 @@ fn analysis_makes_an_upright_thumbnail_and_placeholder() {
     let (w, h) = original.dimensions();
     let mut bytes = Vec::new();
     let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, 90);
-    encoder.add_app_segment(1, &exif_with_orientation(6)).unwrap();
-    encoder.encode(original.as_raw(), w as u16, h as u16, jpeg_encoder::ColorType::Rgb).unwrap();
+    encoder
+        .add_app_segment(1, &exif_with_orientation(6))
+        .unwrap();
+    encoder
+        .encode(
+            original.as_raw(),
+            w as u16,
+            h as u16,
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .unwrap();
 
-    let analysis = classifier().analyze(&bytes, &DecodeLimits::default()).unwrap();
-    assert_eq!((analysis.width, analysis.height), (h, w), "the picture is shown upright");
+    let analysis = classifier()
+        .analyze(&bytes, &DecodeLimits::default())
+        .unwrap();
+    assert_eq!(
+        (analysis.width, analysis.height),
+        (h, w),
+        "the picture is shown upright"
+    );
     let thumb = &analysis.thumbnail;
-    assert_eq!(thumb.height, 480.min(w), "the long side is 480 (or the original's)");
+    assert_eq!(
+        thumb.height,
+        480.min(w),
+        "the long side is 480 (or the original's)"
+    );
     assert!(thumb.width < thumb.height);
     let decoded = image::load_from_memory_with_format(&thumb.jpeg, ImageFormat::Jpeg).unwrap();
-    assert_eq!((decoded.width(), decoded.height()), (thumb.width, thumb.height));
-    assert!(!thumb.placeholder.is_empty() && thumb.placeholder.len() < 64, "{}", thumb.placeholder);
-    assert_eq!(analysis.classification.category, Category::Cat, "a turned cat is still a cat");
+    assert_eq!(
+        (decoded.width(), decoded.height()),
+        (thumb.width, thumb.height)
+    );
+    assert!(
+        !thumb.placeholder.is_empty() && thumb.placeholder.len() < 64,
+        "{}",
+        thumb.placeholder
+    );
+    assert_eq!(
+        analysis.classification.category,
+        Category::Cat,
+        "a turned cat is still a cat"
+    );
 }
 
 #[test]
@@ -423,7 +620,10 @@ fn the_dev_set_is_classified_within_the_documented_bound() {
                 .analyze(&bytes, &DecodeLimits::default())
                 .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
             let name = file.file_name().unwrap().to_string_lossy().into_owned();
-            confusion.entry((truth, analysis.classification.category)).or_default().push(name);
+            confusion
+                .entry((truth, analysis.classification.category))
+                .or_default()
+                .push(name);
         }
     }
     let count = |t, p| confusion.get(&(t, p)).map_or(0, Vec::len);
@@ -432,10 +632,18 @@ fn the_dev_set_is_classified_within_the_documented_bound() {
     let report = format!("mistakes (truth, predicted): {mistakes:?}");
     assert_eq!(count(Category::Cat, Category::Dog), 0, "{report}");
     assert_eq!(count(Category::Dog, Category::Cat), 0, "{report}");
-    assert_eq!(count(Category::Other, Category::Cat) + count(Category::Other, Category::Dog), 0, "{report}");
-    let pets_called_other = count(Category::Cat, Category::Other) + count(Category::Dog, Category::Other);
+    assert_eq!(
+        count(Category::Other, Category::Cat) + count(Category::Other, Category::Dog),
+        0,
+        "{report}"
+    );
+    let pets_called_other =
+        count(Category::Cat, Category::Other) + count(Category::Dog, Category::Other);
     assert!(pets_called_other <= 2, "{report}");
     let pets = count(Category::Cat, Category::Cat) + count(Category::Dog, Category::Dog);
     let accuracy = pets as f64 / (pets + pets_called_other) as f64;
-    assert!(accuracy >= 0.98, "cat-vs-dog accuracy {accuracy:.3}: {report}");
+    assert!(
+        accuracy >= 0.98,
+        "cat-vs-dog accuracy {accuracy:.3}: {report}"
+    );
 }

@@ -42,7 +42,11 @@ struct World {
 
 impl World {
     fn temp_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("catdog-ingest-{}-{}", std::process::id(), ImageId::new()));
+        let dir = std::env::temp_dir().join(format!(
+            "catdog-ingest-{}-{}",
+            std::process::id(),
+            ImageId::new()
+        ));
         std::fs::create_dir_all(&dir).expect("create the test directory");
         dir
     }
@@ -89,13 +93,21 @@ impl World {
             endpoint: Some(self.pubsub.endpoint()),
             publish_timeout: timeout,
         };
-        Arc::new(GcpPublisher::connect(&config).await.expect("a Pub/Sub client"))
+        Arc::new(
+            GcpPublisher::connect(&config)
+                .await
+                .expect("a Pub/Sub client"),
+        )
     }
 
     /// An ingestor as one process would have it.
     async fn ingestor(&self, config: IngestConfig) -> Ingestor {
-        Ingestor::new(config, &self.backends().await, self.publisher(Duration::from_secs(5)).await)
-            .expect("an ingestor")
+        Ingestor::new(
+            config,
+            &self.backends().await,
+            self.publisher(Duration::from_secs(5)).await,
+        )
+        .expect("an ingestor")
     }
 
     /// A folder of photos, some in subfolders, plus files that are not pictures.
@@ -106,7 +118,11 @@ impl World {
             std::fs::create_dir_all(&sub).unwrap();
             std::fs::copy(photo, sub.join(photo.file_name().unwrap())).unwrap();
         }
-        std::fs::write(folder.join("README.txt"), "not a picture, not even looked at").unwrap();
+        std::fs::write(
+            folder.join("README.txt"),
+            "not a picture, not even looked at",
+        )
+        .unwrap();
         folder
     }
 
@@ -203,7 +219,13 @@ mod run {
                 .unwrap_or_else(|| panic!("{} was not stored", photo.display()));
             assert_eq!(record.status, Status::Pending);
             assert_eq!(record.source, "folder");
-            assert!(record.source_ref.as_deref().unwrap().ends_with(&*photo.file_name().unwrap().to_string_lossy()));
+            assert!(
+                record
+                    .source_ref
+                    .as_deref()
+                    .unwrap()
+                    .ends_with(&*photo.file_name().unwrap().to_string_lossy())
+            );
             assert_eq!(record.content_type, "image/jpeg");
             assert_eq!(record.byte_size, bytes.len() as i64);
             assert!(record.published_at.is_some());
@@ -229,15 +251,33 @@ mod run {
         let ingestor = world.ingestor(folder_config(&folder)).await;
         let first = ingestor.run_once().await.unwrap();
         assert_eq!(first.stored, 6);
-        let after_first = world.backends().await.store.gallery_state().await.unwrap().last_ingest_at;
+        let after_first = world
+            .backends()
+            .await
+            .store
+            .gallery_state()
+            .await
+            .unwrap()
+            .last_ingest_at;
 
         let second = ingestor.run_once().await.unwrap();
-        assert_eq!((second.stored, second.duplicates, second.published), (0, 6, 0));
+        assert_eq!(
+            (second.stored, second.duplicates, second.published),
+            (0, 6, 0)
+        );
         // Another process, which has not seen the folder before, reads and
         // hashes every file and still adds nothing.
         let other = world.ingestor(folder_config(&folder)).await;
         let third = other.run_once().await.unwrap();
-        assert_eq!((third.fetched, third.stored, third.duplicates, third.published), (6, 0, 6, 0));
+        assert_eq!(
+            (
+                third.fetched,
+                third.stored,
+                third.duplicates,
+                third.published
+            ),
+            (6, 0, 6, 0)
+        );
 
         let backends = world.backends().await;
         assert_eq!(backends.objects.list().await.unwrap().len(), 6);
@@ -250,7 +290,10 @@ mod run {
         let folder = world.photo_folder(&some_photos());
         // A source that takes a second to list, so the runs certainly overlap.
         let slow = SourceServer::start(&dev_photos("cat")[..0]).await;
-        slow.always("/api/breeds/image/random", Reply::Delay(Duration::from_secs(1)));
+        slow.always(
+            "/api/breeds/image/random",
+            Reply::Delay(Duration::from_secs(1)),
+        );
         let mut config = folder_config(&folder);
         config.sources.push(SourceSpec::DogCeo);
         config.dogceo_base_url = Url::parse(&slow.base_url()).unwrap();
@@ -262,9 +305,15 @@ mod run {
         assert_eq!(first.stored + second.stored, 6, "{first:?} {second:?}");
         assert!(first.skipped != second.skipped, "{first:?} {second:?}");
         let skipped = if first.skipped { &first } else { &second };
-        assert_eq!((skipped.fetched, skipped.stored, skipped.published), (0, 0, 0));
+        assert_eq!(
+            (skipped.fetched, skipped.stored, skipped.published),
+            (0, 0, 0)
+        );
         assert_eq!(world.messages().len(), 6);
-        assert_eq!(world.backends().await.objects.list().await.unwrap().len(), 6);
+        assert_eq!(
+            world.backends().await.objects.list().await.unwrap().len(),
+            6
+        );
     }
 
     /// When the lease cannot keep two runs apart (here it expires at once),
@@ -274,7 +323,8 @@ mod run {
         let folder = world.photo_folder(&some_photos());
         let mut config = folder_config(&folder);
         config.lease_ttl = Duration::from_millis(1);
-        let runs: Vec<Ingestor> = futures::future::join_all((0..3).map(|_| world.ingestor(config.clone()))).await;
+        let runs: Vec<Ingestor> =
+            futures::future::join_all((0..3).map(|_| world.ingestor(config.clone()))).await;
         let summaries = futures::future::join_all(runs.iter().map(|r| r.run_once())).await;
         let summaries: Vec<IngestSummary> = summaries.into_iter().map(Result::unwrap).collect();
         let stored: u64 = summaries.iter().map(|s| s.stored).sum();
@@ -284,27 +334,47 @@ mod run {
         assert_eq!(world.messages().len(), 6);
         let ids: HashSet<ImageId> = world.messages().iter().map(|m| m.image_id).collect();
         assert_eq!(ids.len(), 6);
-        assert_eq!(world.backends().await.objects.list().await.unwrap().len(), 6, "no orphan objects are left");
+        assert_eq!(
+            world.backends().await.objects.list().await.unwrap().len(),
+            6,
+            "no orphan objects are left"
+        );
     }
 
     pub async fn a_failed_publish_is_published_by_a_later_runs_sweep(world: World) {
         let folder = world.photo_folder(&some_photos()[..3]);
         let mut config = folder_config(&folder);
         config.republish_after = Duration::from_secs(1);
-        let ingestor = Ingestor::new(config, &world.backends().await, world.publisher(Duration::from_secs(1)).await)
-            .unwrap();
+        let ingestor = Ingestor::new(
+            config,
+            &world.backends().await,
+            world.publisher(Duration::from_secs(1)).await,
+        )
+        .unwrap();
 
         world.pubsub.fail_next(u32::MAX);
         let first = ingestor.run_once().await.unwrap();
         assert_eq!((first.stored, first.published), (3, 0));
-        assert!(first.errors.iter().all(|e| e.source == "pubsub"), "{:?}", first.errors);
+        assert!(
+            first.errors.iter().all(|e| e.source == "pubsub"),
+            "{:?}",
+            first.errors
+        );
         assert!(!first.errors.is_empty());
         assert!(world.messages().is_empty());
 
         world.pubsub.fail_next(0);
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let second = ingestor.run_once().await.unwrap();
-        assert_eq!((second.stored, second.duplicates, second.published, second.republished), (0, 3, 3, 3));
+        assert_eq!(
+            (
+                second.stored,
+                second.duplicates,
+                second.published,
+                second.republished
+            ),
+            (0, 3, 3, 3)
+        );
         assert!(second.errors.is_empty(), "{:?}", second.errors);
 
         let messages = world.messages();
@@ -332,13 +402,31 @@ mod run {
         assert_eq!((summary.stored, summary.published), (2, 2));
         assert_eq!(summary.errors.len(), 1, "{:?}", summary.errors);
         assert_eq!(summary.errors[0].source, "thecatapi");
-        assert!(summary.errors[0].error.contains("500"), "{:?}", summary.errors);
+        assert!(
+            summary.errors[0].error.contains("500"),
+            "{:?}",
+            summary.errors
+        );
         assert_eq!(cats.hits("/v1/images/search"), 3, "the listing was retried");
 
         let stats = world.backends().await.store.stats().await.unwrap();
-        let cat_api = stats.sources.iter().find(|s| s.name == "thecatapi").expect("thecatapi in stats");
-        assert!(cat_api.last_error.as_deref().is_some_and(|e| e.contains("500")), "{cat_api:?}");
-        let dog_ceo = stats.sources.iter().find(|s| s.name == "dogceo").expect("dogceo in stats");
+        let cat_api = stats
+            .sources
+            .iter()
+            .find(|s| s.name == "thecatapi")
+            .expect("thecatapi in stats");
+        assert!(
+            cat_api
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("500")),
+            "{cat_api:?}"
+        );
+        let dog_ceo = stats
+            .sources
+            .iter()
+            .find(|s| s.name == "dogceo")
+            .expect("dogceo in stats");
         assert_eq!(dog_ceo.last_error, None);
         assert!(dog_ceo.last_success_at.is_some());
     }
@@ -367,14 +455,24 @@ async fn thecatapi_pictures_are_listed_with_the_key_and_downloaded() {
     config.thecatapi_key = Some("test-key".to_owned());
     config.batch_size = 3;
     let summary = world.ingestor(config).await.run_once().await.unwrap();
-    assert_eq!((summary.fetched, summary.stored, summary.published), (3, 3, 3));
+    assert_eq!(
+        (summary.fetched, summary.stored, summary.published),
+        (3, 3, 3)
+    );
     assert_eq!(server.api_keys(), vec![Some("test-key".to_owned())]);
 
     let store = world.backends().await.store;
     for index in 0..3 {
-        let record = store.find_by_digest(&Digest::of(&server.photo_bytes(index))).await.unwrap().unwrap();
+        let record = store
+            .find_by_digest(&Digest::of(&server.photo_bytes(index)))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(record.source, "thecatapi");
-        let name = server.photo_path(index).trim_start_matches("/images/").to_owned();
+        let name = server
+            .photo_path(index)
+            .trim_start_matches("/images/")
+            .to_owned();
         assert_eq!(record.source_ref, Some(name), "the Cat API's id is kept");
         // The server claimed image/png; the bytes say JPEG.
         assert_eq!(record.content_type, "image/jpeg");
@@ -385,12 +483,23 @@ async fn thecatapi_pictures_are_listed_with_the_key_and_downloaded() {
 async fn dogceo_pictures_are_listed_and_downloaded() {
     let world = World::sqlite().await;
     let server = SourceServer::start(&dev_photos("dog")[..4]).await;
-    let summary = ingestor_for(&world, &server, vec![SourceSpec::DogCeo]).await.run_once().await.unwrap();
+    let summary = ingestor_for(&world, &server, vec![SourceSpec::DogCeo])
+        .await
+        .run_once()
+        .await
+        .unwrap();
     assert_eq!((summary.stored, summary.published), (3, 3));
     let store = world.backends().await.store;
-    let record = store.find_by_digest(&Digest::of(&server.photo_bytes(0))).await.unwrap().unwrap();
+    let record = store
+        .find_by_digest(&Digest::of(&server.photo_bytes(0)))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.source, "dogceo");
-    assert_eq!(record.source_ref.as_deref(), Some(server.photo_path(0).trim_start_matches('/')));
+    assert_eq!(
+        record.source_ref.as_deref(),
+        Some(server.photo_path(0).trim_start_matches('/'))
+    );
 }
 
 #[tokio::test]
@@ -406,7 +515,10 @@ async fn generator_pictures_arrive_base64_encoded() {
     assert_eq!((summary.stored, summary.published), (3, 3));
     let store = world.backends().await.store;
     for index in 0..3 {
-        let record = store.find_by_digest(&Digest::of(&server.photo_bytes(index))).await.unwrap();
+        let record = store
+            .find_by_digest(&Digest::of(&server.photo_bytes(index)))
+            .await
+            .unwrap();
         assert_eq!(record.unwrap().source, "generator");
     }
 }
@@ -417,15 +529,28 @@ async fn bad_pictures_are_reported_and_the_good_ones_kept() {
     let server = SourceServer::start(&dev_photos("cat")[..3]).await;
     server.always(&server.photo_path(0), Reply::NotAnImage);
     server.always(&server.photo_path(1), Reply::Streamed(25 * 1024 * 1024));
-    let summary = ingestor_for(&world, &server, vec![SourceSpec::TheCatApi]).await.run_once().await.unwrap();
+    let summary = ingestor_for(&world, &server, vec![SourceSpec::TheCatApi])
+        .await
+        .run_once()
+        .await
+        .unwrap();
     assert_eq!((summary.fetched, summary.stored), (1, 1));
     assert_eq!(summary.errors.len(), 2, "{:?}", summary.errors);
     let text = format!("{:?}", summary.errors);
     assert!(text.contains("not a picture"), "{text}");
     assert!(text.contains("larger than the limit"), "{text}");
     let store = world.backends().await.store;
-    assert!(store.find_by_digest(&Digest::of(&server.photo_bytes(2))).await.unwrap().is_some());
-    assert_eq!(world.backends().await.objects.list().await.unwrap().len(), 1);
+    assert!(
+        store
+            .find_by_digest(&Digest::of(&server.photo_bytes(2)))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        world.backends().await.objects.list().await.unwrap().len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -433,10 +558,27 @@ async fn passing_failures_are_retried_within_the_run() {
     let world = World::sqlite().await;
     let server = SourceServer::start(&dev_photos("cat")[..3]).await;
     server.script("/v1/images/search", [Reply::Status(500)]);
-    server.script(&server.photo_path(0), [Reply::TooManyRequests { retry_after_secs: 1 }]);
-    server.script(&server.photo_path(1), [Reply::Status(503), Reply::Status(502)]);
-    let summary = ingestor_for(&world, &server, vec![SourceSpec::TheCatApi]).await.run_once().await.unwrap();
-    assert_eq!((summary.stored, summary.published), (3, 3), "{:?}", summary.errors);
+    server.script(
+        &server.photo_path(0),
+        [Reply::TooManyRequests {
+            retry_after_secs: 1,
+        }],
+    );
+    server.script(
+        &server.photo_path(1),
+        [Reply::Status(503), Reply::Status(502)],
+    );
+    let summary = ingestor_for(&world, &server, vec![SourceSpec::TheCatApi])
+        .await
+        .run_once()
+        .await
+        .unwrap();
+    assert_eq!(
+        (summary.stored, summary.published),
+        (3, 3),
+        "{:?}",
+        summary.errors
+    );
     assert!(summary.errors.is_empty());
 }
 
@@ -453,10 +595,19 @@ async fn a_source_that_hangs_costs_its_timeout_and_no_more() {
     config.fetch.total_timeout = Duration::from_secs(2);
     let started = std::time::Instant::now();
     let summary = world.ingestor(config).await.run_once().await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(summary.stored, 2);
     assert_eq!(summary.errors.len(), 2, "{:?}", summary.errors);
-    assert!(summary.errors.iter().all(|e| e.source == "thecatapi" && e.error.contains("no answer")));
+    assert!(
+        summary
+            .errors
+            .iter()
+            .all(|e| e.source == "thecatapi" && e.error.contains("no answer"))
+    );
 }
 
 #[tokio::test]
@@ -470,13 +621,31 @@ async fn a_folder_of_over_a_thousand_pictures_is_stored_once() {
         bytes.extend_from_slice(&i.to_le_bytes());
         std::fs::write(folder.join(format!("{i:04}.bmp")), bytes).unwrap();
     }
-    std::fs::write(folder.join("broken.jpg"), "a text file named like a picture").unwrap();
+    std::fs::write(
+        folder.join("broken.jpg"),
+        "a text file named like a picture",
+    )
+    .unwrap();
     let ingestor = world.ingestor(folder_config(&folder)).await;
     let summary = ingestor.run_once().await.unwrap();
     assert_eq!((summary.stored, summary.published), (1100, 1100));
-    assert_eq!(summary.errors.len(), 1, "{:?}", &summary.errors[..summary.errors.len().min(3)]);
-    assert!(summary.errors[0].error.starts_with("broken.jpg: not a picture"), "{:?}", summary.errors);
-    assert_eq!(world.backends().await.objects.list().await.unwrap().len(), 1100);
+    assert_eq!(
+        summary.errors.len(),
+        1,
+        "{:?}",
+        &summary.errors[..summary.errors.len().min(3)]
+    );
+    assert!(
+        summary.errors[0]
+            .error
+            .starts_with("broken.jpg: not a picture"),
+        "{:?}",
+        summary.errors
+    );
+    assert_eq!(
+        world.backends().await.objects.list().await.unwrap().len(),
+        1100
+    );
     let again = ingestor.run_once().await.unwrap();
     assert_eq!((again.stored, again.duplicates), (0, 1100));
 }
@@ -497,7 +666,10 @@ async fn serve(router: axum::Router) -> String {
 async fn post_ingest_answers_the_runs_summary() {
     let world = World::sqlite().await;
     let folder = world.photo_folder(&some_photos()[..2]);
-    let base = serve(catdog::ingest::routes(Arc::new(world.ingestor(folder_config(&folder)).await))).await;
+    let base = serve(catdog::ingest::routes(Arc::new(
+        world.ingestor(folder_config(&folder)).await,
+    )))
+    .await;
     let client = reqwest::Client::new();
 
     let response = client.post(format!("{base}/ingest")).send().await.unwrap();
@@ -510,8 +682,18 @@ async fn post_ingest_answers_the_runs_summary() {
     assert_eq!(body["errors"], serde_json::json!([]));
     assert_eq!(body["skipped"], false);
 
-    let again: serde_json::Value = client.post(format!("{base}/ingest")).send().await.unwrap().json().await.unwrap();
-    assert_eq!((again["stored"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(2)));
+    let again: serde_json::Value = client
+        .post(format!("{base}/ingest"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (again["stored"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(2))
+    );
 
     let wrong_method = client.get(format!("{base}/ingest")).send().await.unwrap();
     assert_eq!(wrong_method.status(), 405);
@@ -522,14 +704,36 @@ async fn post_ingest_while_another_run_holds_the_lease_is_skipped() {
     let world = World::sqlite().await;
     let folder = world.photo_folder(&some_photos()[..2]);
     let backends = world.backends().await;
-    assert!(backends.store.try_acquire_ingest_lease("another-instance", Duration::from_secs(60)).await.unwrap());
-    let base = serve(catdog::ingest::routes(Arc::new(world.ingestor(folder_config(&folder)).await))).await;
-    let response = reqwest::Client::new().post(format!("{base}/ingest")).send().await.unwrap();
+    assert!(
+        backends
+            .store
+            .try_acquire_ingest_lease("another-instance", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    let base = serve(catdog::ingest::routes(Arc::new(
+        world.ingestor(folder_config(&folder)).await,
+    )))
+    .await;
+    let response = reqwest::Client::new()
+        .post(format!("{base}/ingest"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["skipped"], true);
     assert_eq!(body["stored"], 0);
-    assert!(world.backends().await.objects.list().await.unwrap().is_empty());
+    assert!(
+        world
+            .backends()
+            .await
+            .objects
+            .list()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -560,9 +764,25 @@ async fn post_ingest_with_the_database_down_is_503() {
     .unwrap();
     let base = serve(catdog::ingest::routes(Arc::new(ingestor))).await;
     let started = std::time::Instant::now();
-    let response = reqwest::Client::new().post(format!("{base}/ingest")).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{base}/ingest"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 503);
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(response.headers()["content-type"], "application/problem+json");
-    assert!(world.backends().await.objects.list().await.unwrap().is_empty());
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert!(
+        world
+            .backends()
+            .await
+            .objects
+            .list()
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

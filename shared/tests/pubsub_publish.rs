@@ -30,7 +30,11 @@ fn config(endpoint: String, timeout: Duration) -> GcpPublisherConfig {
 
 fn message() -> ImageMessage {
     let id = ImageId::new();
-    ImageMessage::new(id, ObjectName::original(id), Digest::of(id.to_string().as_bytes()))
+    ImageMessage::new(
+        id,
+        ObjectName::original(id),
+        Digest::of(id.to_string().as_bytes()),
+    )
 }
 
 #[tokio::test]
@@ -47,7 +51,10 @@ async fn a_message_arrives_with_its_data_and_schema() {
     let arrived = &received[0];
     assert_eq!(arrived.topic, "projects/gallery-test/topics/images");
     assert_eq!(arrived.message.data, sent.to_json());
-    assert_eq!(ImageMessage::from_json(&arrived.message.data).unwrap(), sent);
+    assert_eq!(
+        ImageMessage::from_json(&arrived.message.data).unwrap(),
+        sent
+    );
     assert_eq!(
         arrived.message.attributes,
         HashMap::from([("schema".to_owned(), SCHEMA_NAME.to_owned())])
@@ -108,8 +115,17 @@ async fn a_lasting_outage_fails_within_the_publish_timeout() {
     server.fail_next(u32::MAX);
     let started = Instant::now();
     let error = publisher.publish(&message()).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
-    assert!(error.to_string().contains("projects/gallery-test/topics/images"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("projects/gallery-test/topics/images"),
+        "{error}"
+    );
     assert!(server.received().is_empty());
 }
 
@@ -122,7 +138,11 @@ async fn a_server_that_never_answers_fails_within_the_publish_timeout() {
     server.hang(true);
     let started = Instant::now();
     assert!(publisher.publish(&message()).await.is_err());
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -131,10 +151,17 @@ async fn nothing_listening_fails_within_the_publish_timeout() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
     };
-    let publisher = GcpPublisher::connect(&config(format!("http://127.0.0.1:{port}"), Duration::from_secs(1)))
-        .await
-        .unwrap();
+    let publisher = GcpPublisher::connect(&config(
+        format!("http://127.0.0.1:{port}"),
+        Duration::from_secs(1),
+    ))
+    .await
+    .unwrap();
     let started = Instant::now();
     assert!(publisher.publish(&message()).await.is_err());
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -65,7 +65,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         println!("{line}");
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn round(value: f64, decimals: i32) -> f64 {

@@ -28,7 +28,10 @@ struct Tally {
 
 impl Tally {
     fn count(&self, truth: Category, predicted: Category) -> usize {
-        self.counts.get(&(truth.as_str(), predicted.as_str())).copied().unwrap_or(0)
+        self.counts
+            .get(&(truth.as_str(), predicted.as_str()))
+            .copied()
+            .unwrap_or(0)
     }
 
     fn total(&self, truth: Category) -> usize {
@@ -45,9 +48,13 @@ impl Tally {
 
 fn pictures_in(folder: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(folder).with_context(|| format!("cannot list {}", folder.display()))? {
+    for entry in
+        std::fs::read_dir(folder).with_context(|| format!("cannot list {}", folder.display()))?
+    {
         let path = entry?.path();
-        let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if path.is_file() && !hidden {
             files.push(path);
         }
@@ -72,7 +79,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if folder.is_dir() {
             work.extend(pictures_in(&folder)?.into_iter().map(|file| (truth, file)));
         } else if truth != Category::Other {
-            bail!("{} has no `{}` folder (expected cat, dog and optionally other)", args.dir.display(), truth);
+            bail!(
+                "{} has no `{}` folder (expected cat, dog and optionally other)",
+                args.dir.display(),
+                truth
+            );
         }
     }
     if work.is_empty() {
@@ -86,13 +97,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let mut tally = Tally::default();
     for (truth, file) in &work {
-        progress.set_message(file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        progress.set_message(
+            file.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
         match classify_file(&classifier, &limits, file) {
             Ok((c, ms)) => {
-                *tally.counts.entry((truth.as_str(), c.category.as_str())).or_default() += 1;
+                *tally
+                    .counts
+                    .entry((truth.as_str(), c.category.as_str()))
+                    .or_default() += 1;
                 tally.millis.push(ms);
                 if c.category != *truth {
-                    progress.println(format!("miss: {} is {truth}, classified {} ({:.2})", file.display(), c.category, c.confidence));
+                    progress.println(format!(
+                        "miss: {} is {truth}, classified {} ({:.2})",
+                        file.display(),
+                        c.category,
+                        c.confidence
+                    ));
                 }
             }
             Err(e) => {
@@ -109,16 +132,34 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn print_report(tally: &Tally) {
-    let present: Vec<Category> = Category::ALL.into_iter().filter(|&t| tally.total(t) > 0).collect();
+    let present: Vec<Category> = Category::ALL
+        .into_iter()
+        .filter(|&t| tally.total(t) > 0)
+        .collect();
     println!("confusion matrix (rows: folder, columns: classified)");
-    println!("{:>8} {:>6} {:>6} {:>6}   accuracy", "", "cat", "dog", "other");
+    println!(
+        "{:>8} {:>6} {:>6} {:>6}   accuracy",
+        "", "cat", "dog", "other"
+    );
     for &truth in &present {
-        let row: Vec<String> = Category::ALL.iter().map(|&p| format!("{:>6}", tally.count(truth, p))).collect();
+        let row: Vec<String> = Category::ALL
+            .iter()
+            .map(|&p| format!("{:>6}", tally.count(truth, p)))
+            .collect();
         let accuracy = tally.accuracy(&[truth]).unwrap_or(0.0);
-        println!("{:>8} {}   {:.1}% of {}", truth.as_str(), row.join(" "), accuracy * 100.0, tally.total(truth));
+        println!(
+            "{:>8} {}   {:.1}% of {}",
+            truth.as_str(),
+            row.join(" "),
+            accuracy * 100.0,
+            tally.total(truth)
+        );
     }
     if !tally.errors.is_empty() {
-        println!("{} pictures could not be classified (listed above)", tally.errors.len());
+        println!(
+            "{} pictures could not be classified (listed above)",
+            tally.errors.len()
+        );
     }
 
     let mut millis = tally.millis.clone();
@@ -126,8 +167,10 @@ fn print_report(tally: &Tally) {
     let confusion: serde_json::Map<String, serde_json::Value> = present
         .iter()
         .map(|&t| {
-            let row: serde_json::Map<String, serde_json::Value> =
-                Category::ALL.iter().map(|&p| (p.as_str().to_owned(), json!(tally.count(t, p)))).collect();
+            let row: serde_json::Map<String, serde_json::Value> = Category::ALL
+                .iter()
+                .map(|&p| (p.as_str().to_owned(), json!(tally.count(t, p))))
+                .collect();
             (t.as_str().to_owned(), serde_json::Value::Object(row))
         })
         .collect();

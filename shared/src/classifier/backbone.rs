@@ -42,7 +42,9 @@ impl Backbone {
             reason: format!("{e:#}"),
         };
         let side = INPUT_SIDE as usize;
-        let parsed = tract_onnx::onnx().model_for_path(path).map_err(load_error)?;
+        let parsed = tract_onnx::onnx()
+            .model_for_path(path)
+            .map_err(load_error)?;
         // Outputs are found by their ONNX names; optimisation keeps their order.
         let output_index = |name: &str| {
             let outlets = parsed.output_outlets().unwrap_or(&[]);

@@ -150,11 +150,16 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<DecodedImage, Decod
     // zune-jpeg fills a cut-off scan with grey instead of failing, so a
     // truncated JPEG would be classified as a picture with a grey half.
     if format == SupportedFormat::Jpeg && !jpeg_scan_is_complete(bytes) {
-        return Err(DecodeError::Truncated { format: format.name() });
+        return Err(DecodeError::Truncated {
+            format: format.name(),
+        });
     }
     // A decoder bug must cost one picture, not the worker that decodes it.
-    std::panic::catch_unwind(|| decode_checked(bytes, format, limits))
-        .unwrap_or(Err(DecodeError::DecoderPanicked { format: format.name() }))
+    std::panic::catch_unwind(|| decode_checked(bytes, format, limits)).unwrap_or(Err(
+        DecodeError::DecoderPanicked {
+            format: format.name(),
+        },
+    ))
 }
 
 fn decode_checked(
@@ -164,7 +169,9 @@ fn decode_checked(
 ) -> Result<DecodedImage, DecodeError> {
     let malformed = |source: image::ImageError| match &source {
         image::ImageError::IoError(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-            DecodeError::Truncated { format: format.name() }
+            DecodeError::Truncated {
+                format: format.name(),
+            }
         }
         _ => DecodeError::Malformed {
             format: format.name(),

@@ -50,7 +50,13 @@ impl Scores {
     pub fn best(&self) -> Category {
         Category::ALL
             .into_iter()
-            .reduce(|best, c| if self.get(c) > self.get(best) { c } else { best })
+            .reduce(|best, c| {
+                if self.get(c) > self.get(best) {
+                    c
+                } else {
+                    best
+                }
+            })
             .unwrap_or(Category::Other)
     }
 }
@@ -81,18 +87,24 @@ impl Head {
             )));
         }
         if file.positive_class != "dog" {
-            return Err(ModelError::Head("the head must score dogs as positive".into()));
+            return Err(ModelError::Head(
+                "the head must score dogs as positive".into(),
+            ));
         }
         let range = |[first, last]: [usize; 2]| {
             if first <= last && last < IMAGENET_CLASSES {
                 Ok(first..=last)
             } else {
-                Err(ModelError::Head(format!("bad ImageNet class range {first}..={last}")))
+                Err(ModelError::Head(format!(
+                    "bad ImageNet class range {first}..={last}"
+                )))
             }
         };
         let n = &file.neither;
         if !(n.threshold > 0.0 && n.threshold < 1.0 && n.slope > 0.0) {
-            return Err(ModelError::Head("the neither rule needs 0 < threshold < 1 and slope > 0".into()));
+            return Err(ModelError::Head(
+                "the neither rule needs 0 < threshold < 1 and slope > 0".into(),
+            ));
         }
         let pet_classes = range(n.dog_classes)?.chain(range(n.cat_classes)?).collect();
         Ok(Self {
@@ -111,10 +123,18 @@ impl Head {
     /// - p(dog | pet) = σ(weights · features + bias);
     /// - cat = p(pet)·(1 − p(dog | pet)), dog = p(pet)·p(dog | pet), other = 1 − p(pet).
     pub fn scores(&self, output: &BackboneOutput) -> Scores {
-        let max = output.logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let max = output
+            .logits
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
         let exp = |l: f32| f64::from(l - max).exp();
         let total: f64 = output.logits.iter().map(|&l| exp(l)).sum();
-        let pet: f64 = self.pet_classes.iter().map(|&i| exp(output.logits[i])).sum();
+        let pet: f64 = self
+            .pet_classes
+            .iter()
+            .map(|&i| exp(output.logits[i]))
+            .sum();
         let pet_mass = (pet / total).max(f64::MIN_POSITIVE);
         let p_pet = sigmoid(self.slope * (pet_mass / self.threshold).ln());
 
@@ -157,7 +177,11 @@ mod tests {
 
     #[test]
     fn the_best_score_wins() {
-        let scores = Scores { cat: 0.2, dog: 0.5, other: 0.3 };
+        let scores = Scores {
+            cat: 0.2,
+            dog: 0.5,
+            other: 0.3,
+        };
         assert_eq!(scores.best(), Category::Dog);
     }
 }

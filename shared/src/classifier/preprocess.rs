@@ -22,7 +22,9 @@ pub fn resized_size(width: u32, height: u32) -> (u32, u32) {
         let long = u64::from(long);
         let short = u64::from(short.max(1));
         let side = (long * u64::from(RESIZE_SHORTER_SIDE) * 2 + short) / (2 * short);
-        u32::try_from(side).unwrap_or(u32::MAX).max(RESIZE_SHORTER_SIDE)
+        u32::try_from(side)
+            .unwrap_or(u32::MAX)
+            .max(RESIZE_SHORTER_SIDE)
     };
     if width <= height {
         (RESIZE_SHORTER_SIDE, scale(height, width))
@@ -43,7 +45,11 @@ pub fn preprocess(image: &RgbImage) -> ModelInput {
     let middle;
     let source = if kept < long {
         let start = (long - kept) / 2;
-        let (x, y, cw, ch) = if w > h { (start, 0, kept, h) } else { (0, start, w, kept) };
+        let (x, y, cw, ch) = if w > h {
+            (start, 0, kept, h)
+        } else {
+            (0, start, w, kept)
+        };
         middle = imageops::crop_imm(image, x, y, cw, ch).to_image();
         &middle
     } else {

@@ -35,7 +35,8 @@ fn fitted(width: u32, height: u32, long_side: u32) -> (u32, u32) {
         return (width.max(1), height.max(1));
     }
     let scale = |side: u32| {
-        let scaled = (u64::from(side) * u64::from(long_side) + u64::from(long) / 2) / u64::from(long);
+        let scaled =
+            (u64::from(side) * u64::from(long_side) + u64::from(long) / 2) / u64::from(long);
         u32::try_from(scaled).unwrap_or(long_side).max(1)
     };
     (scale(width), scale(height))
@@ -85,7 +86,9 @@ mod tests {
         assert_eq!((thumb.width, thumb.height), (480, 240));
         let decoded = image::load_from_memory(&thumb.jpeg).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (480, 240));
-        let hash = base64::engine::general_purpose::STANDARD.decode(&thumb.placeholder).unwrap();
+        let hash = base64::engine::general_purpose::STANDARD
+            .decode(&thumb.placeholder)
+            .unwrap();
         let ratio = thumbhash::thumb_hash_to_approximate_aspect_ratio(&hash).unwrap();
         assert!((ratio - 2.0).abs() < 0.3, "aspect ratio {ratio}");
     }

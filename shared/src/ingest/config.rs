@@ -96,7 +96,10 @@ impl fmt::Debug for IngestConfig {
             .field("batch_size", &self.batch_size)
             .field("max_image_bytes", &self.max_image_bytes)
             .field("thecatapi_base_url", &self.thecatapi_base_url.as_str())
-            .field("thecatapi_key", &self.thecatapi_key.as_ref().map(|_| "(secret)"))
+            .field(
+                "thecatapi_key",
+                &self.thecatapi_key.as_ref().map(|_| "(secret)"),
+            )
             .field("dogceo_base_url", &self.dogceo_base_url.as_str())
             .field("fetch", &self.fetch)
             .field("republish_after", &self.republish_after)
@@ -184,7 +187,10 @@ mod tests {
         let config = IngestConfig::from_env(&env).unwrap();
         assert_eq!(config.sources.len(), 4);
         assert_eq!(config.sources[2].name(), "generator");
-        assert_eq!(config.sources[3], SourceSpec::Folder("../shared/data/images/dev".into()));
+        assert_eq!(
+            config.sources[3],
+            SourceSpec::Folder("../shared/data/images/dev".into())
+        );
         assert_eq!(config.batch_size, 2);
         assert_eq!(config.max_image_bytes, 20_971_520);
     }
@@ -197,9 +203,15 @@ mod tests {
             assert_eq!(err.var, "INGEST_SOURCES", "{bad}");
         }
         let env = Env::from_map([("INGEST_BATCH_SIZE", "0")]);
-        assert_eq!(IngestConfig::from_env(&env).unwrap_err().var, "INGEST_BATCH_SIZE");
+        assert_eq!(
+            IngestConfig::from_env(&env).unwrap_err().var,
+            "INGEST_BATCH_SIZE"
+        );
         let env = Env::from_map([("DOGCEO_BASE_URL", "dog.ceo")]);
-        assert_eq!(IngestConfig::from_env(&env).unwrap_err().var, "DOGCEO_BASE_URL");
+        assert_eq!(
+            IngestConfig::from_env(&env).unwrap_err().var,
+            "DOGCEO_BASE_URL"
+        );
     }
 
     #[test]

@@ -93,15 +93,15 @@ impl Resolve for PublicOnlyResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let public: Vec<SocketAddr> =
                 resolved.into_iter().filter(|a| is_public(a.ip())).collect();
             if public.is_empty() {
                 return Err(Box::new(PrivateAddress(format!(
                     "{host} resolves only to loopback, private or link-local addresses"
-                ))) as Box<dyn std::error::Error + Send + Sync>);
+                )))
+                    as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(public.into_iter()) as Addrs)
         })
@@ -197,7 +197,12 @@ impl Fetcher {
     }
 
     /// `GET url`, the body up to `limit` bytes.
-    pub async fn get(&self, url: &Url, headers: HeaderMap, limit: u64) -> Result<Bytes, FetchError> {
+    pub async fn get(
+        &self,
+        url: &Url,
+        headers: HeaderMap,
+        limit: u64,
+    ) -> Result<Bytes, FetchError> {
         self.fetch(Method::GET, url, headers, limit).await
     }
 
@@ -244,7 +249,13 @@ impl Fetcher {
     }
 
     /// One attempt, following redirects hop by hop.
-    async fn attempt(&self, mut method: Method, url: &Url, headers: &HeaderMap, limit: u64) -> Attempt {
+    async fn attempt(
+        &self,
+        mut method: Method,
+        url: &Url,
+        headers: &HeaderMap,
+        limit: u64,
+    ) -> Attempt {
         let options = &self.inner.options;
         let mut url = url.clone();
         let mut hops = 0;
@@ -253,7 +264,9 @@ impl Fetcher {
                 Ok(client) => client,
                 Err(e) => return Attempt::Fail(e),
             };
-            let mut request = client.request(method.clone(), url.clone()).headers(headers.clone());
+            let mut request = client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
             request = request.header(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
             let response = match request.send().await {
                 Ok(response) => response,
@@ -298,9 +311,16 @@ impl Fetcher {
     /// The client allowed to reach `url`, or why none is.
     fn client_for(&self, url: &Url) -> Result<&reqwest::Client, FetchError> {
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(FetchError::Refused(format!("{} is not http(s)", url.scheme())));
+            return Err(FetchError::Refused(format!(
+                "{} is not http(s)",
+                url.scheme()
+            )));
         }
-        let trusted = self.inner.trusted_origins.iter().any(|o| o.origin() == url.origin());
+        let trusted = self
+            .inner
+            .trusted_origins
+            .iter()
+            .any(|o| o.origin() == url.origin());
         if trusted {
             return Ok(&self.inner.configured);
         }
@@ -308,7 +328,10 @@ impl Fetcher {
             return Err(FetchError::Refused("the URL has no host".to_owned()));
         };
         // Addresses written as such never reach the resolver: check them here.
-        let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>();
+        let literal = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>();
         match literal {
             Ok(ip) if !is_public(ip) => Err(refused(url)),
             _ if host.eq_ignore_ascii_case("localhost") => Err(refused(url)),
@@ -339,13 +362,17 @@ fn classify_error(error: reqwest::Error, timeout: Duration) -> Attempt {
 /// The resolver's refusal, wherever it sits in the error chain. The
 /// connector wraps it in an `io::Error`, whose `source()` skips the error it
 /// wraps, so those are looked into explicitly.
-fn find_private_address<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a PrivateAddress> {
+fn find_private_address<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a PrivateAddress> {
     let mut current = Some(error);
     while let Some(e) = current {
         if let Some(private) = e.downcast_ref::<PrivateAddress>() {
             return Some(private);
         }
-        if let Some(inner) = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref())
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
             && let Some(private) = find_private_address(inner)
         {
             return Some(private);
@@ -381,7 +408,10 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// declared: a Content-Length above the limit is refused before reading, one
 /// below it is not believed.
 async fn read_limited(mut response: reqwest::Response, limit: u64, timeout: Duration) -> Attempt {
-    if response.content_length().is_some_and(|declared| declared > limit) {
+    if response
+        .content_length()
+        .is_some_and(|declared| declared > limit)
+    {
         return Attempt::Fail(FetchError::TooLarge { limit });
     }
     let capacity = response.content_length().unwrap_or(64 * 1024).min(limit) as usize;
@@ -417,9 +447,20 @@ mod tests {
     #[test]
     fn internal_addresses_are_not_public() {
         for private in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254",
-            "::", "224.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::",
+            "224.0.0.1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
@@ -432,17 +473,23 @@ mod tests {
     async fn names_that_resolve_to_internal_addresses_are_refused() {
         use std::str::FromStr as _;
         for name in ["localhost", "127.0.0.1", "ip6-localhost"] {
-            let Ok(name) = Name::from_str(name) else { continue };
+            let Ok(name) = Name::from_str(name) else {
+                continue;
+            };
             match PublicOnlyResolver.resolve(name).await {
                 Ok(addrs) => panic!("resolved to {:?}", addrs.collect::<Vec<_>>()),
                 // Either refused, or unknown on this machine (ip6-localhost).
                 Err(e) => assert!(
-                    e.downcast_ref::<PrivateAddress>().is_some() || e.downcast_ref::<std::io::Error>().is_some(),
+                    e.downcast_ref::<PrivateAddress>().is_some()
+                        || e.downcast_ref::<std::io::Error>().is_some(),
                     "{e}"
                 ),
             }
         }
-        let Err(e) = PublicOnlyResolver.resolve(Name::from_str("localhost").unwrap()).await else {
+        let Err(e) = PublicOnlyResolver
+            .resolve(Name::from_str("localhost").unwrap())
+            .await
+        else {
             panic!("localhost resolved")
         };
         assert!(e.downcast_ref::<PrivateAddress>().is_some(), "{e}");
@@ -453,7 +500,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
-        headers.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
         assert_eq!(retry_after(&headers), Some(Duration::ZERO));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);

@@ -208,7 +208,11 @@ impl Ingestor {
                 ..IngestSummary::default()
             });
         }
-        let _renewal = LeaseRenewal::start(Arc::clone(&self.store), holder.clone(), self.config.lease_ttl);
+        let _renewal = LeaseRenewal::start(
+            Arc::clone(&self.store),
+            holder.clone(),
+            self.config.lease_ttl,
+        );
         let mut tally = Tally::default();
         let outcome = self.work(&mut tally, progress).await;
         let run = IngestRun {
@@ -239,8 +243,12 @@ impl Ingestor {
                 self.store.finish_ingest(&holder, &run).await?;
                 let s = &tally.summary;
                 tracing::info!(
-                    fetched = s.fetched, stored = s.stored, duplicates = s.duplicates,
-                    published = s.published, republished = s.republished, errors = s.errors.len(),
+                    fetched = s.fetched,
+                    stored = s.stored,
+                    duplicates = s.duplicates,
+                    published = s.published,
+                    republished = s.republished,
+                    errors = s.errors.len(),
                     "ingestion run finished"
                 );
                 Ok(tally.summary)
@@ -256,7 +264,11 @@ impl Ingestor {
         }
     }
 
-    async fn work(&self, tally: &mut Tally, progress: &dyn IngestProgress) -> Result<(), IngestError> {
+    async fn work(
+        &self,
+        tally: &mut Tally,
+        progress: &dyn IngestProgress,
+    ) -> Result<(), IngestError> {
         let candidates = self.list_sources(tally).await;
         progress.planned(candidates.len() as u64);
         // Futures do nothing until polled, so making them all up front holds
@@ -265,7 +277,8 @@ impl Ingestor {
             .into_iter()
             .map(|(source, candidate)| self.keep_candidate(source, candidate))
             .collect();
-        let stream = futures::stream::iter(pending).buffer_unordered(self.config.concurrency.max(1));
+        let stream =
+            futures::stream::iter(pending).buffer_unordered(self.config.concurrency.max(1));
         futures::pin_mut!(stream);
         while let Some((source, candidate, result)) = stream.next().await {
             match result {
@@ -298,10 +311,11 @@ impl Ingestor {
     /// reported and the others go on. The candidates are interleaved across
     /// sources so that a slow source does not hold the others up.
     async fn list_sources(&self, tally: &mut Tally) -> Vec<(&'static str, Candidate)> {
-        let listings = futures::future::join_all(self.config.sources.iter().map(|spec| async move {
-            (spec, sources::list(spec, &self.config, &self.fetcher).await)
-        }))
-        .await;
+        let listings =
+            futures::future::join_all(self.config.sources.iter().map(|spec| async move {
+                (spec, sources::list(spec, &self.config, &self.fetcher).await)
+            }))
+            .await;
         let mut queues = Vec::new();
         for (spec, listing) in listings {
             match listing {
@@ -331,7 +345,12 @@ impl Ingestor {
 
     /// Drops the folder files this process already stored and that have not
     /// changed since, counting them as duplicates.
-    fn skip_known_files(&self, spec: &SourceSpec, candidates: Vec<Candidate>, tally: &mut Tally) -> Vec<Candidate> {
+    fn skip_known_files(
+        &self,
+        spec: &SourceSpec,
+        candidates: Vec<Candidate>,
+        tally: &mut Tally,
+    ) -> Vec<Candidate> {
         if !matches!(spec, SourceSpec::Folder(_)) {
             return candidates;
         }
@@ -366,7 +385,11 @@ impl Ingestor {
     }
 
     /// Loads one picture and keeps it unless it is already stored.
-    async fn keep(&self, source: &'static str, candidate: &Candidate) -> Result<Kept, PictureError> {
+    async fn keep(
+        &self,
+        source: &'static str,
+        candidate: &Candidate,
+    ) -> Result<Kept, PictureError> {
         let picture = candidate
             .load(&self.fetcher, self.config.max_image_bytes)
             .await
@@ -380,7 +403,9 @@ impl Ingestor {
         let object = ObjectName::original(id);
         let byte_size = picture.bytes.len() as i64;
         let content_type = picture.format.content_type();
-        self.objects.put(&object, picture.bytes, content_type).await?;
+        self.objects
+            .put(&object, picture.bytes, content_type)
+            .await?;
         let image = NewImage {
             id,
             sha256: digest.clone(),
@@ -432,10 +457,12 @@ impl Ingestor {
     /// message must have been lost.
     async fn sweep(&self, tally: &mut Tally) -> Result<(), IngestError> {
         let stale_before = now_micros()
-            - chrono::TimeDelta::from_std(self.config.republish_after).unwrap_or(chrono::TimeDelta::MAX);
+            - chrono::TimeDelta::from_std(self.config.republish_after)
+                .unwrap_or(chrono::TimeDelta::MAX);
         let stale = self.store.unpublished(stale_before, SWEEP_LIMIT).await?;
         for record in stale {
-            let message = ImageMessage::new(record.id, record.object_name.clone(), record.sha256.clone());
+            let message =
+                ImageMessage::new(record.id, record.object_name.clone(), record.sha256.clone());
             match self.publisher.publish(&message).await {
                 Ok(()) => {
                     self.store.mark_published(record.id).await?;

@@ -52,11 +52,20 @@ mod tests {
 
     #[test]
     fn formats_are_told_by_their_bytes() {
-        assert_eq!(sniff(b"\xff\xd8\xff\xe0\0\x10JFIF"), Some(ImageFormat::Jpeg));
-        assert_eq!(sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Some(ImageFormat::Png));
+        assert_eq!(
+            sniff(b"\xff\xd8\xff\xe0\0\x10JFIF"),
+            Some(ImageFormat::Jpeg)
+        );
+        assert_eq!(
+            sniff(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"),
+            Some(ImageFormat::Png)
+        );
         assert_eq!(sniff(b"RIFF\x10\0\0\0WEBPVP8 "), Some(ImageFormat::WebP));
         assert_eq!(sniff(b"GIF89a\x01\0\x01\0"), Some(ImageFormat::Gif));
-        assert_eq!(sniff(b"BM\x3a\0\0\0\0\0\0\0\x36\0\0\0"), Some(ImageFormat::Bmp));
+        assert_eq!(
+            sniff(b"BM\x3a\0\0\0\0\0\0\0\x36\0\0\0"),
+            Some(ImageFormat::Bmp)
+        );
         assert_eq!(sniff(b"II*\0\x08\0\0\0"), Some(ImageFormat::Tiff));
         assert_eq!(sniff(b"MM\0*\0\0\0\x08"), Some(ImageFormat::Tiff));
     }

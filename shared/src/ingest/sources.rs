@@ -41,7 +41,10 @@ pub enum SourceError {
 #[derive(Clone, Debug)]
 pub(crate) enum Candidate {
     /// A URL a source's listing named.
-    Download { url: Url, source_ref: Option<String> },
+    Download {
+        url: Url,
+        source_ref: Option<String>,
+    },
     /// One `POST` to a generator.
     Generate { url: Url },
     /// A file of a folder source.
@@ -93,9 +96,10 @@ impl Candidate {
     /// Loads the picture: downloads or reads it, then checks its bytes.
     pub(crate) async fn load(&self, fetcher: &Fetcher, limit: u64) -> Result<Picture, SourceError> {
         let (bytes, source_ref) = match self {
-            Candidate::Download { url, source_ref } => {
-                (fetcher.get(url, HeaderMap::new(), limit).await?, source_ref.clone())
-            }
+            Candidate::Download { url, source_ref } => (
+                fetcher.get(url, HeaderMap::new(), limit).await?,
+                source_ref.clone(),
+            ),
             Candidate::Generate { url } => {
                 // Base64 is 4 bytes for every 3, plus some line breaks.
                 let encoded = fetcher.post(url, limit / 3 * 4 + 4096).await?;
@@ -128,9 +132,12 @@ fn endpoint(base: &Url, path: &str) -> Result<Url, SourceError> {
 }
 
 fn picture_url(raw: &str) -> Result<Url, SourceError> {
-    let url = Url::parse(raw).map_err(|_| SourceError::BadAnswer(format!("{raw:?} is not a URL")))?;
+    let url =
+        Url::parse(raw).map_err(|_| SourceError::BadAnswer(format!("{raw:?} is not a URL")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(SourceError::BadAnswer(format!("{raw:?} is not an http(s) URL")));
+        return Err(SourceError::BadAnswer(format!(
+            "{raw:?} is not an http(s) URL"
+        )));
     }
     Ok(url)
 }
@@ -142,13 +149,17 @@ struct CatApiImage {
 }
 
 /// `GET {base}/v1/images/search?limit=N` → `[{id, url, width, height}]`.
-async fn list_thecatapi(config: &IngestConfig, fetcher: &Fetcher) -> Result<Vec<Candidate>, SourceError> {
+async fn list_thecatapi(
+    config: &IngestConfig,
+    fetcher: &Fetcher,
+) -> Result<Vec<Candidate>, SourceError> {
     let mut url = endpoint(&config.thecatapi_base_url, "v1/images/search")?;
     url.query_pairs_mut()
         .append_pair("limit", &config.batch_size.to_string());
     let headers = match &config.thecatapi_key {
-        Some(key) => fetch::header("x-api-key", key)
-            .ok_or_else(|| SourceError::BadAnswer("THECATAPI_KEY is not a valid header value".to_owned()))?,
+        Some(key) => fetch::header("x-api-key", key).ok_or_else(|| {
+            SourceError::BadAnswer("THECATAPI_KEY is not a valid header value".to_owned())
+        })?,
         None => HeaderMap::new(),
     };
     let body = fetcher.get(&url, headers, LISTING_LIMIT).await?;
@@ -174,7 +185,10 @@ struct DogCeoAnswer {
 }
 
 /// `GET {base}/api/breeds/image/random/N` → `{"message": [urls], "status": "success"}`.
-async fn list_dogceo(config: &IngestConfig, fetcher: &Fetcher) -> Result<Vec<Candidate>, SourceError> {
+async fn list_dogceo(
+    config: &IngestConfig,
+    fetcher: &Fetcher,
+) -> Result<Vec<Candidate>, SourceError> {
     let url = endpoint(
         &config.dogceo_base_url,
         &format!("api/breeds/image/random/{}", config.batch_size),
@@ -183,7 +197,10 @@ async fn list_dogceo(config: &IngestConfig, fetcher: &Fetcher) -> Result<Vec<Can
     let answer: DogCeoAnswer = serde_json::from_slice(&body)
         .map_err(|e| SourceError::BadAnswer(format!("not a Dog CEO answer: {e}")))?;
     if answer.status != "success" {
-        return Err(SourceError::BadAnswer(format!("status {:?}", answer.status)));
+        return Err(SourceError::BadAnswer(format!(
+            "status {:?}",
+            answer.status
+        )));
     }
     answer
         .message
@@ -222,7 +239,10 @@ async fn read_file(file: &FolderFile, limit: u64) -> Result<Bytes, SourceError> 
         error: e.to_string(),
     };
     // Checked again at read time: the file may have grown since the listing.
-    let len = tokio::fs::metadata(&file.path).await.map_err(folder_error)?.len();
+    let len = tokio::fs::metadata(&file.path)
+        .await
+        .map_err(folder_error)?
+        .len();
     if len > limit {
         return Err(SourceError::TooLarge { limit });
     }
@@ -246,7 +266,9 @@ fn list_folder(dir: &Path) -> Result<Vec<FolderFile>, SourceError> {
         })?;
         for entry in entries.flatten() {
             let path = entry.path();
-            let Ok(kind) = entry.file_type() else { continue };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
             if kind.is_dir() {
                 if depth < FOLDER_DEPTH {
                     pending.push((path, depth + 1));
@@ -257,7 +279,9 @@ fn list_folder(dir: &Path) -> Result<Vec<FolderFile>, SourceError> {
                 continue;
             }
             // Follows a symbolic link to its file.
-            let Ok(metadata) = std::fs::metadata(&path) else { continue };
+            let Ok(metadata) = std::fs::metadata(&path) else {
+                continue;
+            };
             if !metadata.is_file() {
                 continue;
             }
@@ -295,14 +319,26 @@ mod tests {
         let data = base64::engine::general_purpose::STANDARD.encode(b"\xff\xd8\xffpicture");
         let (a, b) = data.split_at(4);
         let body = format!("\"{a}\n{b}\"\n");
-        assert_eq!(&decode_base64_body(body.as_bytes(), 100).unwrap()[..], b"\xff\xd8\xffpicture");
-        assert!(matches!(decode_base64_body(b"not base64!", 100), Err(SourceError::BadAnswer(_))));
-        assert!(matches!(decode_base64_body(data.as_bytes(), 4), Err(SourceError::TooLarge { .. })));
+        assert_eq!(
+            &decode_base64_body(body.as_bytes(), 100).unwrap()[..],
+            b"\xff\xd8\xffpicture"
+        );
+        assert!(matches!(
+            decode_base64_body(b"not base64!", 100),
+            Err(SourceError::BadAnswer(_))
+        ));
+        assert!(matches!(
+            decode_base64_body(data.as_bytes(), 4),
+            Err(SourceError::TooLarge { .. })
+        ));
     }
 
     #[test]
     fn endpoints_keep_the_base_path() {
         let base = Url::parse("http://127.0.0.1:9/cats/").unwrap();
-        assert_eq!(endpoint(&base, "v1/images/search").unwrap().as_str(), "http://127.0.0.1:9/cats/v1/images/search");
+        assert_eq!(
+            endpoint(&base, "v1/images/search").unwrap().as_str(),
+            "http://127.0.0.1:9/cats/v1/images/search"
+        );
     }
 }

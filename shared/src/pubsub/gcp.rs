@@ -132,22 +132,37 @@ mod tests {
 
     #[test]
     fn topics_come_from_the_settings() {
-        let env = Env::from_map([("PUBSUB_TOPIC", "images"), ("GOOGLE_CLOUD_PROJECT", "gallery")]);
+        let env = Env::from_map([
+            ("PUBSUB_TOPIC", "images"),
+            ("GOOGLE_CLOUD_PROJECT", "gallery"),
+        ]);
         let config = GcpPublisherConfig::from_env(&env).unwrap();
         assert_eq!(config.topic_path(), "projects/gallery/topics/images");
         assert_eq!(config.endpoint, None);
         let env = Env::from_map([("PUBSUB_TOPIC", "projects/p/topics/t")]);
-        assert_eq!(GcpPublisherConfig::from_env(&env).unwrap().topic_path(), "projects/p/topics/t");
+        assert_eq!(
+            GcpPublisherConfig::from_env(&env).unwrap().topic_path(),
+            "projects/p/topics/t"
+        );
     }
 
     #[test]
     fn a_missing_topic_or_project_is_named() {
         let env = Env::from_map([("GOOGLE_CLOUD_PROJECT", "gallery")]);
-        assert_eq!(GcpPublisherConfig::from_env(&env).unwrap_err().var, "PUBSUB_TOPIC");
+        assert_eq!(
+            GcpPublisherConfig::from_env(&env).unwrap_err().var,
+            "PUBSUB_TOPIC"
+        );
         assert_eq!(GcpPublisherConfig::from_env_if_set(&env), Ok(None));
         let env = Env::from_map([("PUBSUB_TOPIC", "images")]);
-        assert_eq!(GcpPublisherConfig::from_env(&env).unwrap_err().var, "GOOGLE_CLOUD_PROJECT");
+        assert_eq!(
+            GcpPublisherConfig::from_env(&env).unwrap_err().var,
+            "GOOGLE_CLOUD_PROJECT"
+        );
         let env = Env::from_map([("PUBSUB_TOPIC", "a/b"), ("GOOGLE_CLOUD_PROJECT", "p")]);
-        assert_eq!(GcpPublisherConfig::from_env(&env).unwrap_err().var, "PUBSUB_TOPIC");
+        assert_eq!(
+            GcpPublisherConfig::from_env(&env).unwrap_err().var,
+            "PUBSUB_TOPIC"
+        );
     }
 }

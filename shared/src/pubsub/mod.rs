@@ -9,7 +9,9 @@ mod message;
 use async_trait::async_trait;
 
 pub use gcp::{GcpPublisher, GcpPublisherConfig};
-pub use message::{ImageMessage, MessageError, PushEnvelope, PushMessage, SCHEMA_ATTRIBUTE, SCHEMA_NAME};
+pub use message::{
+    ImageMessage, MessageError, PushEnvelope, PushMessage, SCHEMA_ATTRIBUTE, SCHEMA_NAME,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {

@@ -99,8 +99,13 @@ impl SourceServer {
         let photos = photos
             .iter()
             .map(|path| {
-                let name = path.file_name().expect("a file name").to_string_lossy().into_owned();
-                let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+                let name = path
+                    .file_name()
+                    .expect("a file name")
+                    .to_string_lossy()
+                    .into_owned();
+                let bytes =
+                    std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
                 (name, Bytes::from(bytes))
             })
             .collect();
@@ -116,7 +121,10 @@ impl SourceServer {
             .route("/api/breeds/image/random/{n}", get(dogceo_random))
             .route("/generate", post(generate))
             .route("/images/{name}", get(photo))
-            .route("/loop", get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/loop")]) }))
+            .route(
+                "/loop",
+                get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/loop")]) }),
+            )
             .with_state(Arc::clone(&state));
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -158,7 +166,13 @@ impl SourceServer {
     }
 
     pub fn hits(&self, path: &str) -> u32 {
-        self.state.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+        self.state
+            .hits
+            .lock()
+            .unwrap()
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     pub fn total_hits(&self) -> u32 {
@@ -180,7 +194,12 @@ impl Drop for SourceServer {
 impl ServerState {
     /// Counts the request and says what to answer.
     fn next_reply(&self, path: &str) -> Reply {
-        *self.hits.lock().unwrap().entry(path.to_owned()).or_default() += 1;
+        *self
+            .hits
+            .lock()
+            .unwrap()
+            .entry(path.to_owned())
+            .or_default() += 1;
         self.scripts
             .lock()
             .unwrap()
@@ -206,7 +225,9 @@ async fn misbehave(reply: Reply) -> Option<Response> {
             tokio::time::sleep(delay).await;
             return None;
         }
-        Reply::Status(code) => StatusCode::from_u16(code).expect("a status code").into_response(),
+        Reply::Status(code) => StatusCode::from_u16(code)
+            .expect("a status code")
+            .into_response(),
         Reply::TooManyRequests { retry_after_secs } => (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, retry_after_secs.to_string())],
@@ -217,7 +238,9 @@ async fn misbehave(reply: Reply) -> Option<Response> {
             StatusCode::OK.into_response()
         }
         Reply::Drip => {
-            let head = futures::stream::once(async { Ok::<_, std::io::Error>(Bytes::from_static(b"\xff\xd8\xff\xe0")) });
+            let head = futures::stream::once(async {
+                Ok::<_, std::io::Error>(Bytes::from_static(b"\xff\xd8\xff\xe0"))
+            });
             let drip = futures::stream::unfold((), |()| async {
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 Some((Ok::<_, std::io::Error>(Bytes::from_static(b"\0")), ()))
@@ -230,20 +253,26 @@ async fn misbehave(reply: Reply) -> Option<Response> {
         Reply::Streamed(len) => {
             let chunk = Bytes::from(vec![0u8; 64 * 1024]);
             let chunks = len.div_ceil(chunk.len());
-            let first = futures::stream::once(async { Ok::<_, std::io::Error>(Bytes::from_static(b"\xff\xd8\xff")) });
+            let first = futures::stream::once(async {
+                Ok::<_, std::io::Error>(Bytes::from_static(b"\xff\xd8\xff"))
+            });
             let rest = futures::stream::iter((0..chunks).map(move |_| Ok(chunk.clone())));
             image_response(Body::from_stream(futures::StreamExt::chain(first, rest)))
         }
         Reply::DeclaresHuge => {
-            let head = futures::stream::once(async { Ok::<_, std::io::Error>(Bytes::from_static(b"\xff\xd8\xff")) });
+            let head = futures::stream::once(async {
+                Ok::<_, std::io::Error>(Bytes::from_static(b"\xff\xd8\xff"))
+            });
             let hang = futures::stream::once(async {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 Ok::<_, std::io::Error>(Bytes::new())
             });
-            let mut response = image_response(Body::from_stream(futures::StreamExt::chain(head, hang)));
-            response
-                .headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from_static("10000000000"));
+            let mut response =
+                image_response(Body::from_stream(futures::StreamExt::chain(head, hang)));
+            response.headers_mut().insert(
+                header::CONTENT_LENGTH,
+                HeaderValue::from_static("10000000000"),
+            );
             response
         }
         Reply::GzipBomb => {
@@ -386,7 +415,10 @@ async fn thecatapi_search(
     axum::Json(items).into_response()
 }
 
-async fn dogceo_random(State(state): State<Arc<ServerState>>, UrlPath(n): UrlPath<usize>) -> Response {
+async fn dogceo_random(
+    State(state): State<Arc<ServerState>>,
+    UrlPath(n): UrlPath<usize>,
+) -> Response {
     if let Some(response) = misbehave(state.next_reply("/api/breeds/image/random")).await {
         return response;
     }
