@@ -44,22 +44,14 @@ fn model_dir() -> PathBuf {
     dir
 }
 
-/// Builds the three function binaries (cargo only builds the tested
-/// package's own) and returns the folder they are in. With all features, as
-/// the test command builds them: a build with other features would replace
-/// the binaries other tests run (the `lambda` build of list-images).
+/// Builds the workspace's binaries (cargo only builds the tested package's
+/// own) and returns the folder they are in. Exactly as the test command
+/// builds them (`--workspace --all-features --bins`): other features would
+/// replace the binaries other tests run (the `lambda` build of list-images),
+/// and another package selection would compile every dependency again.
 fn function_binaries() -> PathBuf {
     let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--all-features",
-            "-p",
-            "list-images",
-            "-p",
-            "ingest-trigger",
-            "-p",
-            "classify-image",
-        ])
+        .args(["build", "--workspace", "--all-features", "--bins"])
         .current_dir(repo_root())
         .status()
         .expect("run cargo build");
