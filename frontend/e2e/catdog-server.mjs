@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 export const FRONTEND_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const WEB_DIR = path.join(FRONTEND_DIR, 'build');
 export const RESULTS_DIR = path.join(FRONTEND_DIR, 'test-results');
+/** The classifier's model, built by model/build.sh (relative paths are the repository's). */
+export const MODEL_DIR = path.resolve(FRONTEND_DIR, '..', process.env.MODEL_DIR ?? '.cache/model');
 /** The team's dev photos: `../shared` beside the repository's root. */
 export const DEV_IMAGES = path.resolve(FRONTEND_DIR, '../../shared/data/images/dev');
 
@@ -85,6 +87,7 @@ export class CatdogServer {
 					INGEST_SOURCES: `folder:${this.sourcesDir}`,
 					INGEST_INTERVAL_SECS: '5',
 					CATDOG_WEB_DIR: WEB_DIR,
+					MODEL_DIR,
 					...this.extraEnv
 				},
 				stdio: ['ignore', 'pipe', 'pipe']
