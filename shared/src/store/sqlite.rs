@@ -45,10 +45,22 @@ impl SqliteStore {
             let conn = Connection::open(&path).map_err(unavailable)?;
             conn.busy_timeout(Duration::from_secs(5))
                 .map_err(unavailable)?;
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(unavailable)?;
-            conn.pragma_update(None, "synchronous", "NORMAL")
-                .map_err(unavailable)?;
+            // Switching to WAL takes a lock that SQLite's busy handler does
+            // not wait for, so several processes opening one file at once
+            // can see "database is locked": wait for each other instead.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let set_up = conn
+                    .pragma_update(None, "journal_mode", "WAL")
+                    .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"));
+                match set_up {
+                    Ok(()) => break,
+                    Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
             Ok(conn)
         })
         .await
@@ -74,6 +86,17 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Other(format!("database task failed: {e}")))?
     }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(code, _)
+            if matches!(
+                code.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            )
+    )
 }
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
