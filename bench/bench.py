@@ -485,6 +485,9 @@ def measure_cold_start(report: Report, pg_url: str, workdir: Path) -> None:
 
 
 def measure_classification(report: Report) -> None:
+    """End to end from the classify bench (criterion); tract against
+    onnxruntime from model/compare-speed.sh when it exists (rounds in turns),
+    else from bench/onnxruntime.py right after the criterion bench."""
     model = Path(os.environ.get("MODEL_DIR", ROOT / ".cache/model")) / "backbone.onnx"
     photo = ROOT.parent / "shared/data/images/dev/cat/cat.4210.jpg"
     bench_cmd = ["cargo", "bench", "-p", "catdog", "--all-features", "--locked", "--bench", "classify"]
@@ -501,15 +504,36 @@ def measure_classification(report: Report) -> None:
     if load:
         tract["load"] = float(load.group(1)) * {"ms": 1, "s": 1000, "µs": 1e-3}[load.group(2)]
     report.classify["tract"] = tract
-    python = ROOT / ".cache/venv-model/bin/python"
-    ort_cmd = [str(python), "bench/onnxruntime.py", str(model), str(photo), "--runs", "30"]
-    report.commands.append(".cache/venv-model/bin/python bench/onnxruntime.py .cache/model/backbone.onnx "
-                           "../shared/data/images/dev/cat/cat.4210.jpg --runs 30")
-    out = subprocess.run(ort_cmd, capture_output=True, text=True, cwd=ROOT)
-    if out.returncode != 0:
-        report.problems.append(f"onnxruntime run failed: {out.stderr.strip().splitlines()[-1:]}")
-        return
-    report.classify["ort"] = json.loads(out.stdout.strip().splitlines()[-1])
+
+    compare = ROOT / "model/compare-speed.sh"
+    if compare.exists():
+        report.commands.append("model/compare-speed.sh --rounds 3 --runs 30")
+        out = subprocess.run([str(compare), "--rounds", "3", "--runs", "30"], capture_output=True, text=True,
+                             cwd=ROOT)
+        if out.returncode != 0 or not out.stdout.strip():
+            report.problems.append(f"model/compare-speed.sh failed: {out.stderr.strip().splitlines()[-1:]}")
+            return
+        summary = json.loads(out.stdout.strip().splitlines()[-1])
+        # Inference alone as the side-by-side comparison measured it.
+        tract["inference"] = summary["tract_ms"]
+        tract["load"] = summary["model_load_ms"]
+        report.classify["ort"] = {"onnxruntime": summary.get("onnxruntime_version"),
+                                  "inference_ms": summary["onnxruntime_ms"],
+                                  "load_ms": summary["onnxruntime_load_ms"],
+                                  "runs": summary["rounds"] * summary["runs_per_round"],
+                                  "min_ratio": summary.get("min_ratio"),
+                                  "source": "model/compare-speed.sh"}
+    else:
+        python = ROOT / ".cache/venv-model/bin/python"
+        ort_cmd = [str(python), "bench/onnxruntime.py", str(model), str(photo), "--runs", "30"]
+        report.commands.append(".cache/venv-model/bin/python bench/onnxruntime.py .cache/model/backbone.onnx "
+                               "../shared/data/images/dev/cat/cat.4210.jpg --runs 30")
+        out = subprocess.run(ort_cmd, capture_output=True, text=True, cwd=ROOT)
+        if out.returncode != 0:
+            report.problems.append(f"onnxruntime run failed: {out.stderr.strip().splitlines()[-1:]}")
+            return
+        report.classify["ort"] = json.loads(out.stdout.strip().splitlines()[-1])
+        report.classify["ort"]["source"] = "bench/onnxruntime.py"
     log(f"classification: {report.classify}")
 
 
@@ -844,8 +868,9 @@ def render(report: Report) -> str:
             w(f"| inference alone | {tract['inference']:.1f} ms | {ort['inference_ms']:.1f} ms | "
               f"{tract['inference'] / ort['inference_ms']:.2f}× |")
         if "decode+preprocess+inference" in tract:
-            w(f"| decode + preprocess + inference | {tract['decode+preprocess+inference']:.1f} ms | "
-              f"{ort.get('decode_preprocess_ms', 0) + ort.get('inference_ms', 0):.1f} ms (Pillow) | — |")
+            pillow = (f"{ort['decode_preprocess_ms'] + ort['inference_ms']:.1f} ms (Pillow)"
+                      if "decode_preprocess_ms" in ort else "—")
+            w(f"| decode + preprocess + inference | {tract['decode+preprocess+inference']:.1f} ms | {pillow} | — |")
         if "decode+classify+thumbnail" in tract:
             w(f"| decode + classify + thumbnail + ThumbHash | {tract['decode+classify+thumbnail']:.1f} ms | — | — |")
         if "load" in tract:
@@ -853,8 +878,14 @@ def render(report: Report) -> str:
               f"{tract['load'] / max(ort.get('load_ms', 1), 1e-9):.2f}× |")
         w("")
         if ort:
-            w(f"onnxruntime {ort.get('onnxruntime')}, median of {ort.get('runs')} runs; tract from criterion "
-              "(middle estimate).")
+            if ort.get("source") == "model/compare-speed.sh":
+                w(f"Inference alone and model load: `model/compare-speed.sh` (tract and onnxruntime "
+                  f"{ort.get('onnxruntime')} in turns, medians of {ort.get('runs')} inferences each; ratio of the "
+                  f"fastest runs {ort.get('min_ratio')}×). The other rows: criterion's middle estimate from "
+                  "`cargo bench --bench classify`, with Pillow for onnxruntime's decode.")
+            else:
+                w(f"onnxruntime {ort.get('onnxruntime')} (`bench/onnxruntime.py`), median of {ort.get('runs')} "
+                  "runs; tract from criterion (middle estimate).")
             w("")
 
     if p:
