@@ -992,35 +992,48 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="catdog-bench-"))
     log(f"working in {workdir}")
     pg = None
+
+    def done(part: str) -> None:
+        # Written after every part, so a run cut short keeps what it measured.
+        report.load_after = loadavg()
+        write(report, args.out)
+        log(f"{part} done")
+
     try:
         if "sizes" in parts:
             measure_sizes(report)
         if "listing" in parts or "cold" in parts:
             pg = Postgres()
+            (workdir / "pg").mkdir()
         if "listing" in parts:
             report.commands.append("list-images (release) with DATABASE_URL=postgres://…/catdog_bench or "
                                    "sqlite://…/bench.db, seeded by bench/bench.py")
-            (workdir / "pg").mkdir()
             measure_listing(report, pg, workdir / "pg")
+            done("PostgreSQL listing")
             sqlite_dir = workdir / "sqlite"
             sqlite_dir.mkdir()
             measure_listing(report, Sqlite(sqlite_dir), sqlite_dir)
+            done("SQLite listing")
         if "cold" in parts:
             if "listing" not in parts:
-                (workdir / "pg").mkdir()
                 with running("list-images", [str(binary("list-images"))],
                              {"DATABASE_URL": pg.url(), "MIGRATE_ON_START": "true",
                               "STORAGE_URL": f"file://{workdir}/pg/objects"}, workdir / "pg"):
                     pass
             measure_cold_start(report, pg.url(), workdir / "pg")
-        if "classify" in parts:
-            measure_classification(report)
+            done("cold start")
         if "pipeline" in parts:
             measure_pipeline(report, workdir)
+            done("local pipeline")
             if pg is not None:
                 measure_cloud_classify(report, pg.url(), workdir / "pg")
+                done("cloud-shape classification")
         if "page" in parts:
             measure_page(report, workdir)
+            done("page")
+        if "classify" in parts:
+            measure_classification(report)
+            done("classification")
     finally:
         if pg is not None:
             with contextlib.suppress(subprocess.CalledProcessError):
