@@ -38,13 +38,7 @@ async fn push(
     State(service): State<ClassifyService>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, ApiError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge
-        } else {
-            ApiError::BadRequest(rejection.body_text())
-        }
-    })?;
+    let body = body?;
     let (envelope, message) = PushEnvelope::parse(&body).map_err(|e| {
         tracing::warn!(error = %e, "refused a malformed push delivery");
         ApiError::BadRequest(e.to_string())

@@ -1,4 +1,5 @@
 use axum::Json;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -138,6 +139,18 @@ impl From<ObjectError> for ApiError {
             ObjectError::NotFound(name) => ApiError::NotFound(format!("no object {name}")),
             ObjectError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// A request body that could not be read: over the route's limit (413), or
+/// cut off or too slow to arrive (400). Both are the caller's doing.
+impl From<BytesRejection> for ApiError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest(rejection.body_text())
         }
     }
 }
