@@ -241,7 +241,7 @@ async fn migrating_twice_changes_nothing(db: TestDb) {
         .await
         .expect("migrate from another handle");
 
-    assert_eq!(db.applied_migrations().await, vec![1]);
+    assert_eq!(db.applied_migrations().await, vec![1, 2]);
     assert_eq!(store.gallery_state().await.unwrap(), state);
     assert_eq!(everything_shown(&store).await, vec![id]);
 }
@@ -255,7 +255,7 @@ async fn concurrent_migrations_apply_the_schema_once(db: TestDb) {
     for (i, result) in results.into_iter().enumerate() {
         result.unwrap_or_else(|e| panic!("migration {i} failed: {e}"));
     }
-    assert_eq!(db.applied_migrations().await, vec![1]);
+    assert_eq!(db.applied_migrations().await, vec![1, 2]);
     let store = &handles[0];
     let (id, _) = classified(store, Category::Dog).await;
     assert_eq!(everything_shown(&handles[3]).await, vec![id]);

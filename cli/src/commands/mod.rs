@@ -4,3 +4,4 @@ pub mod eval;
 pub mod import;
 pub mod migrate;
 pub mod serve;
+pub mod sweep_orphans;

@@ -82,6 +82,15 @@ pub struct IngestConfig {
     /// The sweep republishes pending pictures whose message went out (or
     /// failed to) longer ago than this.
     pub republish_after: Duration,
+    /// Publishes of one picture's message before the sweep gives up on it
+    /// and marks it failed (each publish is itself delivered several times
+    /// before it is dead-lettered).
+    pub max_publishes: u32,
+    /// Objects without a row younger than this are left alone by the
+    /// orphan sweep: their row may still be on its way.
+    pub orphan_grace: Duration,
+    /// How far back (before the grace period) each run's orphan sweep looks.
+    pub orphan_window: Duration,
     /// How long a run's lease lasts without being renewed; a run that dies
     /// blocks others for at most this long.
     pub lease_ttl: Duration,
@@ -103,6 +112,9 @@ impl fmt::Debug for IngestConfig {
             .field("dogceo_base_url", &self.dogceo_base_url.as_str())
             .field("fetch", &self.fetch)
             .field("republish_after", &self.republish_after)
+            .field("max_publishes", &self.max_publishes)
+            .field("orphan_grace", &self.orphan_grace)
+            .field("orphan_window", &self.orphan_window)
             .field("lease_ttl", &self.lease_ttl)
             .field("concurrency", &self.concurrency)
             .finish()
@@ -152,6 +164,9 @@ impl IngestConfig {
             dogceo_base_url: Url::parse("https://dog.ceo").expect("a valid URL"),
             fetch: FetchOptions::default(),
             republish_after: Duration::from_secs(120),
+            max_publishes: 5,
+            orphan_grace: Duration::from_secs(300),
+            orphan_window: Duration::from_secs(3600),
             lease_ttl: Duration::from_secs(120),
             concurrency: 4,
         }

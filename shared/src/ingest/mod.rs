@@ -5,7 +5,8 @@
 //! ```text
 //! sources (thecatapi, dogceo, generator:URL, folder:PATH)
 //!    └─ Fetcher (timeouts, size limit, retries, no private redirects)
-//!        └─ Ingestor::run_once: lease → digest dedup → object → row → publish → sweep
+//!        └─ Ingestor::run_once: lease → digest dedup → object → row → publish
+//!           → sweeps (republish or give up; delete orphan objects)
 //!            └─ POST /ingest (ingest-trigger), local mode's timer, `catdog import`
 //! ```
 //!
@@ -15,6 +16,7 @@
 
 mod config;
 mod fetch;
+pub mod orphans;
 mod routes;
 mod run;
 mod sniff;

@@ -6,8 +6,10 @@
 //! pictures: the original object is written first, then the pending row
 //! (whose unique digest settles races), then the message is published and
 //! the row marked. A crash after the object leaves an orphan object that the
-//! orphan sweep removes; a crash after the row leaves an unpublished row that
-//! the next run's sweep publishes.
+//! orphan sweep ([`super::orphans`]) removes; a crash after the row leaves an
+//! unpublished row that the next run's sweep publishes. A picture whose
+//! message keeps going unanswered (dead-lettered each time) is republished a
+//! bounded number of times and then marked failed with the reason.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{IngestConfig, SourceSpec};
 use super::fetch::{FetchError, Fetcher};
+use super::orphans::{OrphanSweep, sweep_orphans};
 use super::sources::{self, Candidate, FolderFile, SourceError};
 use crate::domain::{Digest, ImageId, NewImage, ObjectName, now_micros};
 use crate::http::ApiError;
@@ -44,6 +47,13 @@ pub struct IngestSummary {
     /// Of `published`, the sweep's: pictures stored earlier whose message had
     /// failed or gone unanswered.
     pub republished: u64,
+    /// Pictures the sweep gave up on: their message was published the
+    /// maximum number of times without a verdict. Now `failed`.
+    #[serde(default)]
+    pub given_up: u64,
+    /// Objects no row refers to, deleted by the orphan sweep.
+    #[serde(default)]
+    pub orphans_deleted: u64,
     /// What went wrong, per source (and `pubsub` for publishing).
     pub errors: Vec<SourceFailure>,
     /// True when another run held the lease: this one did nothing.
@@ -425,10 +435,12 @@ impl Ingestor {
                 self.remember(candidate);
                 return Ok(Kept::Duplicate);
             }
-            Err(error) => {
-                self.delete_unrecorded(&object).await;
-                return Err(error.into());
-            }
+            // The insert may have committed even though we saw an error
+            // (a timeout or a connection lost after the server wrote it):
+            // deleting the object now could leave a row without its
+            // original. The orphan sweep deletes it once it is sure no row
+            // refers to it.
+            Err(error) => return Err(error.into()),
         }
         self.remember(candidate);
         let message = ImageMessage::new(id, object, digest);
@@ -452,13 +464,33 @@ impl Ingestor {
         }
     }
 
+    /// The sweeps that follow every run: pending pictures, then orphans.
+    async fn sweep(&self, tally: &mut Tally) -> Result<(), IngestError> {
+        self.sweep_pending(tally).await?;
+        self.sweep_orphans(tally).await;
+        Ok(())
+    }
+
     /// Publishes again the messages of pictures stored earlier that are still
     /// pending: never published, or published long enough ago that the
-    /// message must have been lost.
-    async fn sweep(&self, tally: &mut Tally) -> Result<(), IngestError> {
+    /// message must have been lost or dead-lettered. A picture published
+    /// [`IngestConfig::max_publishes`] times already is given up on instead.
+    async fn sweep_pending(&self, tally: &mut Tally) -> Result<(), IngestError> {
         let stale_before = now_micros()
             - chrono::TimeDelta::from_std(self.config.republish_after)
                 .unwrap_or(chrono::TimeDelta::MAX);
+        let given_up = self
+            .store
+            .give_up_unanswered(stale_before, self.config.max_publishes, SWEEP_LIMIT)
+            .await?;
+        for id in &given_up {
+            tracing::warn!(
+                image_id = %id,
+                publishes = self.config.max_publishes,
+                "no verdict after the last publish; the picture is marked failed"
+            );
+        }
+        tally.summary.given_up += given_up.len() as u64;
         let stale = self.store.unpublished(stale_before, SWEEP_LIMIT).await?;
         for record in stale {
             let message =
@@ -478,6 +510,19 @@ impl Ingestor {
             }
         }
         Ok(())
+    }
+
+    /// Deletes objects of the last [`IngestConfig::orphan_window`] that no
+    /// row refers to. Its failures do not fail the run: the next run sweeps
+    /// the same window again.
+    async fn sweep_orphans(&self, tally: &mut Tally) {
+        let options = OrphanSweep::per_run(self.config.orphan_grace, self.config.orphan_window);
+        match sweep_orphans(self.store.as_ref(), self.objects.as_ref(), &options).await {
+            Ok(report) => tally.summary.orphans_deleted += report.deleted.len() as u64,
+            Err(error) => {
+                tracing::warn!(%error, "the orphan sweep stopped; the next run tries again")
+            }
+        }
     }
 }
 

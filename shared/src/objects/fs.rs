@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::fs;
 
-use super::{ObjectError, ObjectResult, ObjectStore, StoredObject};
+use super::{
+    ListedObject, MAX_PAGE, NameRange, ObjectError, ObjectResult, ObjectStore, StoredObject,
+};
 use crate::domain::{ImageId, ObjectName};
 
 /// Keeps each object as a file named like the object, and its content type in
@@ -127,5 +129,28 @@ impl ObjectStore for FolderStore {
         }
         names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
         Ok(names)
+    }
+
+    async fn list_page(&self, range: &NameRange, limit: usize) -> ObjectResult<Vec<ListedObject>> {
+        let mut page = Vec::new();
+        for name in self.list().await?.into_iter() {
+            if page.len() >= limit.min(MAX_PAGE) {
+                break;
+            }
+            if !range.contains(name.as_str()) {
+                continue;
+            }
+            let modified = match fs::metadata(self.path_of(&name)).await {
+                Ok(meta) => meta.modified().map_err(|e| io_error(&name, e))?,
+                // Deleted since it was listed: not there any more.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(&name, e)),
+            };
+            page.push(ListedObject {
+                name,
+                updated: modified.into(),
+            });
+        }
+        Ok(page)
     }
 }

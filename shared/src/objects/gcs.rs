@@ -59,7 +59,10 @@ use google_cloud_storage::read_resume_policy::{ReadResumePolicyExt, Recommended}
 use google_cloud_storage::retry_policy::RetryableErrors;
 use reqwest::{StatusCode, Url};
 
-use super::{ObjectError, ObjectResult, ObjectStore, StorageOptions, StoredObject};
+use super::{
+    ListedObject as Listed, MAX_PAGE, NameRange, ObjectError, ObjectResult, ObjectStore,
+    StorageOptions, StoredObject,
+};
 use crate::domain::ObjectName;
 
 /// How long one operation may take, retries included, before the store says
@@ -159,6 +162,18 @@ impl GcsStore {
             .map_err(|_| ObjectError::BadUrl("endpoint cannot take a path".to_owned()))?
             .push(&self.key(name));
         Ok(url)
+    }
+
+    /// One answer of the JSON API's object listing.
+    async fn objects_page(&self, query: &[(&str, String)]) -> ObjectResult<ObjectsPage> {
+        let url = self.json.objects_url(&self.bucket)?;
+        self.json
+            .send(reqwest::Method::GET, url, query, None)
+            .await
+            .map_err(|e| e.into_object_error("list"))?
+            .json()
+            .await
+            .map_err(|e| ObjectError::Other(format!("list: unreadable answer: {e}")))
     }
 
     /// Corrects the type of the object just written (see the module comment),
@@ -319,7 +334,6 @@ impl ObjectStore for GcsStore {
             let mut names = Vec::new();
             let mut page_token: Option<String> = None;
             loop {
-                let url = self.json.objects_url(&self.bucket)?;
                 let mut query = vec![
                     ("prefix", self.prefix.clone()),
                     ("maxResults", "1000".to_owned()),
@@ -327,14 +341,7 @@ impl ObjectStore for GcsStore {
                 if let Some(token) = page_token.take() {
                     query.push(("pageToken", token));
                 }
-                let page: ObjectsPage = self
-                    .json
-                    .send(reqwest::Method::GET, url, &query, None)
-                    .await
-                    .map_err(|e| e.into_object_error("list"))?
-                    .json()
-                    .await
-                    .map_err(|e| ObjectError::Other(format!("list: unreadable answer: {e}")))?;
+                let page = self.objects_page(&query).await?;
                 names.extend(page.items.into_iter().filter_map(|item| {
                     item.name
                         .strip_prefix(&self.prefix)
@@ -351,6 +358,45 @@ impl ObjectStore for GcsStore {
         })
         .await
     }
+    async fn list_page(&self, range: &NameRange, limit: usize) -> ObjectResult<Vec<Listed>> {
+        within_deadline("list", async {
+            let limit = limit.clamp(1, MAX_PAGE);
+            // The service filters by range itself (startOffset inclusive,
+            // endOffset exclusive), so a page costs the same in any bucket.
+            let mut query = vec![
+                ("prefix", self.prefix.clone()),
+                ("maxResults", limit.to_string()),
+                ("fields", "items(name,updated)".to_owned()),
+            ];
+            if let Some(start) = &range.start {
+                query.push(("startOffset", format!("{}{start}", self.prefix)));
+            }
+            if let Some(end) = &range.end {
+                query.push(("endOffset", format!("{}{end}", self.prefix)));
+            }
+            let page = self.objects_page(&query).await?;
+            let mut listed: Vec<Listed> = page
+                .items
+                .into_iter()
+                .filter_map(|item| {
+                    let name = item
+                        .name
+                        .strip_prefix(&self.prefix)?
+                        .parse::<ObjectName>()
+                        .ok()?;
+                    // An object without a time is treated as just written,
+                    // so a sweep never takes it for an old one.
+                    let updated = item.updated.unwrap_or_else(chrono::Utc::now);
+                    Some(Listed { name, updated })
+                })
+                .filter(|item| range.contains(item.name.as_str()))
+                .collect();
+            listed.sort_by(|a, b| a.name.as_str().cmp(b.name.as_str()));
+            listed.truncate(limit);
+            Ok(listed)
+        })
+        .await
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -364,6 +410,8 @@ struct ObjectsPage {
 #[derive(serde::Deserialize)]
 struct ListedObject {
     name: String,
+    /// RFC 3339; absent when a `fields` filter left it out.
+    updated: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The JSON API calls the client lacks (delete, list, metadata patch), with the client's credentials and

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 
 use crate::domain::ObjectName;
 
@@ -37,6 +38,27 @@ pub struct StoredObject {
     pub content_type: String,
 }
 
+/// An object as a listing shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListedObject {
+    pub name: ObjectName,
+    /// When the object was last written.
+    pub updated: DateTime<Utc>,
+}
+
+/// Which names one page of a listing covers, by plain string order of the
+/// object names (without the store's prefix).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NameRange {
+    /// Names from this one on (inclusive); `None`: from the first.
+    pub start: Option<String>,
+    /// Names before this one (exclusive); `None`: to the last.
+    pub end: Option<String>,
+}
+
+/// The most names one call to [`ObjectStore::list_page`] returns.
+pub const MAX_PAGE: usize = 1000;
+
 #[async_trait]
 pub trait ObjectStore: Send + Sync + 'static {
     /// Writes the object whole (replacing one of the same name). When this
@@ -51,6 +73,18 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// Every object name under the store's prefix that is one of ours (the
     /// orphan sweep compares them with the metadata store).
     async fn list(&self) -> ObjectResult<Vec<ObjectName>>;
+
+    /// Our objects whose names lie in `range`, in name order, with when each
+    /// was last written: at most `limit` (capped at [`MAX_PAGE`]). One
+    /// bounded call, so a sweep can walk a large bucket a page at a time.
+    async fn list_page(&self, range: &NameRange, limit: usize) -> ObjectResult<Vec<ListedObject>>;
+}
+
+impl NameRange {
+    pub fn contains(&self, name: &str) -> bool {
+        self.start.as_deref().is_none_or(|start| name >= start)
+            && self.end.as_deref().is_none_or(|end| name < end)
+    }
 }
 
 /// Where to reach Cloud Storage; tests point `endpoint` at fake-gcs-server.

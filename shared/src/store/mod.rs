@@ -6,6 +6,7 @@
 mod postgres;
 mod sqlite;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +34,13 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The `last_error` of an image given up on (see
+/// [`ImageStore::give_up_unanswered`]), as an SQL expression both databases
+/// evaluate alike: it counts the publishes and keeps the error last recorded.
+const GIVE_UP_REASON_SQL: &str = "'no verdict after ' || publishes || \
+    ' publishes of its message (each one dead-lettered or lost); last error: ' || \
+    COALESCE(last_error, 'none recorded')";
 
 /// Whether an insert added a row or found the same picture already stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -111,7 +119,8 @@ pub trait ImageStore: Send + Sync + 'static {
 
     async fn find_by_digest(&self, digest: &Digest) -> StoreResult<Option<ImageRecord>>;
 
-    /// Notes that the image's message was handed to the queue.
+    /// Notes that the image's message was handed to the queue (once more:
+    /// each call counts one publish).
     async fn mark_published(&self, id: ImageId) -> StoreResult<()>;
 
     /// Pending images that need their message (re)published: created before
@@ -122,6 +131,24 @@ pub trait ImageStore: Send + Sync + 'static {
         stale_before: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<ImageRecord>>;
+
+    /// Gives up on pending images whose message was published
+    /// `max_publishes` times or more, the last time before `stale_before`,
+    /// without a verdict: each such message was dead-lettered or lost every
+    /// time. They become `failed`, with `last_error` saying so (and keeping
+    /// the error classification last recorded), so the sweep stops
+    /// republishing them; a late delivery can still classify them. Returns
+    /// the images given up on, at most `limit`.
+    async fn give_up_unanswered(
+        &self,
+        stale_before: DateTime<Utc>,
+        max_publishes: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<ImageId>>;
+
+    /// Which of `ids` have a row, whatever their status (the orphan sweep
+    /// keeps every object whose image is recorded).
+    async fn existing_ids(&self, ids: &[ImageId]) -> StoreResult<HashSet<ImageId>>;
 
     /// Records the classifier's verdict. Only a pending (or failed) image
     /// changes; cats and dogs get the next gallery position.

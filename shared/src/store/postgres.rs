@@ -9,6 +9,7 @@
 //! connections lazily and throws broken ones away, it recovers by itself when
 //! the database comes back.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,15 +22,21 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 use uuid::Uuid;
 
 use super::{
-    ConnectOptions, GalleryState, ImageStore, IngestRun, InsertOutcome, RecordOutcome,
-    SourceStatus, Stats, StoreError, StoreResult,
+    ConnectOptions, GIVE_UP_REASON_SQL, GalleryState, ImageStore, IngestRun, InsertOutcome,
+    RecordOutcome, SourceStatus, Stats, StoreError, StoreResult,
 };
 use crate::domain::{
     Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Status, Thumbnail,
     Verdict, now_micros,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/postgres/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/postgres/0001_initial.sql")),
+    (
+        2,
+        include_str!("migrations/postgres/0002_publish_count.sql"),
+    ),
+];
 
 /// The advisory lock every migrating process takes, so that several instances
 /// starting at once apply each migration exactly once. Any constant works as
@@ -565,7 +572,9 @@ impl ImageStore for PostgresStore {
         let client = self.client().await?;
         let outcome = tokio::time::timeout(self.timeout, async {
             let update = client
-                .prepare_cached("UPDATE images SET published_at = $2 WHERE id = $1")
+                .prepare_cached(
+                    "UPDATE images SET published_at = $2, publishes = publishes + 1 WHERE id = $1",
+                )
                 .await?;
             client
                 .execute(&update, &[&id.as_uuid(), &now_micros()])
@@ -589,6 +598,57 @@ impl ImageStore for PostgresStore {
         );
         let outcome = tokio::time::timeout(self.timeout, async {
             query_records(&client, &sql, &[&stale_before, &i64::from(limit)]).await
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn give_up_unanswered(
+        &self,
+        stale_before: DateTime<Utc>,
+        max_publishes: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<ImageId>> {
+        let client = self.client().await?;
+        // The status is checked again by the UPDATE itself: a verdict that
+        // commits meanwhile wins, and the image is not given up.
+        let sql = format!(
+            "UPDATE images SET status = 'failed', last_error = {GIVE_UP_REASON_SQL} \
+             WHERE status = 'pending' AND id IN (SELECT id FROM images \
+             WHERE status = 'pending' AND publishes >= $2 AND published_at < $1 \
+             ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id"
+        );
+        let max_publishes = to_i32("publish count", max_publishes)?;
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let update = client.prepare_cached(&sql).await?;
+            let rows = client
+                .query(&update, &[&stale_before, &max_publishes, &i64::from(limit)])
+                .await?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for row in rows {
+                ids.push(ImageId::from_uuid(row.try_get(0)?));
+            }
+            Ok(ids)
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn existing_ids(&self, ids: &[ImageId]) -> StoreResult<HashSet<ImageId>> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let client = self.client().await?;
+        let uuids: Vec<Uuid> = ids.iter().map(ImageId::as_uuid).collect();
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let select = client
+                .prepare_cached("SELECT id FROM images WHERE id = ANY($1)")
+                .await?;
+            let mut found = HashSet::new();
+            for row in client.query(&select, &[&uuids]).await? {
+                found.insert(ImageId::from_uuid(row.try_get(0)?));
+            }
+            Ok(found)
         })
         .await;
         self.settle(client, outcome)

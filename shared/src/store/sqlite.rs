@@ -2,6 +2,7 @@
 //! mode. One connection serialises writes, which is also what makes gallery
 //! positions increase in commit order.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,15 +12,18 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    GalleryState, ImageStore, IngestRun, InsertOutcome, RecordOutcome, SourceStatus, Stats,
-    StoreError, StoreResult,
+    GIVE_UP_REASON_SQL, GalleryState, ImageStore, IngestRun, InsertOutcome, RecordOutcome,
+    SourceStatus, Stats, StoreError, StoreResult,
 };
 use crate::domain::{
     Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Status, Thumbnail,
     Verdict, now_micros,
 };
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/sqlite/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/sqlite/0001_initial.sql")),
+    (2, include_str!("migrations/sqlite/0002_publish_count.sql")),
+];
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
@@ -461,7 +465,7 @@ impl ImageStore for SqliteStore {
     async fn mark_published(&self, id: ImageId) -> StoreResult<()> {
         self.with_conn(move |conn| {
             conn.execute(
-                "UPDATE images SET published_at = ?2 WHERE id = ?1",
+                "UPDATE images SET published_at = ?2, publishes = publishes + 1 WHERE id = ?1",
                 params![id.to_string(), micros(now_micros())],
             )
             .map_err(db_error)?;
@@ -482,6 +486,63 @@ impl ImageStore for SqliteStore {
                  ORDER BY created_at LIMIT ?2"
             );
             query_records(conn, &sql, params![micros(stale_before), limit])
+        })
+        .await
+    }
+
+    async fn give_up_unanswered(
+        &self,
+        stale_before: DateTime<Utc>,
+        max_publishes: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<ImageId>> {
+        self.with_conn(move |conn| {
+            let sql = format!(
+                "UPDATE images SET status = 'failed', last_error = {GIVE_UP_REASON_SQL} \
+                 WHERE id IN (SELECT id FROM images \
+                 WHERE status = 'pending' AND publishes >= ?2 AND published_at < ?1 \
+                 ORDER BY created_at LIMIT ?3) RETURNING id"
+            );
+            let mut stmt = conn.prepare_cached(&sql).map_err(db_error)?;
+            let ids = stmt
+                .query_map(params![micros(stale_before), max_publishes, limit], |row| {
+                    row.get::<_, String>(0)
+                })
+                .map_err(db_error)?
+                .map(|id| {
+                    id.map_err(db_error)?
+                        .parse::<ImageId>()
+                        .map_err(|e| corrupt("id", e))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn existing_ids(&self, ids: &[ImageId]) -> StoreResult<HashSet<ImageId>> {
+        let ids: Vec<String> = ids.iter().map(ImageId::to_string).collect();
+        self.with_conn(move |conn| {
+            let mut found = HashSet::new();
+            // SQLite allows a limited number of parameters per statement.
+            for chunk in ids.chunks(500) {
+                let placeholders = vec!["?"; chunk.len()].join(", ");
+                let sql = format!("SELECT id FROM images WHERE id IN ({placeholders})");
+                let mut stmt = conn.prepare(&sql).map_err(db_error)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(chunk), |row| {
+                        row.get::<_, String>(0)
+                    })
+                    .map_err(db_error)?;
+                for id in rows {
+                    found.insert(
+                        id.map_err(db_error)?
+                            .parse::<ImageId>()
+                            .map_err(|e| corrupt("id", e))?,
+                    );
+                }
+            }
+            Ok(found)
         })
         .await
     }
