@@ -209,7 +209,7 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("false"),
         read_by: &[INGEST, CLASSIFY],
         secret: false,
-        meaning: "accept only callers with a valid Google-signed identity token (read, not yet enforced: see issue 8; Cloud Run IAM guards the services meanwhile)",
+        meaning: "accept only callers with a valid Google-signed identity token (`/healthz` and `/readyz` stay open); `catdog serve` never asks for one",
     },
     Setting {
         name: "OIDC_AUDIENCE",
@@ -244,9 +244,23 @@ pub struct ConfigError {
 }
 
 /// Where settings are read from: the process environment, or a map in tests.
-#[derive(Clone, Debug, Default)]
+/// Its `Debug` output shows the names only, never the values (some are secrets).
+#[derive(Clone, Default)]
 pub struct Env {
     overrides: Option<HashMap<String, String>>,
+}
+
+impl fmt::Debug for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.overrides {
+            None => f.write_str("Env(process)"),
+            Some(map) => {
+                let mut names: Vec<&String> = map.keys().collect();
+                names.sort();
+                f.debug_tuple("Env").field(&names).finish()
+            }
+        }
+    }
 }
 
 impl Env {
@@ -348,7 +362,8 @@ impl Env {
 }
 
 /// Settings every binary needs: where to listen, the database, the storage.
-#[derive(Clone, Debug)]
+/// Its `Debug` output hides the database URL, which holds the password.
+#[derive(Clone)]
 pub struct CommonConfig {
     pub port: u16,
     pub database_url: String,
@@ -358,6 +373,23 @@ pub struct CommonConfig {
     pub storage_url: String,
     pub storage_endpoint: Option<String>,
     pub google_cloud_project: Option<String>,
+}
+
+impl fmt::Debug for CommonConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The scheme says which store; the rest may carry the password.
+        let scheme = self.database_url.split("://").next().unwrap_or_default();
+        f.debug_struct("CommonConfig")
+            .field("port", &self.port)
+            .field("database_url", &format_args!("{scheme}://(secret)"))
+            .field("pool_size", &self.pool_size)
+            .field("database_timeout", &self.database_timeout)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .field("storage_url", &self.storage_url)
+            .field("storage_endpoint", &self.storage_endpoint)
+            .field("google_cloud_project", &self.google_cloud_project)
+            .finish()
+    }
 }
 
 impl CommonConfig {
@@ -468,6 +500,22 @@ mod tests {
         assert_eq!(
             CommonConfig::from_env(&env).unwrap_err().var,
             "MIGRATE_ON_START"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_the_database_password() {
+        let env = Env::from_map([(
+            "DATABASE_URL",
+            "postgres://catdog:hunter2-s3cr3t@/catdog?host=/cloudsql/p:r:i",
+        )]);
+        let shown = format!("{:?}", CommonConfig::from_env(&env).unwrap());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://(secret)"), "{shown}");
+        let shown = format!("{env:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("DATABASE_URL"),
+            "{shown}"
         );
     }
 

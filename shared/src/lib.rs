@@ -2,6 +2,7 @@
 //! command share. Binaries only read configuration, call into here and serve.
 
 pub mod api;
+pub mod auth;
 pub mod classifier;
 pub mod classify;
 pub mod config;

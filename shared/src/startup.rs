@@ -95,11 +95,7 @@ where
         let common = init(&env)?;
         let backends = Backends::connect(&common, common.migrate_on_start).await?;
         let routes = build(env, backends.clone()).await?;
-        let app = crate::http::with_common_layers(
-            routes.merge(crate::http::health_routes(Arc::clone(&backends.store))),
-            REQUEST_TIMEOUT,
-        );
-        serve_app(name, app, common.port).await
+        serve_app(name, service_app(routes, &backends), common.port).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,6 +105,32 @@ where
             ExitCode::FAILURE
         }
     }
+}
+
+/// What a function serves: its `routes` and the health checks, under the
+/// common layers.
+pub fn service_app(routes: Router, backends: &Backends) -> Router {
+    crate::http::with_common_layers(
+        routes.merge(crate::http::health_routes(Arc::clone(&backends.store))),
+        REQUEST_TIMEOUT,
+    )
+}
+
+/// Runs a private function (ingest-trigger, classify-image) as
+/// [`run_service`] does, with its routes, not the health checks, behind the
+/// identity token check that `REQUIRE_OIDC` asks for (see [`crate::auth`]).
+/// The OIDC settings are checked before `build` runs.
+pub fn run_private_service<F, Fut>(name: &'static str, build: F) -> ExitCode
+where
+    F: FnOnce(Env, Backends) -> Fut,
+    Fut: Future<Output = Result<Router, StartupError>>,
+{
+    run_service(name, |env, backends| async move {
+        let oidc = crate::auth::OidcConfig::from_env(&env)?;
+        let verifier = oidc.verifier(crate::auth::VerifierOptions::default())?;
+        let routes = build(env, backends).await?;
+        Ok(crate::auth::guard(routes, verifier))
+    })
 }
 
 /// Reads the common settings and sets up logging.

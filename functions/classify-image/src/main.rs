@@ -8,7 +8,7 @@ use catdog::classify::{self, ClassifyConfig, ClassifyService};
 use catdog::startup::{self, StartupError};
 
 fn main() -> ExitCode {
-    startup::run_service("classify-image", |env, backends| async move {
+    startup::run_private_service("classify-image", |env, backends| async move {
         let config = ClassifyConfig::from_env(&env)?;
         // Once per process: every request shares the loaded model.
         let classifier = Arc::new(config.load_classifier()?);

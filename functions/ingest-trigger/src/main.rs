@@ -10,7 +10,7 @@ use catdog::pubsub::{GcpPublisher, GcpPublisherConfig};
 use catdog::startup::{self, StartupError};
 
 fn main() -> ExitCode {
-    startup::run_service("ingest-trigger", |env, backends| async move {
+    startup::run_private_service("ingest-trigger", |env, backends| async move {
         let config = IngestConfig::from_env(&env)?;
         // No topic is a start-up error here: this service's only output is
         // its messages (local mode uses its in-process queue instead).
