@@ -163,8 +163,9 @@ async fn list_thecatapi(
         None => HeaderMap::new(),
     };
     let body = fetcher.get(&url, headers, LISTING_LIMIT).await?;
-    let images: Vec<CatApiImage> = serde_json::from_slice(&body)
-        .map_err(|e| SourceError::BadAnswer(format!("not a list of images: {e}")))?;
+    let images: Vec<CatApiImage> = serde_json::from_slice(&body).map_err(|e| {
+        SourceError::BadAnswer(format!("not a list of images ({})", json_error(&e)))
+    })?;
     // Without a key the API may answer more than asked for.
     images
         .into_iter()
@@ -176,6 +177,19 @@ async fn list_thecatapi(
             })
         })
         .collect()
+}
+
+/// What was wrong with a source's JSON, without quoting it: serde's own
+/// text repeats the values it rejects, and an answer may echo our API key
+/// (this text ends up in the log and in `/api/v1/stats`).
+fn json_error(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Eof => "cut short",
+        serde_json::error::Category::Data => "unexpected shape",
+        serde_json::error::Category::Io => "unreadable",
+    };
+    format!("{what} at line {}, column {}", e.line(), e.column())
 }
 
 #[derive(Deserialize)]
@@ -194,8 +208,9 @@ async fn list_dogceo(
         &format!("api/breeds/image/random/{}", config.batch_size),
     )?;
     let body = fetcher.get(&url, HeaderMap::new(), LISTING_LIMIT).await?;
-    let answer: DogCeoAnswer = serde_json::from_slice(&body)
-        .map_err(|e| SourceError::BadAnswer(format!("not a Dog CEO answer: {e}")))?;
+    let answer: DogCeoAnswer = serde_json::from_slice(&body).map_err(|e| {
+        SourceError::BadAnswer(format!("not a Dog CEO answer ({})", json_error(&e)))
+    })?;
     if answer.status != "success" {
         return Err(SourceError::BadAnswer(format!(
             "status {:?}",
