@@ -37,11 +37,23 @@ use crate::pubsub::Publisher;
 use crate::queue::{DeadLetters, LocalQueue, QueueOptions};
 use crate::startup::{Backends, REQUEST_TIMEOUT, StartupError};
 
-/// The page's Content-Security-Policy: no inline script, no framing. The
-/// bucket/CDN deployment sets the same headers (see README).
-pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-    img-src 'self' data: blob: https:; connect-src 'self' https:; font-src 'self'; \
-    object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+/// The page's Content-Security-Policy: no inline script or style, no
+/// framing, everything from the page's own origin (the API and `/media/` are
+/// on it here). The load balancer in front of the website bucket sends the
+/// same policy (`terraform/main.tf`, README "Security headers of the page"),
+/// so the browser tests, which run against `catdog serve`, check the policy
+/// the cloud enforces.
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; \
+    form-action 'none'; object-src 'none'";
+
+/// The other headers of the page, beside [`PAGE_CSP`].
+pub const PAGE_HEADERS: [(header::HeaderName, &str); 4] = [
+    (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+];
 
 /// What `config.json` tells the page.
 #[derive(Clone, Debug, Serialize)]
@@ -118,23 +130,14 @@ pub fn page_routes(web_dir: Option<PathBuf>, config: PageConfig) -> Router {
                 .into_response()
         }),
     };
-    router
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(PAGE_CSP),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
+    PAGE_HEADERS
+        .into_iter()
+        .fold(router, |router, (name, value)| {
+            router.layer(SetResponseHeaderLayer::if_not_present(
+                name,
+                HeaderValue::from_static(value),
+            ))
+        })
 }
 
 /// The settings local mode starts from: the process environment, with the

@@ -1,0 +1,113 @@
+//! The page as local mode serves it (`catdog serve`'s page routes over a
+//! built page) carries its security headers on every answer: a
+//! Content-Security-Policy that forbids inline script and framing, a
+//! referrer policy, nosniff. README documents the same headers for the
+//! bucket/CDN, and says so word for word.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use catdog::local::{PAGE_CSP, PAGE_HEADERS, PageConfig, page_routes};
+use tower::ServiceExt;
+
+fn built_page() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("catdog-page-{}", catdog::domain::ImageId::new()));
+    std::fs::create_dir_all(dir.join("_app/immutable")).unwrap();
+    std::fs::write(
+        dir.join("index.html"),
+        "<!doctype html><html><head><script src=\"./_app/immutable/bootstrap.0123456789.js\"></script></head><body></body></html>",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("_app/immutable/bootstrap.0123456789.js"),
+        "void 0;\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn every_answer_of_the_page_carries_the_security_headers() {
+    let dir = built_page();
+    let router = page_routes(
+        Some(dir.clone()),
+        PageConfig {
+            api_base_url: String::new(),
+            media_base_url: "/media".to_owned(),
+            refresh_interval_secs: 60,
+        },
+    );
+    for path in [
+        "/",
+        "/index.html",
+        "/a/shared/link/to/a/picture",
+        "/config.json",
+        "/_app/immutable/bootstrap.0123456789.js",
+        "/missing.js",
+    ] {
+        let response = router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert!(
+            response.status() == StatusCode::OK || response.status() == StatusCode::NOT_FOUND,
+            "{path}: {}",
+            response.status()
+        );
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let csp = header("content-security-policy");
+        let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
+        assert!(directives.contains(&"script-src 'self'"), "{path}: {csp}");
+        assert!(
+            directives.contains(&"frame-ancestors 'none'"),
+            "{path}: {csp}"
+        );
+        assert!(directives.contains(&"object-src 'none'"), "{path}: {csp}");
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{path}: {csp}"
+        );
+        assert_eq!(
+            header("referrer-policy"),
+            "strict-origin-when-cross-origin",
+            "{path}"
+        );
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn readme_documents_the_headers_local_mode_sends() {
+    let readme = include_str!("../../README.md");
+    for (name, value) in PAGE_HEADERS {
+        let line = format!("{}: {value}", canonical(name.as_str()));
+        assert!(
+            readme.contains(&line),
+            "README.md's security headers do not include `{line}` (local.rs sends it)"
+        );
+    }
+    assert!(readme.contains(&format!("Content-Security-Policy: {PAGE_CSP}")));
+}
+
+/// `content-security-policy` → `Content-Security-Policy`.
+fn canonical(name: &str) -> String {
+    name.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
