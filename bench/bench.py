@@ -51,7 +51,7 @@ class Mode:
 
 MODES = {
     "quick": Mode("quick", [1_000, 10_000], 2, 2, 60, 3),
-    "full": Mode("full", [1_000, 100_000, 1_000_000], 5, 3, 1_000, 5),
+    "full": Mode("full", [1_000, 100_000, 1_000_000], 3, 3, 1_000, 5),
 }
 
 
@@ -60,7 +60,8 @@ def log(message: str) -> None:
 
 
 def release_dir() -> Path:
-    return Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+    # BENCH_PROFILE=debug only to try the suite out while a release build runs.
+    return Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / os.environ.get("BENCH_PROFILE", "release")
 
 
 def binary(name: str) -> Path:
