@@ -33,12 +33,32 @@ impl Service {
         let db = dir.path().join("catdog.db");
         let store = SqliteStore::open(db.to_str().unwrap()).await.unwrap();
         store.migrate().await.unwrap();
+        let url = format!("sqlite://{}", db.display());
+        Self::spawn(dir, &url, Arc::new(store), extra_env).await
+    }
+
+    /// The binary over a database the caller made and migrated (PostgreSQL);
+    /// `store` is the test's own connection to it, for seeding.
+    pub async fn start_on(
+        database_url: &str,
+        store: Arc<dyn ImageStore>,
+        extra_env: &[(&str, &str)],
+    ) -> Self {
+        Self::spawn(tempfile::tempdir().unwrap(), database_url, store, extra_env).await
+    }
+
+    async fn spawn(
+        dir: tempfile::TempDir,
+        database_url: &str,
+        store: Arc<dyn ImageStore>,
+        extra_env: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_list-images"));
         command
             .env_clear()
             .env("PORT", port.to_string())
-            .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("DATABASE_URL", database_url)
             .env(
                 "STORAGE_URL",
                 format!("file://{}", dir.path().join("objects").display()),
@@ -53,7 +73,7 @@ impl Service {
         let service = Self {
             base: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
-            store: Arc::new(store),
+            store,
             child,
             _dir: dir,
         };
