@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::{AxisOp, TypedModelPatch};
+use tract_onnx::tract_core::ops::cnn::{Conv, PoolSpec};
+use tract_onnx::tract_core::ops::nn::DataFormat;
 
 use super::ModelError;
 use super::preprocess::{INPUT_SIDE, ModelInput};
@@ -32,43 +35,15 @@ pub struct Backbone {
 impl Backbone {
     /// Loads and optimises `path` for a fixed [1, 3, 224, 224] input.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        if !path.is_file() {
-            return Err(ModelError::Missing {
-                path: path.to_path_buf(),
-            });
-        }
-        let load_error = |e: TractError| ModelError::Load {
-            path: PathBuf::from(path),
-            reason: format!("{e:#}"),
-        };
-        let side = INPUT_SIDE as usize;
-        let parsed = tract_onnx::onnx()
-            .model_for_path(path)
-            .map_err(load_error)?;
-        // Outputs are found by their ONNX names; optimisation keeps their order.
-        let output_index = |name: &str| {
-            let outlets = parsed.output_outlets().unwrap_or(&[]);
-            outlets
-                .iter()
-                .position(|o| {
-                    parsed.outlet_label(*o) == Some(name) || parsed.node(o.node).name == name
-                })
-                .ok_or_else(|| ModelError::Load {
-                    path: path.to_path_buf(),
-                    reason: format!("the model has no output named {name:?}"),
-                })
-        };
-        let logits_output = output_index("logits")?;
-        let features_output = output_index("features")?;
-        let model = parsed
-            .with_input_fact(0, f32::fact([1, 3, side, side]).into())
-            .and_then(|m| m.into_optimized())
-            .map_err(load_error)?;
-        let plan = model.into_runnable().map_err(load_error)?;
+        let optimized = OptimizedBackbone::load(path)?;
+        let plan = optimized
+            .model
+            .into_runnable()
+            .map_err(|e| load_error(path, e))?;
         Ok(Self {
             plan,
-            logits_output,
-            features_output,
+            logits_output: optimized.logits_output,
+            features_output: optimized.features_output,
         })
     }
 
@@ -96,5 +71,154 @@ impl Backbone {
             logits: flat(self.logits_output, IMAGENET_CLASSES)?,
             features: flat(self.features_output, FEATURES)?,
         })
+    }
+}
+
+/// The backbone as tract optimises it, before it is made runnable: what
+/// [`Backbone`] runs, exposed so the speed benchmark can profile it op by op.
+pub struct OptimizedBackbone {
+    pub model: TypedModel,
+    /// Position of the `logits` output among the model's outputs.
+    pub logits_output: usize,
+    /// Position of the `features` output among the model's outputs.
+    pub features_output: usize,
+}
+
+/// Which layout tract runs the depthwise convolutions in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DepthwiseLayout {
+    /// What the classifier runs: channels-last where tract is faster that
+    /// way (see `depthwise_channels_last`), channels-first elsewhere.
+    Mixed,
+    /// tract's own choice, all channels-first: kept for the speed benchmark's
+    /// before/after comparison.
+    ChannelsFirst,
+}
+
+impl OptimizedBackbone {
+    /// The model as the classifier runs it.
+    pub fn load(path: &Path) -> Result<Self, ModelError> {
+        Self::load_with(path, DepthwiseLayout::Mixed)
+    }
+
+    pub fn load_with(path: &Path, layout: DepthwiseLayout) -> Result<Self, ModelError> {
+        if !path.is_file() {
+            return Err(ModelError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        let side = INPUT_SIDE as usize;
+        let parsed = tract_onnx::onnx()
+            .model_for_path(path)
+            .map_err(|e| load_error(path, e))?;
+        // Outputs are found by their ONNX names; optimisation keeps their order.
+        let output_index = |name: &str| {
+            let outlets = parsed.output_outlets().unwrap_or(&[]);
+            outlets
+                .iter()
+                .position(|o| {
+                    parsed.outlet_label(*o) == Some(name) || parsed.node(o.node).name == name
+                })
+                .ok_or_else(|| ModelError::Load {
+                    path: path.to_path_buf(),
+                    reason: format!("the model has no output named {name:?}"),
+                })
+        };
+        let logits_output = output_index("logits")?;
+        let features_output = output_index("features")?;
+        let model = parsed
+            .with_input_fact(0, f32::fact([1, 3, side, side]).into())
+            .and_then(|m| m.into_typed())
+            .and_then(|m| m.into_decluttered())
+            .and_then(|mut m| {
+                if layout == DepthwiseLayout::Mixed {
+                    depthwise_channels_last(&mut m)?;
+                }
+                // Folds the layout moves into the neighbouring 1×1 convolutions.
+                m.declutter()?;
+                m.optimize()?;
+                Ok(m)
+            })
+            .map_err(|e| load_error(path, e))?;
+        Ok(Self {
+            model,
+            logits_output,
+            features_output,
+        })
+    }
+}
+
+/// Runs some depthwise convolutions channels-last (NHWC) instead of tract's
+/// default channels-first, where tract 0.23.9 is faster that way on x86-64:
+/// the strided ones, whose channels-first loop has no vector kernel for a
+/// stride other than 1, and the ones on maps of at most 7×7, where
+/// channels-first spends its time on border zones. The others stay
+/// channels-first, whose AVX kernel beats the channels-last loop as long as
+/// that loop is compiled for baseline x86-64 (SSE2); built for AVX2
+/// (`-C target-cpu=x86-64-v3`) the channels-last loop wins everywhere, so
+/// then every depthwise convolution runs channels-last. MODEL.md ("Speed")
+/// has the measurements; the arithmetic, and so the result, is the same
+/// either way.
+fn depthwise_channels_last(model: &mut TypedModel) -> TractResult<()> {
+    const SMALL_MAP_SIDE: usize = 7;
+    const ALL: bool = cfg!(target_feature = "avx2");
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(conv) = node.op_as::<Conv>() else {
+            continue;
+        };
+        let spec = &conv.pool_spec;
+        let depthwise = node.inputs.len() == 3
+            && conv.q_params.is_none()
+            && conv.group > 1
+            && conv.group == spec.input_channels
+            && conv.group == spec.output_channels;
+        // Declutter drops the batch axis where it can, so both ranks occur.
+        let (channels_last, c_axis) = match spec.data_format {
+            DataFormat::NCHW => (DataFormat::NHWC, 1),
+            DataFormat::CHW => (DataFormat::HWC, 0),
+            _ => continue,
+        };
+        let input = model.outlet_fact(node.inputs[0])?;
+        let Some(shape) = input.shape.as_concrete() else {
+            continue;
+        };
+        let strided = spec.strides().iter().any(|s| *s > 1);
+        let small_map = shape.last().is_some_and(|w| *w <= SMALL_MAP_SIDE);
+        if !depthwise || !(ALL || strided || small_map) {
+            continue;
+        }
+        let last = input.rank() - 1;
+        let name = node.name.clone();
+        let mut patch = TypedModelPatch::default();
+        let inputs = patch.taps(model, &node.inputs)?;
+        let x = patch.wire_node(
+            format!("{name}.channels_last"),
+            AxisOp::Move(c_axis, last),
+            &[inputs[0]],
+        )?;
+        let nhwc = Conv {
+            pool_spec: PoolSpec {
+                data_format: channels_last,
+                ..spec.clone()
+            },
+            ..conv.clone()
+        };
+        let y = nhwc.wire_as_depth_wise(&mut patch, &name, &[x[0], inputs[1], inputs[2]])?;
+        let y = patch.wire_node(
+            format!("{name}.channels_first"),
+            AxisOp::Move(last, c_axis),
+            &[y],
+        )?;
+        patch.shunt_outside(model, id.into(), y[0])?;
+        patch.apply(model)?;
+    }
+    Ok(())
+}
+
+fn load_error(path: &Path, e: TractError) -> ModelError {
+    ModelError::Load {
+        path: PathBuf::from(path),
+        reason: format!("{e:#}"),
     }
 }

@@ -75,6 +75,11 @@ impl ModelInput {
         let array = tract_ndarray::Array4::from_shape_vec((1, 3, side, side), values).ok()?;
         Some(Self(array.into()))
     }
+
+    /// The tensor itself, [1, 3, 224, 224].
+    pub fn tensor(&self) -> &Tensor {
+        &self.0
+    }
 }
 
 #[cfg(test)]
