@@ -3,7 +3,8 @@
 //!
 //!   model/build.sh && cargo bench -p catdog --bench classify
 //!
-//! BENCHMARKS.md compares these with onnxruntime on the same model.
+//! model/compare-speed.sh compares inference alone with onnxruntime on the
+//! same model (MODEL.md, "Speed").
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
