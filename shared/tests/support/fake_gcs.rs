@@ -13,25 +13,48 @@ use std::time::{Duration, Instant};
 pub struct FakeGcs {
     child: Child,
     pub endpoint: String,
+    address: String,
+    /// `-backend …` and its options, kept for [`FakeGcs::restart`].
+    backend: Vec<String>,
 }
 
 impl FakeGcs {
     pub async fn start() -> Self {
-        let binary = emulator_binary();
+        Self::start_with(vec!["-backend".into(), "memory".into()]).await
+    }
+
+    /// An emulator that keeps its buckets in files under `root`, so that it
+    /// can be stopped and started again ([`FakeGcs::restart`]) with its
+    /// objects intact, as Cloud Storage comes back from an outage.
+    #[allow(dead_code)]
+    pub async fn start_persistent(root: &Path) -> Self {
+        Self::start_with(vec![
+            "-backend".into(),
+            "filesystem".into(),
+            "-filesystem-root".into(),
+            root.display().to_string(),
+        ])
+        .await
+    }
+
+    async fn start_with(backend: Vec<String>) -> Self {
         let address = free_loopback_address();
-        let child = Command::new(&binary)
-            .args(["-scheme", "http", "-host", &address, "-port", "80"])
-            .args(["-backend", "memory", "-log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         let mut emulator = Self {
-            child,
+            child: spawn(&address, &backend),
             endpoint: format!("http://{address}"),
+            address,
+            backend,
         };
         emulator.wait_until_ready().await;
         emulator
+    }
+
+    /// Starts the stopped emulator again on the same address.
+    #[allow(dead_code)]
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.child = spawn(&self.address, &self.backend);
+        self.wait_until_ready().await;
     }
 
     async fn wait_until_ready(&mut self) {
@@ -107,6 +130,18 @@ impl Drop for FakeGcs {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn spawn(address: &str, backend: &[String]) -> Child {
+    let binary = emulator_binary();
+    Command::new(&binary)
+        .args(["-scheme", "http", "-host", address, "-port", "80"])
+        .args(backend)
+        .args(["-log-level", "error"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
 }
 
 /// Why port 80: google-cloud-storage 1.21 (through google-cloud-gax-internal

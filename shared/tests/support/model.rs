@@ -1,0 +1,39 @@
+//! The repository's classifier model and the team's dev photos, for suites
+//! that classify for real. The model is loaded once per test binary.
+//!
+//! Needs `.cache/model/backbone.onnx` (or `MODEL_DIR`): build it with
+//! model/build.sh.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use catdog::classifier::Classifier;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A photo of the dev set by its path under `dev/`, e.g. `cat/cat.4210.jpg`.
+pub fn dev_photo(relative: &str) -> Vec<u8> {
+    let path = repo_root().join("../shared/data/images/dev").join(relative);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the team's shared data must sit beside the repository as ../shared)",
+            path.display()
+        )
+    })
+}
+
+pub fn classifier() -> Arc<Classifier> {
+    static CLASSIFIER: OnceLock<Arc<Classifier>> = OnceLock::new();
+    Arc::clone(CLASSIFIER.get_or_init(|| {
+        let dir = match std::env::var_os("MODEL_DIR").filter(|v| !v.is_empty()) {
+            Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+            Some(dir) => repo_root().join(dir),
+            None => repo_root().join(".cache/model"),
+        };
+        Arc::new(Classifier::load(&dir).unwrap_or_else(|e| {
+            panic!("cannot load the model ({e}); build it with model/build.sh")
+        }))
+    }))
+}
