@@ -18,8 +18,8 @@
 #
 # New inputs the fuzzer finds go to .cache/fuzz/corpus/<target>/ (ignored);
 # fuzz/corpus/ holds only the small committed seeds. A crash is written to
-# fuzz/artifacts/<target>/ and the script exits 1 naming it: keep it as a
-# regression test (shared/tests/fuzz_regressions.rs) and keep the file.
+# fuzz/artifacts/<target>/ and the script exits 1 naming it: commit the file
+# and add a regression test for it to the normal test suite.
 # The build has its own target folder (FUZZ_TARGET_DIR, default
 # ~/.cache/catdog-fuzz-target) so it never mixes with the main build.
 set -euo pipefail
