@@ -24,6 +24,10 @@ case "$tool" in
         ;;
 esac
 
+# The compiled dependencies are kept outside the clone, like .ci/run's
+# CARGO_TARGET_DIR, so a fresh clone on the same machine installs in seconds.
+build="${CARGO_TOOLS_BUILD_DIR:-${HOME:-$repo}/.cache/catdog-tools-build}"
+
 bin="$root/bin/$tool"
 stamp="$root/.$tool.version"
 if [[ -x "$bin" && -f "$stamp" && "$(cat "$stamp")" == "$version" ]]; then
@@ -35,6 +39,6 @@ echo "scripts/cargo-tool.sh: installing $tool $version into .cache/tools (a few 
 mkdir -p "$root"
 env -u CARGO_TARGET_DIR -u RUSTC_BOOTSTRAP \
     cargo install "$tool" --version "=$version" --locked \
-    --root "$root" --target-dir "$root/build" --quiet >&2
+    --root "$root" --target-dir "$build" --quiet >&2
 echo "$version" >"$stamp"
 echo "$bin"
