@@ -1,0 +1,101 @@
+//! The ingest-trigger binary with `REQUIRE_OIDC=true`, as Terraform runs it:
+//! `POST /ingest` only for Cloud Scheduler's identity token, the health
+//! checks open, and the refusals logged with their reason but never with
+//! the token. Keys and tokens are made by the test (shared/tests/support).
+
+#[path = "../../../shared/tests/support/oidc_issuer.rs"]
+mod oidc_issuer;
+#[path = "../../../shared/tests/support/service_process.rs"]
+mod service_process;
+
+use std::path::Path;
+
+use oidc_issuer::{AUDIENCE, CALLER, JwksServer, SigningKey};
+use reqwest::StatusCode;
+use service_process::ServiceProcess;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_needs_the_schedulers_identity_token_and_the_log_never_shows_a_token() {
+    let dir = std::env::temp_dir().join(format!("ingest-trigger-oidc-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("incoming")).unwrap();
+    let key = SigningKey::generate("scheduler-key");
+    let jwks = JwksServer::start(&[&key]).await;
+    let env = [
+        (
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("catdog.db").display()),
+        ),
+        ("MIGRATE_ON_START", "true".to_owned()),
+        (
+            "STORAGE_URL",
+            format!("file://{}", dir.join("objects").display()),
+        ),
+        // An empty folder: a run is quick and publishes nothing.
+        (
+            "INGEST_SOURCES",
+            format!("folder:{}", dir.join("incoming").display()),
+        ),
+        ("PUBSUB_TOPIC", "images".to_owned()),
+        ("GOOGLE_CLOUD_PROJECT", "catdog-test".to_owned()),
+        ("PUBSUB_ENDPOINT", "http://127.0.0.1:9".to_owned()),
+        ("REQUIRE_OIDC", "true".to_owned()),
+        ("OIDC_AUDIENCE", AUDIENCE.to_owned()),
+        ("OIDC_ALLOWED_EMAILS", CALLER.to_owned()),
+        ("OIDC_JWKS_URL", jwks.url()),
+    ];
+    let mut service = ServiceProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_ingest-trigger")),
+        &env,
+        dir.join("ingest-trigger.log"),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    for path in ["/healthz", "/readyz"] {
+        let status = client
+            .get(format!("{}{path}", service.base))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::OK, "{path} needs no token");
+    }
+
+    let cases = oidc_issuer::cases(&key);
+    // A run over an empty folder: 200 with nothing fetched.
+    let url = format!("{}/ingest", service.base);
+    oidc_issuer::send_cases(&client, &url, "", StatusCode::OK, &cases).await;
+    oidc_issuer::check_log(&service.stop(), &cases);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn required_oidc_without_an_audience_stops_start_up_naming_the_variable() {
+    let dir = std::env::temp_dir().join(format!("ingest-trigger-oidc-conf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-trigger"))
+        .env_clear()
+        .env("PORT", "0")
+        .env("LOG_FORMAT", "json")
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("catdog.db").display()),
+        )
+        .env(
+            "STORAGE_URL",
+            format!("file://{}", dir.join("objects").display()),
+        )
+        .env("PUBSUB_TOPIC", "images")
+        .env("GOOGLE_CLOUD_PROJECT", "catdog-test")
+        .env("REQUIRE_OIDC", "true")
+        .env("OIDC_ALLOWED_EMAILS", CALLER)
+        .output()
+        .expect("run ingest-trigger");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("OIDC_AUDIENCE: must be set when REQUIRE_OIDC is true"),
+        "{stderr}"
+    );
+}
