@@ -13,9 +13,10 @@
 //! (`scripts/fake-gcs.sh install`).
 
 mod support {
-    pub mod fake_gcs;
-    pub mod model;
     #[allow(dead_code)]
+    pub mod fake_gcs;
+    #[allow(dead_code)]
+    pub mod model;
     pub mod sources;
 }
 

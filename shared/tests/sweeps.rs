@@ -11,7 +11,9 @@
 //! Tests named `sqlite::*` / `postgres::*` run on both databases.
 
 mod support {
+    #[allow(dead_code)]
     pub mod fake_gcs;
+    #[allow(dead_code)]
     pub mod model;
     #[allow(dead_code)]
     pub mod postgres;

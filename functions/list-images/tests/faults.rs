@@ -157,7 +157,8 @@ async fn a_database_restart_under_load_is_503_fast_and_recovers_by_itself() {
     let down = Instant::now();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let outage_ends = Instant::now();
-    cluster = tokio::task::spawn_blocking(move || {
+    // Kept to the end of the test: dropping it stops the server.
+    let _cluster = tokio::task::spawn_blocking(move || {
         cluster.start_again();
         cluster
     })
