@@ -11,7 +11,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Classified images, newest first, one keyset page at a time */
+        /** A page of the gallery, newest first. */
         get: operations["list_images"];
         put?: never;
         post?: never;
@@ -28,7 +28,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One image */
+        /** One picture by id. */
         get: operations["get_image"];
         put?: never;
         post?: never;
@@ -45,8 +45,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Counts by category and status, last and next ingestion, source errors */
-        get: operations["get_stats"];
+        /** Counts, ingestion times and the health of each source. */
+        get: operations["stats"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The newest `limit` cats and the newest `limit` dogs. */
+        get: operations["list_original_images"];
         put?: never;
         post?: never;
         delete?: never;
@@ -59,13 +76,23 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        /** @enum {string} */
+        /**
+         * @description What the classifier decided a picture shows.
+         * @enum {string}
+         */
         Category: "cat" | "dog" | "other";
+        CategoryCounts: {
+            /** Format: int64 */
+            cat: number;
+            /** Format: int64 */
+            dog: number;
+            /** Format: int64 */
+            other: number;
+        };
         /** @description One picture in the gallery. */
-        Image: {
-            id: string;
-            status: components["schemas"]["Status"];
+        ImageItem: {
             category?: null | components["schemas"]["Category"];
+            classified_at?: string | null;
             /**
              * Format: float
              * @description 0 to 1: how sure the classifier is of `category`.
@@ -73,74 +100,91 @@ export interface components {
             confidence?: number | null;
             /** @description RFC 3339, UTC. */
             created_at: string;
-            classified_at?: string | null;
-            /** Format: int32 */
-            width?: number | null;
             /** Format: int32 */
             height?: number | null;
-            /** @description The original picture. */
-            url: string;
-            thumbnail_url?: string | null;
-            /** Format: int32 */
-            thumbnail_width?: number | null;
-            /** Format: int32 */
-            thumbnail_height?: number | null;
+            id: string;
             /** @description A ThumbHash (base64) to show, blurred, until the thumbnail loads. */
             placeholder?: string | null;
             source: string;
             source_ref?: string | null;
+            status: components["schemas"]["Status"];
+            /** Format: int32 */
+            thumbnail_height?: number | null;
+            thumbnail_url?: string | null;
+            /** Format: int32 */
+            thumbnail_width?: number | null;
+            /** @description The original picture. */
+            url: string;
+            /** Format: int32 */
+            width?: number | null;
         };
         ImagePage: {
-            items: components["schemas"]["Image"][];
+            items: components["schemas"]["ImageItem"][];
             /** @description Pass as `cursor` for the next page; `null` at the end. */
             next_cursor?: string | null;
         };
-        CategoryCounts: {
-            cat: number;
-            dog: number;
-            other: number;
-        };
-        StatusCounts: {
-            pending: number;
-            classified: number;
-            rejected: number;
-            failed: number;
-        };
-        SourceStatus: {
+        /** @description A query or path parameter the caller got wrong. */
+        InvalidParam: {
             name: string;
+            reason: string;
+        };
+        LegacyImage: {
+            /** @description UTC, ISO 8601 without a zone suffix, e.g. `2026-11-23T10:15:30.123456`. */
+            created_at: string;
+            id: string;
+        };
+        LegacyImages: {
+            cat_images: components["schemas"]["LegacyImage"][];
+            dog_images: components["schemas"]["LegacyImage"][];
+            last_retrieve_at: string;
+            /** Format: int64 */
+            total_images: number;
+        };
+        /** @description An `application/problem+json` error body. */
+        Problem: {
+            detail: string;
+            invalid_params?: components["schemas"]["InvalidParam"][] | null;
+            /** Format: int32 */
+            status: number;
+            title: string;
+            type: string;
+        };
+        SourceHealth: {
             last_error?: string | null;
             last_error_at?: string | null;
             last_success_at?: string | null;
+            name: string;
         };
-        Stats: {
+        StatsResponse: {
+            by_category: components["schemas"]["CategoryCounts"];
+            by_status: components["schemas"]["StatusCounts"];
+            /** Format: int64 */
+            ingest_interval_secs: number;
+            /** @description When ingestion last ran (before the first run: when the database was made). */
+            last_ingest_at: string;
+            /** @description When the next ingestion is due. */
+            next_ingest_at: string;
+            sources: components["schemas"]["SourceHealth"][];
             /**
              * Format: int64
              * @description Cats and dogs shown in the gallery.
              */
             total_images: number;
-            by_category: components["schemas"]["CategoryCounts"];
-            by_status: components["schemas"]["StatusCounts"];
-            /** @description When ingestion last ran. */
-            last_ingest_at: string;
-            /** @description When the next ingestion is due. */
-            next_ingest_at: string;
-            /** Format: int64 */
-            ingest_interval_secs: number;
-            sources: components["schemas"]["SourceStatus"][];
         };
-        Problem: {
-            type: string;
-            title: string;
-            /** Format: int32 */
-            status: number;
-            detail: string;
-            invalid_params?: components["schemas"]["InvalidParam"][] | null;
-        };
-        /** @enum {string} */
+        /**
+         * @description Where an image is in its life.
+         * @enum {string}
+         */
         Status: "pending" | "classified" | "rejected" | "failed";
-        InvalidParam: {
-            name: string;
-            reason: string;
+        StatusCounts: {
+            /** Format: int64 */
+            classified: number;
+            /** Format: int64 */
+            failed: number;
+            /** Format: int64 */
+            pending: number;
+            /** Format: int64 */
+            rejected: number;
         };
     };
     responses: never;
@@ -156,7 +200,9 @@ export interface operations {
             query?: {
                 /** @description `cat` or `dog`; absent: both */
                 category?: string;
+                /** @description 1 to 100, default 24 */
                 limit?: number;
+                /** @description `next_cursor` of the previous page */
                 cursor?: string;
             };
             header?: never;
@@ -165,7 +211,6 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description One page of images */
             200: {
                 headers: {
                     [name: string]: unknown;
@@ -174,8 +219,22 @@ export interface operations {
                     "application/json": components["schemas"]["ImagePage"];
                 };
             };
-            /** @description Invalid query */
+            /** @description not modified since the ETag given in If-None-Match */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -190,22 +249,21 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description image id (a UUID) */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
-            /** @description The image */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Image"];
+                    "application/json": components["schemas"]["ImageItem"];
                 };
             };
-            /** @description No such image */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -216,7 +274,7 @@ export interface operations {
             };
         };
     };
-    get_stats: {
+    stats: {
         parameters: {
             query?: never;
             header?: never;
@@ -225,14 +283,57 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The statistics */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Stats"];
+                    "application/json": components["schemas"]["StatsResponse"];
                 };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_original_images: {
+        parameters: {
+            query?: {
+                /** @description 1 to 100; default IMAGES_LIMIT (10) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LegacyImages"];
+                };
+            };
+            /** @description limit is not an integer from 1 to 100 */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description the database is unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
