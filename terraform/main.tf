@@ -31,7 +31,8 @@ locals {
   content_security_policy = join("; ", [
     "default-src 'self'",
     "script-src 'self'",
-    "style-src 'self'",
+    # Svelte sets style attributes from script; styles cannot run code.
+    "style-src 'self' 'unsafe-inline'",
     trimspace("img-src 'self' data: blob: ${local.cdn_enabled ? "" : "https://storage.googleapis.com"}"),
     trimspace("connect-src 'self' ${local.api_base_url}"),
     "frame-ancestors 'none'",

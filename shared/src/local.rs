@@ -37,13 +37,15 @@ use crate::pubsub::Publisher;
 use crate::queue::{DeadLetters, LocalQueue, QueueOptions};
 use crate::startup::{Backends, REQUEST_TIMEOUT, StartupError};
 
-/// The page's Content-Security-Policy: no inline script or style, no
-/// framing, everything from the page's own origin (the API and `/media/` are
-/// on it here). The load balancer in front of the website bucket sends the
+/// The page's Content-Security-Policy: no inline script, no framing,
+/// everything from the page's own origin (the API and `/media/` are on it
+/// here). Inline styles are allowed: Svelte sets `style` attributes from
+/// script (placeholder colours, aspect ratios), which `style-src 'self'`
+/// blocks; styles cannot run code. The load balancer in front of the website bucket sends the
 /// same policy (`terraform/main.tf`, README "Security headers of the page"),
 /// so the browser tests, which run against `catdog serve`, check the policy
 /// the cloud enforces.
-pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data: blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; \
     form-action 'none'; object-src 'none'";
 
