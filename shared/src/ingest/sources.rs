@@ -132,12 +132,18 @@ fn endpoint(base: &Url, path: &str) -> Result<Url, SourceError> {
 }
 
 fn picture_url(raw: &str) -> Result<Url, SourceError> {
-    let url =
-        Url::parse(raw).map_err(|_| SourceError::BadAnswer(format!("{raw:?} is not a URL")))?;
+    // The answer's text is never quoted: a source may echo our API key in it,
+    // and these errors reach the log and /api/v1/stats.
+    let url = Url::parse(raw).map_err(|e| {
+        SourceError::BadAnswer(format!(
+            "a picture URL in the answer does not parse ({e}, {} bytes)",
+            raw.len()
+        ))
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(SourceError::BadAnswer(format!(
-            "{raw:?} is not an http(s) URL"
-        )));
+        return Err(SourceError::BadAnswer(
+            "a picture URL in the answer is not http(s)".to_owned(),
+        ));
     }
     Ok(url)
 }
