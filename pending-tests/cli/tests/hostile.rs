@@ -1,0 +1,166 @@
+//! `catdog serve` (every route in one process: the read API, `POST /ingest`,
+//! `POST /pubsub/push`, `/media/…`) against hostile callers, over HTTP.
+//! Hostile pictures through the push route: shared/tests/hostile_http.rs. Nothing may be a 5xx, the process stays up, and the
+//! database file next to the pictures can never be read through `/media`.
+//!
+//! Needs the model (model/build.sh).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use catdog::store::{ImageStore as _, SqliteStore};
+use reqwest::StatusCode;
+
+struct Serve {
+    child: Child,
+    base: String,
+    client: reqwest::Client,
+    store: SqliteStore,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn model_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/model")
+}
+
+impl Serve {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = SqliteStore::open(data.join("catdog.db").to_str().unwrap())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let empty_source = dir.path().join("nothing-to-ingest");
+        std::fs::create_dir_all(&empty_source).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_catdog"))
+            .arg("serve")
+            .args(["--port", &port.to_string()])
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--web-dir")
+            .arg(dir.path().join("no-page"))
+            .env_clear()
+            .env(
+                "INGEST_SOURCES",
+                format!("folder:{}", empty_source.display()),
+            )
+            .env("INGEST_INTERVAL_SECS", "3600")
+            .env("MODEL_DIR", model_dir())
+            .env("LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let serve = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            client: reqwest::Client::new(),
+            store,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !serve
+            .client
+            .get(serve.url("/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(Instant::now() < deadline, "catdog serve did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        serve
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn post(&self, path: &str, body: Vec<u8>) -> (StatusCode, String) {
+        match self.client.post(self.url(path)).body(body).send().await {
+            Ok(response) => {
+                let status = response.status();
+                (status, response.text().await.unwrap_or_default())
+            }
+            // The server may answer 413 and close before reading it all.
+            Err(e) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("connection closed: {e}"),
+            ),
+        }
+    }
+
+    async fn alive(&self) {
+        let health = self.client.get(self.url("/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), StatusCode::OK, "catdog serve is gone");
+    }
+}
+
+#[tokio::test]
+async fn oversized_and_malformed_post_bodies_are_4xx_and_start_nothing() {
+    let serve = Serve::start().await;
+    // Local mode ingests once at start-up, so only the gallery is compared.
+    let shown = |s: catdog::store::GalleryState| (s.total_images, s.gallery_seq);
+    let before = shown(serve.store.gallery_state().await.unwrap());
+
+    let deep_json = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let cases: Vec<(&str, Vec<u8>, StatusCode)> = vec![
+        ("/pubsub/push", vec![b' '; 64 * 1024 + 1], StatusCode::PAYLOAD_TOO_LARGE),
+        ("/pubsub/push", vec![b'{'; 10 << 20], StatusCode::PAYLOAD_TOO_LARGE),
+        ("/ingest", vec![b'x'; 4 * 1024 + 1], StatusCode::PAYLOAD_TOO_LARGE),
+        ("/ingest", vec![b'x'; 10 << 20], StatusCode::PAYLOAD_TOO_LARGE),
+        ("/pubsub/push", deep_json.as_bytes()[..60_000].to_vec(), StatusCode::BAD_REQUEST),
+        ("/pubsub/push", b"\xff\xfe\x00{".to_vec(), StatusCode::BAD_REQUEST),
+        (
+            "/pubsub/push",
+            br#"{"message":{"data":"eyJ2IjoxLCJpbWFnZV9pZCI6Ii4uLy4uL2V0Yy9wYXNzd2QiLCJvYmplY3QiOiIuLi8uLi9ldGMvcGFzc3dkIiwic2hhMjU2IjoiMCJ9","messageId":"1","publishTime":"t"},"subscription":"s"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+    ];
+    for (path, body, expected) in cases {
+        let size = body.len();
+        let (status, text) = serve.post(path, body).await;
+        assert_eq!(status, expected, "POST {path} with {size} bytes: {text}");
+    }
+    serve.alive().await;
+    assert_eq!(shown(serve.store.gallery_state().await.unwrap()), before);
+}
+
+#[tokio::test]
+async fn media_paths_never_leave_the_objects_folder() {
+    let serve = Serve::start().await;
+    for path in [
+        "/media/..%2Fcatdog.db",
+        "/media/%2e%2e%2fcatdog.db",
+        "/media/%2e%2e/catdog.db",
+        "/media/thumbs/..%2F..%2Fcatdog.db",
+        "/media/%2Fetc%2Fpasswd",
+        "/media/..%5Ccatdog.db",
+        "/media/%00",
+        "/media/%FF%FE",
+        "/media/thumbs/",
+    ] {
+        let response = serve.client.get(serve.url(path)).send().await.unwrap();
+        let status = response.status();
+        let body = response.bytes().await.unwrap();
+        assert!(status.is_client_error(), "{path}: {status}");
+        assert!(
+            !body.starts_with(b"SQLite format"),
+            "{path} served the database"
+        );
+    }
+    serve.alive().await;
+}
