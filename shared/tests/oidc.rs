@@ -153,6 +153,18 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
+/// `POST /ingest` with a valid Google token signed by `key`.
+async fn post_signed(client: &reqwest::Client, service: &Service, key: &SigningKey) -> Answer {
+    let authorization = bearer(&key.sign(&google_claims()));
+    post_ingest(client, service, Some(&authorization)).await
+}
+
+impl Answer {
+    fn expect(&self, status: StatusCode) {
+        assert_eq!(self.status, status, "{}", self.body);
+    }
+}
+
 #[tokio::test]
 async fn only_valid_google_tokens_for_our_audience_and_caller_start_a_run() {
     let key = SigningKey::generate("key-1");
@@ -224,13 +236,8 @@ async fn a_rotated_key_is_picked_up_without_a_restart_and_a_retired_one_stops_wo
     let service = start_service(&jwks.url(), options(min_refetch, Duration::from_secs(2))).await;
     let client = reqwest::Client::new();
 
-    let answer = post_ingest(
-        &client,
-        &service,
-        Some(&bearer(&old.sign(&google_claims()))),
-    )
-    .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = post_signed(&client, &service, &old).await;
+    answer.expect(StatusCode::OK);
     assert_eq!(jwks.fetches(), 1);
 
     // Google publishes the new key next to the old one, then signs with it.
@@ -238,20 +245,10 @@ async fn a_rotated_key_is_picked_up_without_a_restart_and_a_retired_one_stops_wo
     jwks.set_cache_control("no-store");
     jwks.publish(&[&old, &new]);
     tokio::time::sleep(min_refetch).await;
-    let answer = post_ingest(
-        &client,
-        &service,
-        Some(&bearer(&new.sign(&google_claims()))),
-    )
-    .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = post_signed(&client, &service, &new).await;
+    answer.expect(StatusCode::OK);
     assert_eq!(jwks.fetches(), 2, "the unknown kid made one fetch");
-    let answer = post_ingest(
-        &client,
-        &service,
-        Some(&bearer(&old.sign(&google_claims()))),
-    )
-    .await;
+    let answer = post_signed(&client, &service, &old).await;
     assert_eq!(
         answer.status,
         StatusCode::OK,
@@ -261,20 +258,10 @@ async fn a_rotated_key_is_picked_up_without_a_restart_and_a_retired_one_stops_wo
     // The old key is withdrawn: once the set is fetched again, it is refused.
     jwks.publish(&[&new]);
     tokio::time::sleep(min_refetch).await;
-    let answer = post_ingest(
-        &client,
-        &service,
-        Some(&bearer(&old.sign(&google_claims()))),
-    )
-    .await;
-    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{}", answer.body);
-    let answer = post_ingest(
-        &client,
-        &service,
-        Some(&bearer(&new.sign(&google_claims()))),
-    )
-    .await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = post_signed(&client, &service, &old).await;
+    answer.expect(StatusCode::UNAUTHORIZED);
+    let answer = post_signed(&client, &service, &new).await;
+    answer.expect(StatusCode::OK);
 }
 
 #[tokio::test]
@@ -287,12 +274,7 @@ async fn tokens_with_made_up_key_ids_do_not_make_us_hammer_the_keys_url() {
     )
     .await;
     let client = reqwest::Client::new();
-    let answer = post_ingest(
-        &client,
-        &service,
-        Some(&bearer(&key.sign(&google_claims()))),
-    )
-    .await;
+    let answer = post_signed(&client, &service, &key).await;
     assert_eq!(answer.status, StatusCode::OK);
 
     let forger = SigningKey::generate("unused");
@@ -318,12 +300,7 @@ async fn tokens_with_made_up_key_ids_do_not_make_us_hammer_the_keys_url() {
     );
 
     // The valid caller is not slowed down by them.
-    let answer = post_ingest(
-        &client,
-        &service,
-        Some(&bearer(&key.sign(&google_claims()))),
-    )
-    .await;
+    let answer = post_signed(&client, &service, &key).await;
     assert_eq!(answer.status, StatusCode::OK);
 }
 
@@ -340,12 +317,7 @@ async fn a_keys_url_that_refuses_connections_is_a_quick_503_and_recovery_needs_n
     let token = bearer(&key.sign(&google_claims()));
     for _ in 0..3 {
         let answer = post_ingest(&client, &service, Some(&token)).await;
-        assert_eq!(
-            answer.status,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "{}",
-            answer.body
-        );
+        answer.expect(StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
             answer.content_type.as_deref(),
             Some("application/problem+json")
@@ -371,16 +343,11 @@ async fn a_keys_url_that_fails_then_recovers() {
     let client = reqwest::Client::new();
     let token = bearer(&key.sign(&google_claims()));
     let answer = post_ingest(&client, &service, Some(&token)).await;
-    assert_eq!(
-        answer.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        answer.body
-    );
+    answer.expect(StatusCode::SERVICE_UNAVAILABLE);
     jwks.behave(Behaviour::Serve);
     tokio::time::sleep(min_refetch).await;
     let answer = post_ingest(&client, &service, Some(&token)).await;
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    answer.expect(StatusCode::OK);
 }
 
 #[tokio::test]
@@ -397,12 +364,7 @@ async fn a_keys_url_that_hangs_costs_one_bounded_wait_not_a_hang() {
         futures::future::join_all((0..20).map(|_| post_ingest(&client, &service, Some(&token))))
             .await;
     for answer in &answers {
-        assert_eq!(
-            answer.status,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "{}",
-            answer.body
-        );
+        answer.expect(StatusCode::SERVICE_UNAVAILABLE);
         assert!(
             answer.took < fetch_timeout + Duration::from_secs(1),
             "took {:?}",

@@ -6,40 +6,23 @@
 //! Needs `.cache/model/backbone.onnx` (or `MODEL_DIR`): build it with
 //! model/build.sh.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+mod support {
+    #[allow(dead_code)]
+    pub mod model;
+}
+
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use catdog::classifier::{Classifier, DecodeLimits};
+use catdog::classifier::DecodeLimits;
 use catdog::classify::{self, ClassifyService};
 use catdog::domain::{Category, Digest, ImageId, NewImage, ObjectName, Status, now_micros};
 use catdog::objects::{FolderStore, ObjectStore};
 use catdog::pubsub::{ImageMessage, Publisher};
 use catdog::queue::{DeadLetters, LocalQueue, QueueOptions};
 use catdog::store::{ImageStore, SqliteStore};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn dev_photo(relative: &str) -> Vec<u8> {
-    let path = repo_root().join("../shared/data/images/dev").join(relative);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn classifier() -> Arc<Classifier> {
-    static CLASSIFIER: OnceLock<Arc<Classifier>> = OnceLock::new();
-    Arc::clone(CLASSIFIER.get_or_init(|| {
-        let dir = match std::env::var_os("MODEL_DIR").filter(|v| !v.is_empty()) {
-            Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-            Some(dir) => repo_root().join(dir),
-            None => repo_root().join(".cache/model"),
-        };
-        Arc::new(Classifier::load(&dir).unwrap_or_else(|e| {
-            panic!("cannot load the model ({e}); build it with model/build.sh")
-        }))
-    }))
-}
+use support::model::{classifier, dev_photo};
 
 struct Harness {
     store: Arc<dyn ImageStore>,

@@ -5,32 +5,21 @@
 
 #[path = "../../../shared/tests/support/oidc_issuer.rs"]
 mod oidc_issuer;
+#[path = "../../../shared/tests/support/private_function.rs"]
+mod private_function;
 #[path = "../../../shared/tests/support/service_process.rs"]
 mod service_process;
 
 use std::path::Path;
 
-use oidc_issuer::{AUDIENCE, CALLER, JwksServer, SigningKey};
+use oidc_issuer::CALLER;
 use reqwest::StatusCode;
-use service_process::ServiceProcess;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_needs_the_schedulers_identity_token_and_the_log_never_shows_a_token() {
-    let dir = std::env::temp_dir().join(format!("ingest-trigger-oidc-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("incoming")).unwrap();
-    let key = SigningKey::generate("scheduler-key");
-    let jwks = JwksServer::start(&[&key]).await;
-    let env = [
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.join("catdog.db").display()),
-        ),
-        ("MIGRATE_ON_START", "true".to_owned()),
-        (
-            "STORAGE_URL",
-            format!("file://{}", dir.join("objects").display()),
-        ),
+    let dir = private_function::scratch_dir("ingest-trigger-oidc");
+    let mut env = private_function::local_store_env(&dir);
+    env.extend([
         // An empty folder: a run is quick and publishes nothing.
         (
             "INGEST_SOURCES",
@@ -39,33 +28,17 @@ async fn ingest_needs_the_schedulers_identity_token_and_the_log_never_shows_a_to
         ("PUBSUB_TOPIC", "images".to_owned()),
         ("GOOGLE_CLOUD_PROJECT", "catdog-test".to_owned()),
         ("PUBSUB_ENDPOINT", "http://127.0.0.1:9".to_owned()),
-        ("REQUIRE_OIDC", "true".to_owned()),
-        ("OIDC_AUDIENCE", AUDIENCE.to_owned()),
-        ("OIDC_ALLOWED_EMAILS", CALLER.to_owned()),
-        ("OIDC_JWKS_URL", jwks.url()),
-    ];
-    let mut service = ServiceProcess::start(
+    ]);
+    // A run over an empty folder: 200 with nothing fetched.
+    private_function::check_private_function(
         Path::new(env!("CARGO_BIN_EXE_ingest-trigger")),
-        &env,
-        dir.join("ingest-trigger.log"),
+        &dir,
+        env,
+        "/ingest",
+        "",
+        StatusCode::OK,
     )
     .await;
-    let client = reqwest::Client::new();
-    for path in ["/healthz", "/readyz"] {
-        let status = client
-            .get(format!("{}{path}", service.base))
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, StatusCode::OK, "{path} needs no token");
-    }
-
-    let cases = oidc_issuer::cases(&key);
-    // A run over an empty folder: 200 with nothing fetched.
-    let url = format!("{}/ingest", service.base);
-    oidc_issuer::send_cases(&client, &url, "", StatusCode::OK, &cases).await;
-    oidc_issuer::check_log(&service.stop(), &cases);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -9,8 +9,23 @@ use std::sync::{Arc, OnceLock};
 
 use catdog::classifier::Classifier;
 
+/// The repository's root, from whichever crate includes this file.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .ancestors()
+        .find(|dir| dir.join("Cargo.lock").is_file())
+        .unwrap_or(manifest_dir)
+        .to_path_buf()
+}
+
+/// The folder holding the built model: `MODEL_DIR`, or `.cache/model`.
+pub fn model_dir() -> PathBuf {
+    match std::env::var_os("MODEL_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        Some(dir) => repo_root().join(dir),
+        None => repo_root().join(".cache/model"),
+    }
 }
 
 /// A photo of the dev set by its path under `dev/`, e.g. `cat/cat.4210.jpg`.
@@ -27,12 +42,7 @@ pub fn dev_photo(relative: &str) -> Vec<u8> {
 pub fn classifier() -> Arc<Classifier> {
     static CLASSIFIER: OnceLock<Arc<Classifier>> = OnceLock::new();
     Arc::clone(CLASSIFIER.get_or_init(|| {
-        let dir = match std::env::var_os("MODEL_DIR").filter(|v| !v.is_empty()) {
-            Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-            Some(dir) => repo_root().join(dir),
-            None => repo_root().join(".cache/model"),
-        };
-        Arc::new(Classifier::load(&dir).unwrap_or_else(|e| {
+        Arc::new(Classifier::load(&model_dir()).unwrap_or_else(|e| {
             panic!("cannot load the model ({e}); build it with model/build.sh")
         }))
     }))
