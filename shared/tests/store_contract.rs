@@ -132,6 +132,7 @@ contract_tests!(
     other_pictures_are_kept_but_not_shown,
     failures_are_counted_and_cleared_by_a_verdict,
     gallery_pages_are_newest_first_per_category,
+    a_listing_reads_the_state_and_its_pages_at_once,
     paging_neither_repeats_nor_skips_while_pictures_arrive,
     gallery_state_counts_shown_pictures_and_last_ingestion,
     stats_count_by_category_and_status_and_keep_source_errors,
@@ -531,6 +532,53 @@ async fn gallery_pages_are_newest_first_per_category(db: TestDb) {
     assert_eq!(ids(&after_c2), vec![c1]);
     let past_the_end = store.gallery_page(None, limit(10), Some(1)).await.unwrap();
     assert!(past_the_end.is_empty());
+}
+
+async fn a_listing_reads_the_state_and_its_pages_at_once(db: TestDb) {
+    let store = db.migrated().await;
+    let both_kinds = [Some(Category::Cat), Some(Category::Dog)];
+    let empty = store
+        .gallery_listing(&both_kinds, limit(10), None)
+        .await
+        .unwrap();
+    assert_eq!(empty.state, store.gallery_state().await.unwrap());
+    assert_eq!(empty.pages, vec![Vec::new(), Vec::new()]);
+
+    let (c1, _) = classified(&store, Category::Cat).await;
+    let (d1, _) = classified(&store, Category::Dog).await;
+    let (c2, c2_seq) = classified(&store, Category::Cat).await;
+    classified(&store, Category::Other).await;
+    let (d2, _) = classified(&store, Category::Dog).await;
+    insert(&store).await; // still pending
+
+    let listing = store
+        .gallery_listing(&both_kinds, limit(10), None)
+        .await
+        .unwrap();
+    assert_eq!(listing.state, store.gallery_state().await.unwrap());
+    assert_eq!(listing.state.total_images, 4);
+    assert_eq!(ids(&listing.pages[0]), vec![c2, c1]);
+    assert_eq!(ids(&listing.pages[1]), vec![d2, d1]);
+    // Whole records, exactly as a page alone reads them.
+    for (page, category) in listing.pages.iter().zip([Category::Cat, Category::Dog]) {
+        let alone = store
+            .gallery_page(Some(category), limit(10), None)
+            .await
+            .unwrap();
+        assert_eq!(page, &alone);
+    }
+
+    let newest = store
+        .gallery_listing(&[None], limit(3), None)
+        .await
+        .unwrap();
+    assert_eq!(newest.pages.len(), 1);
+    assert_eq!(ids(&newest.pages[0]), vec![d2, c2, d1]);
+    let after_c2 = store
+        .gallery_listing(&[Some(Category::Cat)], limit(5), c2_seq)
+        .await
+        .unwrap();
+    assert_eq!(ids(&after_c2.pages[0]), vec![c1]);
 }
 
 async fn paging_neither_repeats_nor_skips_while_pictures_arrive(db: TestDb) {

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest as _, Sha256};
 
-use crate::store::GalleryState;
+use crate::store::{GalleryState, ImageStore, StoreResult};
 
 /// Short enough that no one sees a page older than a few seconds, long
 /// enough for a CDN to absorb bursts; revalidation is then a cheap 304.
@@ -38,6 +38,22 @@ pub fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
 pub fn revalidate(headers: &HeaderMap, etag: &str) -> Option<Response> {
     not_modified(headers, etag)
         .then(|| with_validators(StatusCode::NOT_MODIFIED.into_response(), etag))
+}
+
+/// For a client that revalidates (sends `If-None-Match`): a 304 when its
+/// copy is current, decided from the gallery state alone, without a page
+/// query. Other requests read the state with their pages in one go instead
+/// (see `ImageStore::gallery_listing`), so this costs them nothing.
+pub async fn revalidate_early(
+    store: &dyn ImageStore,
+    headers: &HeaderMap,
+    etag_of: impl Fn(&GalleryState) -> String,
+) -> StoreResult<Option<Response>> {
+    if !headers.contains_key(header::IF_NONE_MATCH) {
+        return Ok(None);
+    }
+    let state = store.gallery_state().await?;
+    Ok(revalidate(headers, &etag_of(&state)))
 }
 
 /// Adds the ETag and Cache-Control headers.

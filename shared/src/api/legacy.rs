@@ -14,6 +14,7 @@ use super::caching;
 use super::query::QueryParams;
 use crate::domain::{Category, ImageRecord, PageLimit};
 use crate::http::{ApiError, InvalidParam};
+use crate::store::GalleryState;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct LegacyImage {
@@ -69,20 +70,33 @@ pub async fn list_images(
             })
         })?,
     };
-    let gallery = state.store.gallery_state().await?;
-    let etag = caching::etag(&gallery, "images", &limit.get().to_string());
+    let key = limit.get().to_string();
+    let etag_of = |gallery: &GalleryState| caching::etag(gallery, "images", &key);
+    if let Some(not_modified) = caching::revalidate_early(&*state.store, &headers, etag_of).await? {
+        return Ok(not_modified);
+    }
+    let listing = state
+        .store
+        .gallery_listing(&[Some(Category::Cat), Some(Category::Dog)], limit, None)
+        .await?;
+    let etag = etag_of(&listing.state);
     if let Some(not_modified) = caching::revalidate(&headers, &etag) {
         return Ok(not_modified);
     }
-    let (cats, dogs) = tokio::try_join!(
-        state.store.gallery_page(Some(Category::Cat), limit, None),
-        state.store.gallery_page(Some(Category::Dog), limit, None),
-    )?;
+    let mut pages = listing.pages.into_iter();
+    let mut items = || -> Vec<LegacyImage> {
+        pages
+            .next()
+            .unwrap_or_default()
+            .into_iter()
+            .map(legacy_item)
+            .collect()
+    };
     let body = LegacyImages {
-        cat_images: cats.into_iter().map(legacy_item).collect(),
-        dog_images: dogs.into_iter().map(legacy_item).collect(),
-        total_images: gallery.total_images,
-        last_retrieve_at: naive_utc(gallery.last_ingest_at),
+        cat_images: items(),
+        dog_images: items(),
+        total_images: listing.state.total_images,
+        last_retrieve_at: naive_utc(listing.state.last_ingest_at),
     };
     Ok(caching::with_validators(Json(body).into_response(), &etag))
 }

@@ -13,6 +13,7 @@ use super::query::{QueryParams, invalid};
 use super::{ApiState, caching, legacy};
 use crate::domain::{Category, Cursor, CursorError, ImageId, ImageRecord, PageLimit, Status};
 use crate::http::{ApiError, InvalidParam};
+use crate::store::GalleryState;
 
 /// The page size when `limit` is not given.
 pub const DEFAULT_PAGE_SIZE: u32 = 24;
@@ -191,21 +192,25 @@ pub async fn list_images(
             }
         })?;
 
-    let gallery = state.store.gallery_state().await?;
     let key = format!(
         "{}|{}|{}",
         category.map_or("all", |c| c.as_str()),
         limit.get(),
         cursor.map_or(-1, |c| c.after_seq)
     );
-    let etag = caching::etag(&gallery, "v1/images", &key);
+    let etag_of = |gallery: &GalleryState| caching::etag(gallery, "v1/images", &key);
+    if let Some(not_modified) = caching::revalidate_early(&*state.store, &headers, etag_of).await? {
+        return Ok(not_modified);
+    }
+    let listing = state
+        .store
+        .gallery_listing(&[category], limit, cursor.map(|c| c.after_seq))
+        .await?;
+    let etag = etag_of(&listing.state);
     if let Some(not_modified) = caching::revalidate(&headers, &etag) {
         return Ok(not_modified);
     }
-    let records = state
-        .store
-        .gallery_page(category, limit, cursor.map(|c| c.after_seq))
-        .await?;
+    let records = listing.pages.into_iter().next().unwrap_or_default();
     let next_cursor = if records.len() == limit.get() as usize {
         records.last().and_then(|r| r.gallery_seq).map(|after_seq| {
             Cursor {

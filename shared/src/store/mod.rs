@@ -72,6 +72,16 @@ pub struct GalleryState {
     pub last_ingest_at: DateTime<Utc>,
 }
 
+/// What one listing shows, read at once: the gallery state and its pages,
+/// from the same snapshot of the database (so the count, the ETag and the
+/// pictures always agree).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GalleryListing {
+    pub state: GalleryState,
+    /// One page per category asked for, in the order asked.
+    pub pages: Vec<Vec<ImageRecord>>,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct SourceStatus {
     pub name: String,
@@ -170,6 +180,17 @@ pub trait ImageStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<ImageRecord>>;
 
     async fn gallery_state(&self) -> StoreResult<GalleryState>;
+
+    /// [`gallery_state`](Self::gallery_state) and, for each of `categories`,
+    /// the page [`gallery_page`](Self::gallery_page) would answer, in one
+    /// read of one snapshot: what a listing request needs, in one round
+    /// trip on PostgreSQL.
+    async fn gallery_listing(
+        &self,
+        categories: &[Option<Category>],
+        limit: PageLimit,
+        after_seq: Option<i64>,
+    ) -> StoreResult<GalleryListing>;
 
     async fn stats(&self) -> StoreResult<Stats>;
 

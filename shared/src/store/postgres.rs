@@ -22,8 +22,8 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 use uuid::Uuid;
 
 use super::{
-    ConnectOptions, GIVE_UP_REASON_SQL, GalleryState, ImageStore, IngestRun, InsertOutcome,
-    RecordOutcome, SourceStatus, Stats, StoreError, StoreResult,
+    ConnectOptions, GIVE_UP_REASON_SQL, GalleryListing, GalleryState, ImageStore, IngestRun,
+    InsertOutcome, RecordOutcome, SourceStatus, Stats, StoreError, StoreResult,
 };
 use crate::domain::{
     Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Status, Thumbnail,
@@ -320,6 +320,50 @@ fn record(row: &Row) -> StoreResult<ImageRecord> {
         gallery_seq: get(row, 23, "gallery_seq")?,
     })
 }
+
+/// A gallery page; `$1` is the position to continue after. The category
+/// (our own enum's spelling) and the limit (1 to 100) are written into the
+/// statement: with `LIMIT $2`, PostgreSQL cannot cost a generic plan and
+/// plans every execution anew, which cost more than running it.
+fn page_sql(category: Option<Category>, limit: PageLimit, columns: &str) -> String {
+    let filter = match category {
+        Some(category) => format!(
+            "category = '{}' AND gallery_seq IS NOT NULL AND ",
+            category.as_str()
+        ),
+        None => String::new(),
+    };
+    format!(
+        "SELECT {columns} FROM images WHERE {filter}gallery_seq < $1 \
+         ORDER BY gallery_seq DESC LIMIT {}",
+        limit.get()
+    )
+}
+
+/// One statement for a whole listing: the state row, left-joined to every
+/// page (so it comes back even when the pages are empty). Each row holds
+/// [`COLUMNS`], then its page's index (`NULL`: no picture), then the state.
+fn listing_sql(categories: &[Option<Category>], limit: PageLimit) -> String {
+    let pages = categories
+        .iter()
+        .enumerate()
+        .map(|(index, category)| {
+            let columns = format!("{COLUMNS}, {index} AS page");
+            format!("({})", page_sql(*category, limit, &columns))
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    format!(
+        "SELECT p.*, s.* FROM (SELECT cat_count + dog_count AS state_total, \
+         gallery_seq AS state_seq, COALESCE(last_ingest_at, created_at) AS state_at \
+         FROM gallery_state WHERE id = 1) AS s LEFT JOIN ({pages}) AS p ON true \
+         ORDER BY p.page, p.gallery_seq DESC"
+    )
+}
+
+/// Where the page index and the state sit in a [`listing_sql`] row.
+const LISTING_PAGE: usize = 24;
+const LISTING_STATE: usize = 25;
 
 async fn query_records(
     client: &Object,
@@ -698,25 +742,53 @@ impl ImageStore for PostgresStore {
     ) -> StoreResult<Vec<ImageRecord>> {
         let client = self.client().await?;
         let after = after_seq.unwrap_or(i64::MAX);
-        let limit = i64::from(limit.get());
+        let sql = page_sql(category, limit, COLUMNS);
         let outcome = tokio::time::timeout(self.timeout, async {
-            match category {
-                Some(category) => {
-                    let sql = format!(
-                        "SELECT {COLUMNS} FROM images WHERE category = $1 \
-                         AND gallery_seq IS NOT NULL AND gallery_seq < $2 \
-                         ORDER BY gallery_seq DESC LIMIT $3"
-                    );
-                    query_records(&client, &sql, &[&category.as_str(), &after, &limit]).await
-                }
-                None => {
-                    let sql = format!(
-                        "SELECT {COLUMNS} FROM images WHERE gallery_seq < $1 \
-                         ORDER BY gallery_seq DESC LIMIT $2"
-                    );
-                    query_records(&client, &sql, &[&after, &limit]).await
-                }
+            query_records(&client, &sql, &[&after]).await
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn gallery_listing(
+        &self,
+        categories: &[Option<Category>],
+        limit: PageLimit,
+        after_seq: Option<i64>,
+    ) -> StoreResult<GalleryListing> {
+        if categories.is_empty() {
+            let state = self.gallery_state().await?;
+            return Ok(GalleryListing {
+                state,
+                pages: Vec::new(),
+            });
+        }
+        let client = self.client().await?;
+        let after = after_seq.unwrap_or(i64::MAX);
+        let sql = listing_sql(categories, limit);
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let statement = client.prepare_cached(&sql).await?;
+            let rows = client.query(&statement, &[&after]).await?;
+            let first = rows.first().ok_or_else(|| {
+                StoreError::Corrupt("the gallery_state row is missing".to_owned())
+            })?;
+            let state = GalleryState {
+                total_images: get(first, LISTING_STATE, "gallery total")?,
+                gallery_seq: get(first, LISTING_STATE + 1, "gallery_seq")?,
+                last_ingest_at: get(first, LISTING_STATE + 2, "last_ingest_at")?,
+            };
+            let mut pages = vec![Vec::new(); categories.len()];
+            for row in &rows {
+                let Some(index) = get::<Option<i32>>(row, LISTING_PAGE, "page")? else {
+                    continue;
+                };
+                let page = usize::try_from(index)
+                    .ok()
+                    .and_then(|index| pages.get_mut(index))
+                    .ok_or_else(|| corrupt("page", index))?;
+                page.push(record(row)?);
             }
+            Ok(GalleryListing { state, pages })
         })
         .await;
         self.settle(client, outcome)

@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    GIVE_UP_REASON_SQL, GalleryState, ImageStore, IngestRun, InsertOutcome, RecordOutcome,
-    SourceStatus, Stats, StoreError, StoreResult,
+    GIVE_UP_REASON_SQL, GalleryListing, GalleryState, ImageStore, IngestRun, InsertOutcome,
+    RecordOutcome, SourceStatus, Stats, StoreError, StoreResult,
 };
 use crate::domain::{
     Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Status, Thumbnail,
@@ -272,14 +272,45 @@ fn query_records(
     raw.into_iter().map(RawRow::into_record).collect()
 }
 
+/// A page of the gallery, as [`ImageStore::gallery_page`] describes it.
+fn read_page(
+    conn: &Connection,
+    category: Option<Category>,
+    limit: PageLimit,
+    after_seq: Option<i64>,
+) -> StoreResult<Vec<ImageRecord>> {
+    let after = after_seq.unwrap_or(i64::MAX);
+    let limit = limit.get();
+    match category {
+        Some(category) => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM images WHERE category = ?1 \
+                 AND gallery_seq IS NOT NULL AND gallery_seq < ?2 \
+                 ORDER BY gallery_seq DESC LIMIT ?3"
+            );
+            query_records(conn, &sql, params![category.as_str(), after, limit])
+        }
+        None => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM images WHERE gallery_seq < ?1 \
+                 ORDER BY gallery_seq DESC LIMIT ?2"
+            );
+            query_records(conn, &sql, params![after, limit])
+        }
+    }
+}
+
 fn read_state(conn: &Connection) -> StoreResult<GalleryState> {
     let (cats, dogs, seq, last, created): (i64, i64, i64, Option<i64>, i64) = conn
-        .query_row(
+        .prepare_cached(
             "SELECT cat_count, dog_count, gallery_seq, last_ingest_at, created_at \
              FROM gallery_state WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
+        .and_then(|mut statement| {
+            statement.query_row([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+        })
         .map_err(db_error)?;
     Ok(GalleryState {
         total_images: cats + dogs,
@@ -579,32 +610,34 @@ impl ImageStore for SqliteStore {
         limit: PageLimit,
         after_seq: Option<i64>,
     ) -> StoreResult<Vec<ImageRecord>> {
-        self.with_conn(move |conn| {
-            let after = after_seq.unwrap_or(i64::MAX);
-            let limit = limit.get();
-            match category {
-                Some(category) => {
-                    let sql = format!(
-                        "SELECT {COLUMNS} FROM images WHERE category = ?1 \
-                         AND gallery_seq IS NOT NULL AND gallery_seq < ?2 \
-                         ORDER BY gallery_seq DESC LIMIT ?3"
-                    );
-                    query_records(conn, &sql, params![category.as_str(), after, limit])
-                }
-                None => {
-                    let sql = format!(
-                        "SELECT {COLUMNS} FROM images WHERE gallery_seq < ?1 \
-                         ORDER BY gallery_seq DESC LIMIT ?2"
-                    );
-                    query_records(conn, &sql, params![after, limit])
-                }
-            }
-        })
-        .await
+        self.with_conn(move |conn| read_page(conn, category, limit, after_seq))
+            .await
     }
 
     async fn gallery_state(&self) -> StoreResult<GalleryState> {
         self.with_conn(|conn| read_state(conn)).await
+    }
+
+    async fn gallery_listing(
+        &self,
+        categories: &[Option<Category>],
+        limit: PageLimit,
+        after_seq: Option<i64>,
+    ) -> StoreResult<GalleryListing> {
+        let categories = categories.to_vec();
+        self.with_conn(move |conn| {
+            // One read transaction: one snapshot, even with another process
+            // writing to the file.
+            let tx = conn.transaction().map_err(db_error)?;
+            let state = read_state(&tx)?;
+            let pages = categories
+                .into_iter()
+                .map(|category| read_page(&tx, category, limit, after_seq))
+                .collect::<StoreResult<Vec<_>>>()?;
+            tx.commit().map_err(db_error)?;
+            Ok(GalleryListing { state, pages })
+        })
+        .await
     }
 
     async fn stats(&self) -> StoreResult<Stats> {
