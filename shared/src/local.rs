@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -30,7 +30,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::classify::{self, ClassifyConfig, ClassifyService};
 use crate::config::Env;
 use crate::domain::ObjectName;
-use crate::http::ApiError;
+use crate::http::{ApiError, ResourcePath};
 use crate::ingest::{self, IngestConfig, Ingestor};
 use crate::objects::ObjectStore;
 use crate::pubsub::Publisher;
@@ -75,7 +75,7 @@ pub fn media_routes(objects: Arc<dyn ObjectStore>) -> Router {
 
 async fn media(
     State(objects): State<Arc<dyn ObjectStore>>,
-    Path(name): Path<String>,
+    ResourcePath(name): ResourcePath<String>,
 ) -> Result<Response, ApiError> {
     // Only names we make are looked up: `../`, encoded or not, is a 404.
     let name: ObjectName = name

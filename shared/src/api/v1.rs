@@ -2,7 +2,7 @@
 //! so paging while new pictures arrive never repeats or skips one.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -12,7 +12,7 @@ use utoipa::OpenApi;
 use super::query::{QueryParams, invalid};
 use super::{ApiState, caching, legacy};
 use crate::domain::{Category, Cursor, CursorError, ImageId, ImageRecord, PageLimit, Status};
-use crate::http::{ApiError, InvalidParam};
+use crate::http::{ApiError, InvalidParam, ResourcePath};
 use crate::store::GalleryState;
 
 /// The page size when `limit` is not given.
@@ -246,7 +246,7 @@ pub async fn list_images(
 )]
 pub async fn get_image(
     State(state): State<ApiState>,
-    Path(raw_id): Path<String>,
+    ResourcePath(raw_id): ResourcePath<String>,
 ) -> Result<Json<ImageItem>, ApiError> {
     // An id that cannot be ours cannot be stored: 404, same as an unknown one.
     let not_found = || ApiError::NotFound("no image with this id".to_owned());

@@ -4,7 +4,7 @@
 mod problem;
 mod server;
 
-pub use problem::{ApiError, InvalidParam};
+pub use problem::{ApiError, InvalidParam, ResourcePath};
 pub use server::{ServeOptions, bind, serve, shutdown_signal};
 
 use std::sync::Arc;

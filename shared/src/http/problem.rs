@@ -1,8 +1,11 @@
 use axum::Json;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::objects::ObjectError;
 use crate::store::StoreError;
@@ -151,6 +154,38 @@ impl From<BytesRejection> for ApiError {
             ApiError::PayloadTooLarge
         } else {
             ApiError::BadRequest(rejection.body_text())
+        }
+    }
+}
+
+/// A path parameter that names something stored: an image id, an object
+/// name. Use it instead of axum's `Path`, whose rejection is a plain-text 400:
+/// a segment that cannot be read (`/api/v1/images/%FF%FE` is not UTF-8 once
+/// percent-decoded) names nothing we store, so the caller gets the same 404
+/// problem as for any unknown name.
+pub struct ResourcePath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ResourcePath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(value) = Path::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// A path segment that cannot be decoded is the caller's (404); a route
+/// declared without the parameter its handler takes is ours (500).
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        if rejection.status().is_server_error() {
+            ApiError::Internal(rejection.body_text())
+        } else {
+            ApiError::NotFound("nothing has this name".to_owned())
         }
     }
 }

@@ -1,25 +1,28 @@
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::Request;
+use axum::routing::future::RouteFuture;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tower::util::MapRequestLayer;
+use tower::util::{MapFuture, MapRequestLayer};
 
 /// How the server treats slow clients and shutdown.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
     /// A client that has not sent its request headers by then is dropped;
-    /// so is a connection that sends nothing at all for that long.
+    /// so is a connection that sends nothing at all for that long, and one
+    /// (HTTP/1 or HTTP/2) that has had no request in flight for that long.
     pub header_read_timeout: Duration,
     /// A request body must have arrived whole this long after its headers;
     /// otherwise reading it fails (the handler answers 400) and the
@@ -84,9 +87,9 @@ pub async fn serve(
     let router = router.layer(MapRequestLayer::new(move |request: Request<Body>| {
         request.map(|body| with_deadline(body, body_read_timeout))
     }));
-    let first_byte_timeout = options.header_read_timeout;
-    let graceful = GracefulShutdown::new();
-    // Tells connections still waiting for their first bytes to give up.
+    let idle_timeout = options.header_read_timeout;
+    // Tells connections to finish what is in flight and close. Each
+    // connection holds a receiver, so the sender knows when all are gone.
     let (stopping, stop_signal) = tokio::sync::watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -102,39 +105,144 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let service = TowerToHyperService::new(router.clone());
                 let builder = builder.clone();
-                let watcher = graceful.watcher();
-                let mut stop_signal = stop_signal.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        started = request_starts_within(&stream, first_byte_timeout) => {
-                            if !started {
-                                tracing::debug!("dropped a connection that sent no request");
-                                return;
-                            }
-                        }
-                        _ = stop_signal.wait_for(|stopping| *stopping) => return,
-                    }
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    if let Err(e) = watcher.watch(connection).await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
+                let router = router.clone();
+                let stop_signal = stop_signal.clone();
+                tokio::spawn(serve_connection(stream, builder, router, idle_timeout, stop_signal));
             }
             () = &mut shutdown => break,
         }
     }
     drop(listener);
+    drop(stop_signal);
     let _ = stopping.send(true);
     tracing::info!("shutting down: finishing in-flight requests");
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = stopping.closed() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(options.shutdown_grace) => {
             tracing::warn!("grace period over; closing the remaining connections");
         }
+    }
+}
+
+/// Serves one connection until the client closes it, the server stops, or
+/// it has had no request in flight for `idle_timeout`.
+async fn serve_connection(
+    stream: TcpStream,
+    builder: auto::Builder<TokioExecutor>,
+    router: Router,
+    idle_timeout: Duration,
+    mut stop_signal: tokio::sync::watch::Receiver<bool>,
+) {
+    tokio::select! {
+        started = request_starts_within(&stream, idle_timeout) => {
+            if !started {
+                tracing::debug!("dropped a connection that sent no request");
+                return;
+            }
+        }
+        _ = stop_signal.wait_for(|stopping| *stopping) => return,
+    }
+    let activity = Arc::new(Activity::new());
+    let service = {
+        let activity = Arc::clone(&activity);
+        TowerToHyperService::new(MapFuture::new(
+            router,
+            move |answer: RouteFuture<Infallible>| {
+                let in_flight = Activity::start(&activity);
+                async move {
+                    let answer = answer.await;
+                    drop(in_flight);
+                    answer
+                }
+            },
+        ))
+    };
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+        .into_owned();
+    tokio::pin!(connection);
+    let idle = tokio::select! {
+        ended = connection.as_mut() => {
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            return;
+        }
+        _ = stop_signal.wait_for(|stopping| *stopping) => false,
+        () = activity.idle_for(idle_timeout) => true,
+    };
+    // No new requests; those in flight finish (HTTP/2: GOAWAY).
+    connection.as_mut().graceful_shutdown();
+    if !idle {
+        // The server is stopping: its grace period bounds the wait.
+        let _ = connection.await;
+        return;
+    }
+    // Nothing was in flight; a client that does not even acknowledge the
+    // GOAWAY (a silent HTTP/2 peer never answers its PING) is cut off.
+    if tokio::time::timeout(idle_timeout, connection)
+        .await
+        .is_err()
+    {
+        tracing::debug!("dropped an idle connection that did not close");
+    }
+}
+
+/// The requests in flight on one connection, and since when there are none.
+///
+/// HTTP/1 has hyper's header timeout between requests; HTTP/2 has nothing
+/// like it, so a client that completes the preface and then says nothing
+/// (or only answers PINGs) would keep its connection, and a file
+/// descriptor, forever. Both protocols close a connection that has had no
+/// request in flight for as long as a client may take to send its headers.
+struct Activity {
+    /// (requests in flight, when the count last changed)
+    state: Mutex<(usize, Instant)>,
+}
+
+/// Counts one request as in flight while it lives.
+struct InFlight(Arc<Activity>);
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            state: Mutex::new((0, Instant::now())),
+        }
+    }
+
+    fn start(activity: &Arc<Activity>) -> InFlight {
+        activity.update(|count| *count += 1);
+        InFlight(Arc::clone(activity))
+    }
+
+    fn update(&self, change: impl FnOnce(&mut usize)) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        change(&mut state.0);
+        state.1 = Instant::now();
+    }
+
+    /// Resolves once no request has been in flight for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            let (in_flight, since) = *self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if in_flight == 0 && since.elapsed() >= idle {
+                return;
+            }
+            // Busy: look again in a while. Idle: when it will have been long enough.
+            let next = if in_flight == 0 {
+                since + idle
+            } else {
+                Instant::now() + idle
+            };
+            tokio::time::sleep_until(next.into()).await;
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.update(|count| *count = count.saturating_sub(1));
     }
 }
 

@@ -17,6 +17,8 @@ pub struct Service {
     pub client: reqwest::Client,
     pub store: Arc<dyn ImageStore>,
     child: Child,
+    /// Its stdout (the JSON log) and stderr (where a panic would be told).
+    log_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -54,6 +56,8 @@ impl Service {
         extra_env: &[(&str, &str)],
     ) -> Self {
         let port = free_port();
+        let log_path = dir.path().join("list-images.log");
+        let log = std::fs::File::create(&log_path).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_list-images"));
         command
             .env_clear()
@@ -64,8 +68,8 @@ impl Service {
                 format!("file://{}", dir.path().join("objects").display()),
             )
             .env("LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log));
         for (k, v) in extra_env {
             command.env(k, v);
         }
@@ -75,6 +79,7 @@ impl Service {
             client: reqwest::Client::new(),
             store,
             child,
+            log_path,
             _dir: dir,
         };
         service.wait_ready().await;
@@ -91,6 +96,11 @@ impl Service {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("list-images did not answer /healthz within 20 s");
+    }
+
+    /// What the process has logged so far, stderr included.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -123,6 +133,10 @@ impl Drop for Service {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The log is in a file now; a failing test shows it.
+        if std::thread::panicking() {
+            eprintln!("list-images's log:\n{}", self.log());
+        }
     }
 }
 

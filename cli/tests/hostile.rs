@@ -1,34 +1,29 @@
 //! `catdog serve` (every route in one process: the read API, `POST /ingest`,
 //! `POST /pubsub/push`, `/media/…`) against hostile callers, over HTTP.
-//! Hostile pictures through the push route: shared/tests/hostile_http.rs. Nothing may be a 5xx, the process stays up, and the
-//! database file next to the pictures can never be read through `/media`.
+//! Hostile pictures through the push route: shared/tests/hostile_http.rs.
+//! Nothing may be a 5xx, the process stays up, and the database file next to
+//! the pictures can never be read through `/media`.
 //!
 //! Needs the model (model/build.sh).
 
+#[path = "../../shared/tests/support/service_process.rs"]
+mod service_process;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use catdog::store::{ImageStore as _, SqliteStore};
 use reqwest::StatusCode;
-
-struct Serve {
-    child: Child,
-    base: String,
-    client: reqwest::Client,
-    store: SqliteStore,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use service_process::ServiceProcess;
 
 fn model_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/model")
+}
+
+struct Serve {
+    process: ServiceProcess,
+    client: reqwest::Client,
+    store: SqliteStore,
+    _dir: tempfile::TempDir,
 }
 
 impl Serve {
@@ -41,52 +36,33 @@ impl Serve {
         store.migrate().await.unwrap();
         let empty_source = dir.path().join("nothing-to-ingest");
         std::fs::create_dir_all(&empty_source).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_catdog"))
+        let env = [
+            (
+                "INGEST_SOURCES",
+                format!("folder:{}", empty_source.display()),
+            ),
+            ("INGEST_INTERVAL_SECS", "3600".to_owned()),
+            ("MODEL_DIR", model_dir().display().to_string()),
+        ];
+        let mut command = ServiceProcess::command(Path::new(env!("CARGO_BIN_EXE_catdog")), &env);
+        command
             .arg("serve")
-            .args(["--port", &port.to_string()])
             .arg("--data-dir")
             .arg(&data)
             .arg("--web-dir")
-            .arg(dir.path().join("no-page"))
-            .env_clear()
-            .env(
-                "INGEST_SOURCES",
-                format!("folder:{}", empty_source.display()),
-            )
-            .env("INGEST_INTERVAL_SECS", "3600")
-            .env("MODEL_DIR", model_dir())
-            .env("LOG_FORMAT", "json")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let serve = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
+            .arg(dir.path().join("no-page"));
+        let mut process = ServiceProcess::spawn(command, dir.path().join("serve.log"));
+        process.wait_until_ok("/healthz").await;
+        Self {
+            process,
             client: reqwest::Client::new(),
             store,
             _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !serve
-            .client
-            .get(serve.url("/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(Instant::now() < deadline, "catdog serve did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        serve
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        format!("{}{path}", self.process.base)
     }
 
     async fn post(&self, path: &str, body: Vec<u8>) -> (StatusCode, String) {
@@ -103,9 +79,15 @@ impl Serve {
         }
     }
 
+    /// Still answering, and nothing in its log says it failed.
     async fn alive(&self) {
         let health = self.client.get(self.url("/healthz")).send().await.unwrap();
         assert_eq!(health.status(), StatusCode::OK, "catdog serve is gone");
+        let log = self.process.log();
+        assert!(
+            !log.contains("\"severity\":\"ERROR\""),
+            "an error logged for the caller's mistake:\n{log}"
+        );
     }
 }
 
@@ -161,6 +143,18 @@ async fn media_paths_never_leave_the_objects_folder() {
             !body.starts_with(b"SQLite format"),
             "{path} served the database"
         );
+    }
+    // A name that is not UTF-8 once decoded is as unknown as any other: a
+    // 404 problem, not axum's plain-text 400 (on the read API too).
+    for path in [
+        "/media/%FF%FE",
+        "/media/thumbs/%C3%28",
+        "/api/v1/images/%FF%FE",
+    ] {
+        let response = serve.client.get(serve.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+        let content_type = response.headers()[reqwest::header::CONTENT_TYPE].clone();
+        assert_eq!(content_type, "application/problem+json", "{path}");
     }
     serve.alive().await;
 }

@@ -1,18 +1,29 @@
 //! The HTTP server loop (`catdog::http::serve`) against clients that do not
 //! play fair: ones that connect and say nothing, send their headers or their
-//! body a byte at a time, or stall half-way through the HTTP/2 preface. The
-//! server runs the real push route with short timeouts so each test takes a
-//! second or two; the binaries use the same loop with the defaults (10 s),
-//! which functions/list-images/tests/hostile.rs checks end to end.
+//! body a byte at a time, stall half-way through the HTTP/2 preface, or
+//! finish it and then say nothing. The server runs the real push route with
+//! short timeouts so each test takes a second or two; the binaries use the
+//! same loop with the defaults (10 s), which
+//! functions/list-images/tests/hostile.rs checks end to end. Last, hostile
+//! pictures pushed through that route are rejected with a recorded reason or
+//! classified.
+//!
+//! Timings here bound how long a test may wait for the server to act; none
+//! is a speed the server must meet.
 //!
 //! Needs the model (model/build.sh), as the push route loads it.
 
-use std::path::{Path, PathBuf};
+mod support {
+    #[allow(dead_code)]
+    pub mod model;
+}
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use catdog::classifier::{Classifier, DecodeLimits};
+use catdog::classifier::DecodeLimits;
 use catdog::classify::{self, ClassifyService};
 use catdog::domain::{Digest, ImageId, NewImage, ObjectName, Status, now_micros};
 use catdog::http::{ServeOptions, serve, with_common_layers};
@@ -25,17 +36,9 @@ use tokio::net::TcpStream;
 
 const HEADER_TIMEOUT: Duration = Duration::from_millis(600);
 const BODY_TIMEOUT: Duration = Duration::from_millis(600);
-/// How much later than its timeout the server may act.
-const SLACK: Duration = Duration::from_millis(1500);
-
-fn model_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    match std::env::var_os("MODEL_DIR").filter(|v| !v.is_empty()) {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        Some(dir) => root.join(dir),
-        None => root.join(".cache/model"),
-    }
-}
+/// How long a test waits for the server to act on one of those timeouts
+/// before calling it a failure: generous, for a busy machine.
+const BOUND: Duration = Duration::from_secs(20);
 
 struct Server {
     addr: std::net::SocketAddr,
@@ -65,14 +68,12 @@ impl Server {
         let objects = FolderStore::open(dir.join("objects").to_str().unwrap())
             .await
             .unwrap();
-        let classifier = Classifier::load(&model_dir())
-            .unwrap_or_else(|e| panic!("{e}; build the model with model/build.sh"));
         let store: Arc<dyn ImageStore> = Arc::new(store);
         let objects: Arc<dyn ObjectStore> = Arc::new(objects);
         let service = ClassifyService::new(
             Arc::clone(&store),
             Arc::clone(&objects),
-            Arc::new(classifier),
+            support::model::classifier(),
             DecodeLimits::default(),
         );
         let app: Router = with_common_layers(classify::routes(service), Duration::from_secs(30));
@@ -82,7 +83,9 @@ impl Server {
         let options = ServeOptions {
             header_read_timeout: HEADER_TIMEOUT,
             body_read_timeout: BODY_TIMEOUT,
-            shutdown_grace: Duration::from_secs(5),
+            // Longer than any test waits: a shutdown held up by idle
+            // connections fails the test instead of ending with the grace.
+            shutdown_grace: Duration::from_secs(60),
         };
         let done = tokio::spawn(serve(listener, app, options, async move {
             let _ = stopped.await;
@@ -103,33 +106,36 @@ impl Server {
 }
 
 /// Reads until the server closes the connection (or `within` passes) and
-/// returns what it sent and when it closed.
-async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> (String, Option<Duration>) {
+/// returns what it sent and, if it closed, after how long.
+async fn read_until_closed_bytes(
+    stream: &mut TcpStream,
+    within: Duration,
+) -> (Vec<u8>, Option<Duration>) {
     let started = Instant::now();
     let mut received = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
         let left = within.saturating_sub(started.elapsed());
         match tokio::time::timeout(left, stream.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => {
-                return (
-                    String::from_utf8_lossy(&received).into_owned(),
-                    Some(started.elapsed()),
-                );
-            }
+            Ok(Ok(0)) | Ok(Err(_)) => return (received, Some(started.elapsed())),
             Ok(Ok(n)) => received.extend_from_slice(&buf[..n]),
-            Err(_) => return (String::from_utf8_lossy(&received).into_owned(), None),
+            Err(_) => return (received, None),
         }
     }
+}
+
+/// [`read_until_closed_bytes`] as text.
+async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> (String, Option<Duration>) {
+    let (received, closed) = read_until_closed_bytes(stream, within).await;
+    (String::from_utf8_lossy(&received).into_owned(), closed)
 }
 
 #[tokio::test]
 async fn a_connection_that_sends_nothing_is_closed_after_the_header_timeout() {
     let server = Server::start().await;
     let mut silent = server.connect().await;
-    let (_, closed) = read_until_closed(&mut silent, HEADER_TIMEOUT + SLACK).await;
-    let closed = closed.expect("the silent connection was still open");
-    assert!(closed >= HEADER_TIMEOUT / 2, "closed too early: {closed:?}");
+    let (_, closed) = read_until_closed(&mut silent, BOUND).await;
+    assert!(closed.is_some(), "the silent connection was still open");
 }
 
 #[tokio::test]
@@ -137,32 +143,70 @@ async fn a_stalled_http2_preface_is_closed_too() {
     let server = Server::start().await;
     let mut stalled = server.connect().await;
     stalled.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
-    let (_, closed) = read_until_closed(&mut stalled, HEADER_TIMEOUT + SLACK).await;
+    let (_, closed) = read_until_closed(&mut stalled, BOUND).await;
     assert!(closed.is_some(), "half a preface kept the connection open");
+}
+
+/// The frames in what an HTTP/2 server sent: (type, payload).
+fn http2_frames(mut bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while bytes.len() >= 9 {
+        let len = usize::from(bytes[0]) << 16 | usize::from(bytes[1]) << 8 | usize::from(bytes[2]);
+        let end = (9 + len).min(bytes.len());
+        frames.push((bytes[3], bytes[9..end].to_vec()));
+        bytes = &bytes[end..];
+    }
+    frames
+}
+
+const HTTP2_SETTINGS: u8 = 0x4;
+const HTTP2_GOAWAY: u8 = 0x7;
+
+#[tokio::test]
+async fn a_silent_http2_connection_is_told_goodbye_and_closed() {
+    let server = Server::start().await;
+    let mut silent = server.connect().await;
+    // The whole preface and an empty SETTINGS frame: a valid HTTP/2
+    // connection, which then never sends another byte (not even the
+    // acknowledgements the server asks for).
+    silent
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    let (received, closed) = read_until_closed_bytes(&mut silent, BOUND).await;
+    assert!(
+        closed.is_some(),
+        "a silent HTTP/2 connection was still open after {BOUND:?}"
+    );
+    let kinds: Vec<u8> = http2_frames(&received).iter().map(|f| f.0).collect();
+    assert_eq!(kinds.first(), Some(&HTTP2_SETTINGS), "{kinds:?}");
+    assert!(
+        kinds.contains(&HTTP2_GOAWAY),
+        "closed without a GOAWAY: {kinds:?}"
+    );
 }
 
 #[tokio::test]
 async fn headers_sent_a_byte_at_a_time_are_cut_off() {
     let server = Server::start().await;
     let mut slow = server.connect().await;
-    let request = b"POST /pubsub/push HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n{}";
+    // At 20 bytes a second this takes longer than BOUND to send whole.
+    let mut request =
+        b"POST /pubsub/push HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nX-Slow: ".to_vec();
+    request.extend(std::iter::repeat_n(b'a', 500));
+    request.extend_from_slice(b"\r\n\r\n{}");
     let started = Instant::now();
-    for byte in request.iter() {
+    for byte in &request {
         if slow.write_all(&[*byte]).await.is_err() {
             break; // the server hung up: what we want
         }
-        if started.elapsed() > HEADER_TIMEOUT + SLACK {
+        if started.elapsed() > BOUND {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (answer, closed) = read_until_closed(&mut slow, SLACK).await;
+    let (answer, closed) = read_until_closed(&mut slow, BOUND).await;
     assert!(closed.is_some(), "still open after {:?}", started.elapsed());
-    assert!(
-        started.elapsed() < HEADER_TIMEOUT + SLACK * 2,
-        "took {:?}",
-        started.elapsed()
-    );
     // hyper answers 408 or just closes; never a 2xx or a 5xx.
     assert!(
         answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
@@ -185,7 +229,7 @@ async fn a_body_that_drips_in_is_refused_at_the_body_deadline() {
     // is taken as soon as it comes.
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
-    while started.elapsed() < BODY_TIMEOUT + SLACK * 2 {
+    while started.elapsed() < BOUND {
         match tokio::time::timeout(Duration::from_millis(100), slow.read(&mut buf)).await {
             Ok(Ok(0)) | Ok(Err(_)) => break,
             Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
@@ -216,15 +260,15 @@ async fn a_normal_request_is_answered_while_slow_clients_hang_on() {
             .unwrap();
         idle.push(stream);
     }
-    let started = Instant::now();
     let mut client = server.connect().await;
     client
         .write_all(b"POST /pubsub/push HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
         .await
         .unwrap();
-    let (answer, _) = read_until_closed(&mut client, Duration::from_secs(5)).await;
+    let (answer, _) = read_until_closed(&mut client, BOUND).await;
+    // `{}` is not an envelope: the handler's own answer, while 200 others wait.
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
-    assert!(started.elapsed() < Duration::from_secs(2));
+    drop(idle);
 }
 
 #[tokio::test]
@@ -234,19 +278,24 @@ async fn shutdown_is_not_held_up_by_idle_connections() {
     for _ in 0..50 {
         idle.push(server.connect().await);
     }
+    // One idle after a request it was answered, kept alive.
+    let mut answered = server.connect().await;
+    answered
+        .write_all(b"POST /pubsub/push HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = answered.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 400"));
     // Let the server accept them all before it is told to stop.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let started = Instant::now();
     let _ = server.stop.take().unwrap().send(());
-    tokio::time::timeout(Duration::from_secs(3), &mut server.done)
+    // Held up by them, serve would wait out its 60 s grace period.
+    tokio::time::timeout(BOUND, &mut server.done)
         .await
-        .expect("serve returned")
+        .expect("serve did not return while idle connections stayed open")
         .unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
-    );
+    drop(idle);
 }
 
 #[tokio::test]
@@ -260,7 +309,7 @@ async fn the_route_still_answers_a_well_formed_request_before_its_deadline() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     client.write_all(b"{}").await.unwrap();
-    let (answer, _) = read_until_closed(&mut client, Duration::from_secs(5)).await;
+    let (answer, _) = read_until_closed(&mut client, BOUND).await;
     // `{}` is not an envelope: the handler's own 400, not the deadline's.
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     assert!(!answer.contains("did not arrive"), "{answer}");
@@ -350,7 +399,7 @@ async fn hostile_pictures_pushed_end_rejected_with_a_reason_or_classified() {
         (
             "truncated JPEG",
             jpeg[..jpeg.len() / 2].to_vec(),
-            "truncated",
+            "does not decode",
         ),
         (
             "not an image",
