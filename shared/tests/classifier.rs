@@ -6,7 +6,10 @@
 //! `$MODEL_DIR/backbone.onnx`); when it is missing they fail and say to run
 //! model/build.sh.
 
-use std::io::Cursor;
+mod support {
+    pub mod pictures;
+}
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -15,6 +18,7 @@ use catdog::classifier::{
 };
 use catdog::domain::Category;
 use image::{DynamicImage, ImageFormat, RgbImage};
+use support::pictures::{PNG_SIGNATURE, encode, encode_jpeg, png_chunk};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -55,30 +59,6 @@ fn cat_photo() -> RgbImage {
     image::load_from_memory(&cat_photo_jpeg())
         .expect("dev cat photo decodes")
         .to_rgb8()
-}
-
-fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
-    let mut bytes = Cursor::new(Vec::new());
-    image
-        .write_to(&mut bytes, format)
-        .expect("encoding a test image");
-    bytes.into_inner()
-}
-
-fn encode_jpeg(
-    pixels: &[u8],
-    width: u32,
-    height: u32,
-    color: jpeg_encoder::ColorType,
-    progressive: bool,
-) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let mut encoder = jpeg_encoder::Encoder::new(&mut bytes, 90);
-    encoder.set_progressive(progressive);
-    encoder
-        .encode(pixels, width as u16, height as u16, color)
-        .expect("encoding a test JPEG");
-    bytes
 }
 
 /// Mean absolute difference per channel value, 0..=255.
@@ -367,38 +347,13 @@ fn truncated_pictures_are_refused() {
     }
 }
 
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
-    chunk.extend_from_slice(kind);
-    chunk.extend_from_slice(data);
-    let mut crc_input = kind.to_vec();
-    crc_input.extend_from_slice(data);
-    chunk.extend_from_slice(&crc32(&crc_input).to_be_bytes());
-    chunk
-}
-
 #[test]
 fn a_one_megabyte_png_claiming_20000_by_20000_pixels_is_refused_from_its_header() {
     let mut ihdr = Vec::new();
     ihdr.extend_from_slice(&20_000u32.to_be_bytes());
     ihdr.extend_from_slice(&20_000u32.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut png = PNG_SIGNATURE.to_vec();
     png.extend(png_chunk(b"IHDR", &ihdr));
     png.extend(png_chunk(b"IDAT", &vec![0u8; 1 << 20]));
     png.extend(png_chunk(b"IEND", &[]));

@@ -42,6 +42,10 @@ pub enum DecodeError {
     UnsupportedFormat,
     #[error("the image claims {width}×{height} pixels, more than the limit of {max} pixels")]
     TooManyPixels { width: u32, height: u32, max: u64 },
+    /// A header that says a side is zero (or that its decoder reads so: the
+    /// webp decoder reads a lossless picture 16384 wide as 0 wide).
+    #[error("the image claims {width}×{height} pixels: a side of zero")]
+    NoPixels { width: u32, height: u32 },
     #[error("the {format} image is truncated")]
     Truncated { format: &'static str },
     #[error("the {format} image does not decode: {source}")]
@@ -185,7 +189,10 @@ fn decode_checked(
     // pixels until `from_decoder` below.
     let mut decoder = reader.into_decoder().map_err(refusal_or(&malformed))?;
     let (width, height) = decoder.dimensions();
-    if u64::from(width) * u64::from(height) > limits.max_pixels || width == 0 || height == 0 {
+    if width == 0 || height == 0 {
+        return Err(DecodeError::NoPixels { width, height });
+    }
+    if u64::from(width) * u64::from(height) > limits.max_pixels {
         return Err(DecodeError::TooManyPixels {
             width,
             height,

@@ -1,82 +1,32 @@
 //! Pictures made to hurt: the ones shared/tests/classifier.rs does not already
 //! cover (empty, HTML, truncated, a PNG pixel bomb, CMYK, 16-bit and animated
 //! GIFs are there). Every input is made here, in memory; none needs the model.
-//! Each is refused with a reason a person can read, quickly and without
-//! allocating more than the limits allow, or decoded correctly.
+//! Each is refused with a reason a person can read, without allocating
+//! more than the limits allow (bombs are refused from their headers), or
+//! decoded correctly.
 
-use std::io::Cursor;
-use std::time::{Duration, Instant};
+mod support {
+    pub mod pictures;
+}
 
 use catdog::classifier::{DecodeError, DecodeLimits, SupportedFormat, decode};
 use image::{DynamicImage, ImageEncoder as _, ImageFormat, RgbImage};
+use support::pictures::{encode, png_chunks, png_from_chunks};
 
-/// Refusals are read from headers: anything slower means a decoder started.
-const QUICK: Duration = Duration::from_millis(1500);
-
+/// Refused, with a reason a person can read.
 fn refused(what: &str, bytes: &[u8]) -> DecodeError {
-    let started = Instant::now();
-    let result = decode(bytes, &DecodeLimits::default());
-    let took = started.elapsed();
-    let error = match result {
-        Ok(p) => panic!("{what}: accepted as a {}×{} picture", p.width(), p.height()),
-        Err(e) => e,
+    let Err(error) = decode(bytes, &DecodeLimits::default()) else {
+        panic!("{what}: accepted as a picture");
     };
-    assert!(took < QUICK, "{what}: refusing took {took:?}");
-    assert!(!error.to_string().is_empty());
+    assert!(!error.to_string().is_empty(), "{what}: no reason given");
+    eprintln!("{what}: {error}");
     error
-}
-
-fn encode(image: &DynamicImage, format: ImageFormat) -> Vec<u8> {
-    let mut bytes = Cursor::new(Vec::new());
-    image.write_to(&mut bytes, format).expect("encoding");
-    bytes.into_inner()
 }
 
 fn small_picture() -> RgbImage {
     RgbImage::from_fn(32, 24, |x, y| {
         image::Rgb([(x * 8) as u8, (y * 10) as u8, 90])
     })
-}
-
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-/// The chunks of a PNG, to insert or rewrite some.
-fn png_chunks(png: &[u8]) -> Vec<([u8; 4], Vec<u8>)> {
-    let mut chunks = Vec::new();
-    let mut at = 8;
-    while at + 12 <= png.len() {
-        let len = u32::from_be_bytes(png[at..at + 4].try_into().unwrap()) as usize;
-        let kind: [u8; 4] = png[at + 4..at + 8].try_into().unwrap();
-        chunks.push((kind, png[at + 8..at + 8 + len].to_vec()));
-        at += 12 + len;
-    }
-    chunks
-}
-
-fn png_from_chunks(chunks: &[([u8; 4], Vec<u8>)]) -> Vec<u8> {
-    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    for (kind, data) in chunks {
-        png.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        png.extend_from_slice(kind);
-        png.extend_from_slice(data);
-        let mut crc_input = kind.to_vec();
-        crc_input.extend_from_slice(data);
-        png.extend_from_slice(&crc32(&crc_input).to_be_bytes());
-    }
-    png
 }
 
 #[test]
@@ -161,35 +111,65 @@ fn pixel_bombs_in_every_format_are_refused_from_their_headers() {
     bmp.extend_from_slice(&24u16.to_le_bytes());
     bmp.extend_from_slice(&[0; 24]);
 
-    // WebP lossless: 16384×16384.
+    // WebP lossless: 16000×16000.
+    let webp = webp_lossless_claiming(16_000, 16_000);
+
+    // TIFF: one strip, 100000×100000, 8-bit gray.
+    let tiff = tiff_claiming(100_000, 100_000);
+
+    for (format, bytes, side) in [
+        ("GIF", gif, 65_535),
+        ("BMP", bmp, 30_000),
+        ("WebP", webp, 16_000),
+        ("TIFF", tiff, 100_000),
+    ] {
+        let error = refused(&format!("{format} pixel bomb"), &bytes);
+        assert!(
+            matches!(
+                error,
+                DecodeError::TooManyPixels { width, height, .. } if (width, height) == (side, side)
+            ),
+            "{format} pixel bomb: {error:?}"
+        );
+    }
+}
+
+#[test]
+fn a_picture_with_a_side_of_zero_is_refused_with_its_own_reason() {
+    // The largest lossless WebP there is: image-webp 0.2 reads its 16384
+    // as 0, so it must not be reported as too many pixels.
+    let webp = webp_lossless_claiming(16_384, 16_384);
+    let error = refused("16384×16384 WebP", &webp);
+    assert!(matches!(error, DecodeError::NoPixels { .. }), "{error:?}");
+    assert!(error.to_string().contains("a side of zero"), "{error}");
+    for (what, bytes) in [
+        ("TIFF 0 wide", tiff_claiming(0, 100)),
+        ("TIFF 0 high", tiff_claiming(100, 0)),
+    ] {
+        let error = refused(what, &bytes);
+        assert!(
+            matches!(
+                error,
+                DecodeError::NoPixels { .. } | DecodeError::Malformed { .. }
+            ),
+            "{what}: {error:?}"
+        );
+    }
+}
+
+/// A lossless WebP header claiming `width`×`height` (1 to 16384 each), with
+/// no picture data to speak of.
+fn webp_lossless_claiming(width: u32, height: u32) -> Vec<u8> {
     let mut vp8l = vec![0x2F];
-    let bits: u32 = 16_383 | (16_383 << 14);
+    let bits: u32 = (width - 1) | ((height - 1) << 14);
     vp8l.extend_from_slice(&bits.to_le_bytes());
-    vp8l.extend_from_slice(&[0; 8]);
+    vp8l.extend_from_slice(&[0; 9]);
     let mut webp = b"RIFF".to_vec();
     webp.extend_from_slice(&((4 + 8 + vp8l.len()) as u32).to_le_bytes());
     webp.extend_from_slice(b"WEBPVP8L");
     webp.extend_from_slice(&(vp8l.len() as u32).to_le_bytes());
     webp.extend_from_slice(&vp8l);
-
-    // TIFF: one strip, 100000×100000, 8-bit gray.
-    let tiff = tiff_claiming(100_000, 100_000);
-
-    for (what, bytes, format) in [
-        ("GIF", gif, "GIF"),
-        ("BMP", bmp, "BMP"),
-        ("WebP", webp, "WebP"),
-        ("TIFF", tiff, "TIFF"),
-    ] {
-        let error = refused(&format!("{what} pixel bomb"), &bytes);
-        assert!(
-            matches!(
-                error,
-                DecodeError::TooManyPixels { .. } | DecodeError::OverMemoryLimit
-            ),
-            "{format} pixel bomb: {error:?}"
-        );
-    }
+    webp
 }
 
 /// A little-endian TIFF header with one IFD claiming `width`×`height` gray
@@ -268,9 +248,10 @@ fn a_gif_frame_larger_than_its_screen_is_not_a_way_around_the_limit() {
     gif.extend_from_slice(&60_000u16.to_le_bytes());
     gif.push(0);
     gif.extend_from_slice(&[2, 2, 0x4C, 0x01, 0, 0x3B]);
-    let started = Instant::now();
-    match decode(&gif, &DecodeLimits::default()) {
-        // Cropped to the screen: fine, as long as it stayed small and quick.
+    let outcome = decode(&gif, &DecodeLimits::default());
+    eprintln!("a 60000×60000 frame on a 16×16 screen: {outcome:?}");
+    match outcome {
+        // Cropped to the screen: fine, as long as nothing larger came out.
         Ok(picture) => assert!(picture.width() <= 16 && picture.height() <= 16),
         Err(error) => assert!(
             matches!(
@@ -283,7 +264,6 @@ fn a_gif_frame_larger_than_its_screen_is_not_a_way_around_the_limit() {
             "{error:?}"
         ),
     }
-    assert!(started.elapsed() < QUICK, "took {:?}", started.elapsed());
 }
 
 #[test]
@@ -304,14 +284,12 @@ fn huge_and_broken_exif_blocks_do_not_stop_a_picture() {
         .encode(picture.as_raw(), 32, 24, jpeg_encoder::ColorType::Rgb)
         .expect("encoding");
     assert!(jpeg.len() > 500_000);
-    let started = Instant::now();
     let decoded = decode(&jpeg, &DecodeLimits::default()).expect("the picture still decodes");
     assert_eq!(
         decoded.pixels.dimensions(),
         (32, 24),
         "no orientation applied"
     );
-    assert!(started.elapsed() < QUICK);
 
     // A PNG with an 8 MB eXIf chunk whose offsets point far outside it.
     let png = encode(&DynamicImage::ImageRgb8(picture), ImageFormat::Png);
@@ -321,17 +299,16 @@ fn huge_and_broken_exif_blocks_do_not_stop_a_picture() {
     huge.resize(8 << 20, 0xFF);
     chunks.insert(1, (*b"eXIf", huge));
     let png = png_from_chunks(&chunks);
-    let started = Instant::now();
     let decoded = decode(&png, &DecodeLimits::default()).expect("the PNG still decodes");
     assert_eq!(decoded.format, SupportedFormat::Png);
     assert_eq!(decoded.pixels.dimensions(), (32, 24));
-    assert!(started.elapsed() < QUICK);
 }
 
 #[test]
-fn a_compressed_text_bomb_in_a_png_is_not_expanded() {
+fn a_compressed_text_bomb_in_a_png_does_not_stop_the_picture() {
     // A zTXt chunk holding 64 MiB of compressed zeros: PNG metadata that a
-    // careless decoder inflates in full.
+    // careless decoder inflates in full. The picture is what counts: it
+    // decodes, or is refused as over the memory limit.
     let zeros = vec![0u8; 64 << 20];
     let mut compressed = Vec::new();
     image::codecs::png::PngEncoder::new_with_quality(
@@ -356,8 +333,12 @@ fn a_compressed_text_bomb_in_a_png_is_not_expanded() {
     chunks.insert(1, (*b"zTXt", ztxt));
     let png = png_from_chunks(&chunks);
     assert!(png.len() < 200 * 1024);
-    let started = Instant::now();
-    match decode(&png, &DecodeLimits::default()) {
+    let outcome = decode(&png, &DecodeLimits::default());
+    eprintln!(
+        "a zTXt bomb: {:?}",
+        outcome.as_ref().map(|p| p.pixels.dimensions())
+    );
+    match outcome {
         Ok(picture) => assert_eq!(picture.pixels.dimensions(), (32, 24)),
         Err(error) => assert!(
             matches!(
@@ -367,5 +348,4 @@ fn a_compressed_text_bomb_in_a_png_is_not_expanded() {
             "{error:?}"
         ),
     }
-    assert!(started.elapsed() < QUICK, "took {:?}", started.elapsed());
 }
