@@ -80,6 +80,27 @@ impl PgCluster {
         self.port
     }
 
+    /// The same URL with another port: a proxy in front of the server.
+    pub fn url_through(&self, proxy_port: u16) -> String {
+        self.url()
+            .replace(&format!(":{}/", self.port), &format!(":{proxy_port}/"))
+    }
+
+    /// The test's own connection to the server, with the schema migrated.
+    pub async fn migrated_store(&self) -> std::sync::Arc<dyn catdog::store::ImageStore> {
+        let store = catdog::store::connect(
+            &self.url(),
+            &catdog::store::ConnectOptions {
+                pool_size: 2,
+                timeout: std::time::Duration::from_secs(5),
+            },
+        )
+        .await
+        .expect("connect to the test's PostgreSQL server");
+        store.migrate().await.expect("migrate");
+        store
+    }
+
     /// Stops the server the way a restart does (`pg_ctl stop -m fast`): open
     /// connections are ended, transactions in progress are rolled back, and
     /// the port is closed until [`PgCluster::start_again`].

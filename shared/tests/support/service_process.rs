@@ -1,61 +1,88 @@
-//! One function binary run as its own process on a free loopback port, its
-//! log (stdout, JSON lines) kept in a file for the test to read. SIGTERM,
-//! then SIGKILL, when dropped.
+//! One of our binaries run as its own process on a free loopback port (its
+//! `PORT`), its log (stdout, JSON lines) kept in a file for the test to read.
+//! SIGTERM, then SIGKILL, when dropped. Included with `#[path]` by the
+//! crates whose tests start a function or `catdog serve`.
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+/// How long a process may take to start answering; the model load and
+/// migrations of a debug build on a busy machine fit well within it.
+const START_WITHIN: Duration = Duration::from_secs(60);
 
 pub struct ServiceProcess {
     pub name: String,
     pub base: String,
+    pub port: u16,
     pub log_path: PathBuf,
     child: Child,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 impl ServiceProcess {
     /// Starts `binary` with only `env` (and `PORT`, `LOG_FORMAT=json`) set,
     /// and waits until `/healthz` answers.
     pub async fn start(binary: &Path, env: &[(&str, String)], log_path: PathBuf) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let name = binary
+        let mut service = Self::spawn(Self::command(binary, env), log_path);
+        service.wait_until_ok("/healthz").await;
+        service
+    }
+
+    /// `binary` with only `LOG_FORMAT=json` and `env` set, for a caller that
+    /// adds arguments or a working folder before [`ServiceProcess::spawn`].
+    pub fn command(binary: &Path, env: &[(&str, String)]) -> Command {
+        let mut command = Command::new(binary);
+        command.env_clear().env("LOG_FORMAT", "json");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command
+    }
+
+    /// Runs `command` on a free port, its stdout into `log_path`; does not
+    /// wait for it to answer (see [`ServiceProcess::wait_until_ok`]).
+    pub fn spawn(mut command: Command, log_path: PathBuf) -> Self {
+        let port = free_port();
+        let name = Path::new(command.get_program())
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let log = std::fs::File::create(&log_path).expect("create the log file");
-        let mut command = Command::new(binary);
-        command
-            .env_clear()
-            .env("PORT", port.to_string())
-            .env("LOG_FORMAT", "json")
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            command.env(k, v);
-        }
         let child = command
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log))
+            .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        let mut service = Self {
+        Self {
             name,
             base: format!("http://127.0.0.1:{port}"),
+            port,
             log_path,
             child,
-        };
-        service.wait_healthy().await;
-        service
+        }
     }
 
-    async fn wait_healthy(&mut self) {
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
+    /// Waits until `GET path` answers 2xx. Fails the test, with the log, if
+    /// the process exits first or does not answer within a minute.
+    pub async fn wait_until_ok(&mut self, path: &str) {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("an HTTP client");
+        let deadline = Instant::now() + START_WITHIN;
         loop {
-            let answer = client.get(format!("{}/healthz", self.base)).send().await;
+            let answer = client.get(format!("{}{path}", self.base)).send().await;
             if answer.is_ok_and(|r| r.status().is_success()) {
                 return;
             }
@@ -63,29 +90,66 @@ impl ServiceProcess {
                 panic!(
                     "{} exited early ({status}); its log:\n{}",
                     self.name,
-                    std::fs::read_to_string(&self.log_path).unwrap_or_default()
+                    self.log()
                 );
             }
-            assert!(Instant::now() < deadline, "{} did not start", self.name);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not answer {path} within {START_WITHIN:?}; its log:\n{}",
+                self.name,
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// What the process has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Sends `signal` (`"-TERM"`, `"-KILL"`, …) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {} failed", self.name);
+    }
+
+    /// Waits for the process to exit; fails the test after `within`.
+    pub async fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the process's status") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {within:?}",
+                self.name
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     /// Stops the process (SIGTERM, then SIGKILL after 10 s) and returns its log.
     pub fn stop(&mut self) -> String {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .arg(self.child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            let _ = self.child.kill();
         }
-        let _ = self.child.kill();
         let _ = self.child.wait();
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+        self.log()
     }
 }
 
