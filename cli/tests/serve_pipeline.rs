@@ -7,13 +7,17 @@
 //! Needs `.cache/model/backbone.onnx` (or `MODEL_DIR`): build it with
 //! model/build.sh.
 
+#[path = "../../shared/tests/support/service_process.rs"]
+mod service_process;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use service_process::ServiceProcess;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -57,38 +61,32 @@ fn photo_folder(root: &Path) -> PathBuf {
 }
 
 struct Serve {
-    child: Child,
+    process: ServiceProcess,
     base: String,
     client: reqwest::Client,
 }
 
 impl Serve {
     fn start(dir: &Path, sources: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let child = Command::new(env!("CARGO_BIN_EXE_catdog"))
+        let binary = Path::new(env!("CARGO_BIN_EXE_catdog"));
+        let env = [
+            ("INGEST_SOURCES", format!("folder:{}", sources.display())),
+            // Only the first run at start-up; the second is the test's.
+            ("INGEST_INTERVAL_SECS", "3600".to_owned()),
+            ("MODEL_DIR", model_dir().display().to_string()),
+        ];
+        let mut command = ServiceProcess::command(binary, &env);
+        command
             .arg("serve")
-            .args(["--port", &port.to_string()])
             .arg("--data-dir")
             .arg(dir.join("data"))
             .arg("--web-dir")
             .arg(dir.join("no-page"))
-            .env_clear()
-            .env("INGEST_SOURCES", format!("folder:{}", sources.display()))
-            // Only the first run at start-up; the second is the test's.
-            .env("INGEST_INTERVAL_SECS", "3600")
-            .env("MODEL_DIR", model_dir())
-            .env("LOG_FORMAT", "json")
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start catdog serve");
+            .current_dir(dir);
+        let process = ServiceProcess::spawn(command, dir.join("serve.log"));
         Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: process.base.clone(),
+            process,
             client: reqwest::Client::new(),
         }
     }
@@ -102,28 +100,6 @@ impl Serve {
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         response.json().await.unwrap()
-    }
-
-    async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let answer = self
-                .client
-                .get(format!("{}/readyz", self.base))
-                .send()
-                .await;
-            if answer.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("catdog serve exited early: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "catdog serve did not become ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 
     /// Waits until nothing is pending and `expected` images are settled.
@@ -156,24 +132,6 @@ impl Serve {
     }
 }
 
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // SIGTERM first, as Cloud Run and Ctrl-C would; then make sure.
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn expected(kind: &str, names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|n| format!("{kind}/{n}")).collect()
 }
@@ -184,7 +142,7 @@ async fn serve_ingests_a_folder_and_classifies_every_picture_once() {
     let sources = photo_folder(dir.path());
     let started = Instant::now();
     let mut serve = Serve::start(dir.path(), &sources);
-    serve.wait_ready().await;
+    serve.process.wait_until_ok("/readyz").await;
     let ready_after = started.elapsed();
 
     let total = (CATS.len() + DOGS.len() + OTHERS.len()) as i64;

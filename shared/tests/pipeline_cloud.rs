@@ -15,11 +15,12 @@ mod support {
     pub mod postgres;
     pub mod pubsub_push;
     pub mod pubsub_server;
+    pub mod service_process;
 }
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,7 @@ use support::fake_gcs::FakeGcs;
 use support::postgres::TestDatabase;
 use support::pubsub_push::{PushOptions, PushSubscription};
 use support::pubsub_server::PubsubServer;
+use support::service_process::ServiceProcess;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -84,79 +86,19 @@ fn photo_folder(root: &Path) -> PathBuf {
     folder
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// One function process; SIGTERM then SIGKILL when dropped.
-struct Function {
-    name: &'static str,
-    child: Child,
-    base: String,
-}
-
-impl Function {
-    fn start(bin_dir: &Path, name: &'static str, env: &[(&str, String)]) -> Self {
-        let port = free_port();
-        let mut command = Command::new(bin_dir.join(name));
-        command
-            .env_clear()
-            .env("PORT", port.to_string())
-            .env("LOG_FORMAT", "json")
-            .env("MIGRATE_ON_START", "true")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        Self {
-            name,
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn wait_ready(&mut self, client: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let answer = client.get(format!("{}/readyz", self.base)).send().await;
-            if answer.is_ok_and(|r| r.status().is_success()) {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited early: {status}", self.name);
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not become ready",
-                self.name
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// One function on the cloud settings `env`, migrating the database at start.
+fn start_function(
+    bin_dir: &Path,
+    name: &str,
+    env: &[(&str, String)],
+    logs: &Path,
+) -> ServiceProcess {
+    let mut env = env.to_vec();
+    env.push(("MIGRATE_ON_START", "true".to_owned()));
+    ServiceProcess::spawn(
+        ServiceProcess::command(&bin_dir.join(name), &env),
+        logs.join(format!("{name}.log")),
+    )
 }
 
 async fn get(client: &reqwest::Client, url: String) -> Value {
@@ -169,7 +111,7 @@ async fn get(client: &reqwest::Client, url: String) -> Value {
     response.json().await.unwrap()
 }
 
-async fn ingest(client: &reqwest::Client, trigger: &Function) -> Value {
+async fn ingest(client: &reqwest::Client, trigger: &ServiceProcess) -> Value {
     let response = client
         .post(format!("{}/ingest", trigger.base))
         .send()
@@ -181,7 +123,7 @@ async fn ingest(client: &reqwest::Client, trigger: &Function) -> Value {
 
 async fn wait_drained(
     client: &reqwest::Client,
-    list: &Function,
+    list: &ServiceProcess,
     push: &PushSubscription,
     expected: i64,
 ) {
@@ -202,7 +144,11 @@ async fn wait_drained(
     }
 }
 
-async fn sources_of(client: &reqwest::Client, list: &Function, items: &Value) -> BTreeSet<String> {
+async fn sources_of(
+    client: &reqwest::Client,
+    list: &ServiceProcess,
+    items: &Value,
+) -> BTreeSet<String> {
     let mut refs = BTreeSet::new();
     for item in items.as_array().expect("a list") {
         let id = item["id"].as_str().unwrap();
@@ -244,12 +190,14 @@ async fn three_functions_on_postgres_gcs_and_pubsub_classify_every_picture_once(
             .collect()
     };
     let client = reqwest::Client::new();
-    let mut classify = Function::start(
+    // All three start at once; each is ready when its database answers.
+    let mut classify = start_function(
         &bin_dir,
         "classify-image",
         &with(&[("MODEL_DIR", model_dir().display().to_string())]),
+        &dir,
     );
-    let mut trigger = Function::start(
+    let mut trigger = start_function(
         &bin_dir,
         "ingest-trigger",
         &with(&[
@@ -257,10 +205,11 @@ async fn three_functions_on_postgres_gcs_and_pubsub_classify_every_picture_once(
             ("PUBSUB_TOPIC", "images".to_owned()),
             ("PUBSUB_ENDPOINT", pubsub.endpoint()),
         ]),
+        &dir,
     );
-    let mut list = Function::start(&bin_dir, "list-images", &with(&[]));
+    let mut list = start_function(&bin_dir, "list-images", &with(&[]), &dir);
     for function in [&mut classify, &mut trigger, &mut list] {
-        function.wait_ready(&client).await;
+        function.wait_until_ok("/readyz").await;
     }
     let push = PushSubscription::start(
         Arc::clone(&pubsub),
