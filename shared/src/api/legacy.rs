@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::ApiState;
@@ -31,7 +31,19 @@ pub struct LegacyImages {
     pub last_retrieve_at: String,
 }
 
+/// The original's timestamp form: `2026-11-23T10:15:30.123456`.
+///
+/// For the years 0–9999 this is chrono's RFC 3339 writer without its `Z`,
+/// which writes the digits directly; a strftime pattern is re-parsed on every
+/// call, and the listing formats one timestamp per item (it showed in the
+/// listing's profile). Other years keep the pattern's output.
 pub fn naive_utc(t: DateTime<Utc>) -> String {
+    if (0..=9999).contains(&t.year()) {
+        let mut written = t.to_rfc3339_opts(SecondsFormat::Micros, true);
+        if written.pop() == Some('Z') {
+            return written;
+        }
+    }
     t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
 }
 
@@ -99,4 +111,45 @@ pub async fn list_images(
         last_retrieve_at: naive_utc(listing.state.last_ingest_at),
     };
     Ok(caching::with_validators(Json(body).into_response(), &etag))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone};
+
+    use super::*;
+
+    fn by_pattern(t: DateTime<Utc>) -> String {
+        t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    }
+
+    #[test]
+    fn naive_utc_matches_the_original_pattern() {
+        let mut cases = vec![
+            Utc.with_ymd_and_hms(2026, 11, 23, 10, 15, 30).unwrap(),
+            Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 6, 1, 12, 0, 0).unwrap(),
+        ];
+        // A leap second, and sub-microsecond digits that must be cut, not rounded.
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_999_999_999)
+            .unwrap();
+        cases.push(Utc.from_utc_datetime(&leap));
+        let mut nanos: u32 = 7;
+        for day in 0..2000 {
+            nanos = nanos.wrapping_mul(1_103_515_245).wrapping_add(12_345) % 1_000_000_000;
+            let t = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()
+                + chrono::Duration::days(day * 3)
+                + chrono::Duration::seconds(day * 7919)
+                + chrono::Duration::nanoseconds(i64::from(nanos));
+            cases.push(t);
+        }
+        for t in cases {
+            assert_eq!(naive_utc(t), by_pattern(t), "{t:?}");
+        }
+    }
 }
