@@ -778,11 +778,23 @@ def fmt_size(n: int) -> str:
     return f"{n:,}".replace(",", " ")
 
 
+def sharing(load_before: str) -> str:
+    """What the load average at the start says about the figures: with more
+    than half the cores already busy, other work shared them."""
+    one_minute = float(load_before.split()[0]) if load_before else 0.0
+    if one_minute > (os.cpu_count() or 1) / 2:
+        return "Other work shared these cores during the run, so every figure is noisy and pessimistic. "
+    return ("The machine was otherwise idle when the run began (load average under half the cores); "
+            "the load during the run is the benchmark's own (server, database and wrk share the cores). ")
+
+
 def render(report: Report) -> str:
     mode = report.mode
     out: list[str] = []
     w = out.append
-    dirty = " (with uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else ""
+    # BENCHMARKS.md is the one file this run writes itself.
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)BENCHMARKS.md")
+    dirty = " (with uncommitted changes)" if changed else ""
     w(f"Run: {report.started} UTC, `bench/run.sh{' --quick' if mode.name == 'quick' else ''}` ({mode.name} mode), "
       f"commit `{git('rev-parse', '--short', 'HEAD')}`{dirty}.")
     w("")
@@ -790,8 +802,8 @@ def render(report: Report) -> str:
       f"{subprocess.run(['rustc', '--version'], capture_output=True, text=True).stdout.strip()}, "
       f"{subprocess.run(['wrk', '--version'], capture_output=True, text=True).stdout.split(' [')[0].strip()}; "
       f"load average (1, 5, 15 min) {report.load_before} at the start, {report.load_after} at the end. "
-      "Other builds shared these cores during the run, so every figure is noisy and pessimistic; "
-      "the ratios (measured side by side in the same run) are the figures to trust.")
+      f"{sharing(report.load_before)}"
+      "The ratios (measured side by side in the same run) are the figures to trust.")
     w("")
 
     # Summary of aims.
