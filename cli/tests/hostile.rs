@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use catdog::store::{ImageStore as _, SqliteStore};
 use reqwest::StatusCode;
-use service_process::ServiceProcess;
+use service_process::{ServiceProcess, http_client};
 
 fn model_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/model")
@@ -55,7 +55,7 @@ impl Serve {
         process.wait_until_ok("/healthz").await;
         Self {
             process,
-            client: reqwest::Client::new(),
+            client: http_client(),
             store,
             _dir: dir,
         }
@@ -65,8 +65,10 @@ impl Serve {
         format!("{}{path}", self.process.base)
     }
 
+    /// On a connection of its own: the server may answer 413 and close
+    /// without reading the body, and the next request must not land on it.
     async fn post(&self, path: &str, body: Vec<u8>) -> (StatusCode, String) {
-        match self.client.post(self.url(path)).body(body).send().await {
+        match http_client().post(self.url(path)).body(body).send().await {
             Ok(response) => {
                 let status = response.status();
                 (status, response.text().await.unwrap_or_default())

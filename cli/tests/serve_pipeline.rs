@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use service_process::ServiceProcess;
+use service_process::{ServiceProcess, http_client};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -87,7 +87,7 @@ impl Serve {
         Self {
             base: process.base.clone(),
             process,
-            client: reqwest::Client::new(),
+            client: http_client(),
         }
     }
 

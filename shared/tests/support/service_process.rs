@@ -21,6 +21,19 @@ pub struct ServiceProcess {
     child: Child,
 }
 
+/// A client for our servers that forgets a pooled connection after 2 s
+/// idle, well before a server closes idle connections (10 s, its header
+/// timeout). With reqwest's default of 90 s, a test that waits about 10 s
+/// between requests sends the next one on a connection the server is
+/// closing that instant, and gets an error no client can tell from a server
+/// that died mid-answer.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .expect("an HTTP client")
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+#[path = "../../../../shared/tests/support/service_process.rs"]
+mod service_process;
+pub use service_process::{free_port, http_client};
+
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,13 +24,6 @@ pub struct Service {
     /// Its stdout (the JSON log) and stderr (where a panic would be told).
     log_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 impl Service {
@@ -76,7 +73,7 @@ impl Service {
         let child = command.spawn().unwrap();
         let service = Self {
             base: format!("http://127.0.0.1:{port}"),
-            client: reqwest::Client::new(),
+            client: http_client(),
             store,
             child,
             log_path,
