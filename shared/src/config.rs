@@ -114,6 +114,13 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "default `limit` of `GET /images` (1 to 100)",
     },
     Setting {
+        name: "LISTING_CACHE_MS",
+        default: Some("0"),
+        read_by: &[LIST, CLI],
+        secret: false,
+        meaning: "milliseconds a rendered first page of a listing is reused (0 to 5000; 0: never), so a burst of visitors costs one query",
+    },
+    Setting {
         name: "INGEST_INTERVAL_SECS",
         default: Some("60"),
         read_by: &[LIST, CLI],
@@ -432,6 +439,8 @@ pub struct ApiConfig {
     pub public_storage_base_url: String,
     pub images_limit: crate::domain::PageLimit,
     pub ingest_interval: Duration,
+    /// How long a rendered first page is kept (zero: not at all).
+    pub listing_cache: Duration,
 }
 
 impl ApiConfig {
@@ -447,6 +456,7 @@ impl ApiConfig {
                 reason: "must be 1 to 100".to_owned(),
             })?,
             ingest_interval: Duration::from_secs(env.number("INGEST_INTERVAL_SECS", 1..=86_400)?),
+            listing_cache: Duration::from_millis(env.number("LISTING_CACHE_MS", 0..=5_000)?),
         })
     }
 }

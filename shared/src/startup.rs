@@ -63,10 +63,7 @@ impl Backends {
 
 /// The list-images service: the read API plus health checks.
 pub fn list_images_routes(backends: &Backends, api: ApiConfig) -> Router {
-    crate::api::router(crate::api::ApiState {
-        store: Arc::clone(&backends.store),
-        config: Arc::new(api),
-    })
+    crate::api::router(crate::api::ApiState::new(Arc::clone(&backends.store), api))
 }
 
 /// How long one request may take before the server answers 503 itself.

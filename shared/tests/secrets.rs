@@ -194,10 +194,10 @@ async fn an_api_answer_that_echoes_our_key_stays_out_of_the_log_the_summary_and_
         "the key was sent: {seen:?}"
     );
 
-    let router = api::router(ApiState {
-        store: Arc::clone(&backends.store),
-        config: Arc::new(ApiConfig::from_env(&env).unwrap()),
-    });
+    let router = api::router(ApiState::new(
+        Arc::clone(&backends.store),
+        ApiConfig::from_env(&env).unwrap(),
+    ));
     let response = router
         .oneshot(Request::get("/api/v1/stats").body(Body::empty()).unwrap())
         .await

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{ETAG, IF_NONE_MATCH, ORIGIN};
+use reqwest::header::{ETAG, ORIGIN};
 use serde_json::Value;
 use support::{Service, seed_classified};
 
@@ -231,29 +231,68 @@ async fn listings_revalidate_with_etags_until_the_gallery_changes() {
             .contains("max-age")
     );
 
-    let again = service
-        .client
-        .get(service.url("/images?limit=5"))
-        .header(IF_NONE_MATCH, &etag)
-        .send()
-        .await
-        .unwrap();
+    let again = service.revalidate("/images?limit=5", &etag).await;
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
 
     seed_classified(&service.store, Category::Dog, 1).await;
-    let changed = service
-        .client
-        .get(service.url("/images?limit=5"))
-        .header(IF_NONE_MATCH, &etag)
-        .send()
-        .await
-        .unwrap();
+    let changed = service.revalidate("/images?limit=5", &etag).await;
     assert_eq!(
         changed.status(),
         StatusCode::OK,
         "a new picture must not be hidden by a 304"
     );
     assert_ne!(changed.headers()[ETAG].to_str().unwrap(), etag);
+}
+
+/// With `LISTING_CACHE_MS`, a first page is reused for that long, new
+/// pictures or not; a cursor page is always read afresh.
+#[tokio::test]
+async fn first_pages_are_reused_for_listing_cache_ms_and_cursor_pages_never() {
+    const KEPT: Duration = Duration::from_millis(2_000);
+    let service = Service::start(&[("LISTING_CACHE_MS", "2000")]).await;
+    seed_classified(&service.store, Category::Cat, 2).await;
+    let cats = |page: &Value| page["cat_images"].as_array().unwrap().len();
+    let etag_of = |r: &reqwest::Response| r.headers()[ETAG].to_str().unwrap().to_owned();
+
+    let first = service.get("/images?limit=5").await;
+    let kept_at = std::time::Instant::now();
+    let etag = etag_of(&first);
+    assert_eq!(cats(&first.json().await.unwrap()), 2);
+    let v1_first = service.get("/api/v1/images?category=cat&limit=1").await;
+    let v1_etag = etag_of(&v1_first);
+    let cursor = v1_first.json::<Value>().await.unwrap()["next_cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cursor_path = format!("/api/v1/images?category=cat&limit=1&cursor={cursor}");
+    let cursor_etag = etag_of(&service.get(&cursor_path).await);
+
+    seed_classified(&service.store, Category::Cat, 1).await;
+    let reused = service.get("/images?limit=5").await;
+    let v1_reused = service.get("/api/v1/images?category=cat&limit=1").await;
+    let cursor_page = service.get(&cursor_path).await;
+    assert!(kept_at.elapsed() < KEPT, "the machine was too slow to tell");
+    assert_eq!(etag_of(&reused), etag);
+    assert_eq!(cats(&reused.json().await.unwrap()), 2, "the kept page");
+    assert_eq!(etag_of(&v1_reused), v1_etag);
+    assert_ne!(
+        etag_of(&cursor_page),
+        cursor_etag,
+        "a cursor page is not kept"
+    );
+    let not_modified = service.revalidate("/images?limit=5", &etag).await;
+    assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED);
+
+    tokio::time::sleep(KEPT.saturating_sub(kept_at.elapsed()) + Duration::from_millis(100)).await;
+    let fresh = service.get("/images?limit=5").await;
+    assert_ne!(etag_of(&fresh), etag);
+    assert_eq!(
+        cats(&fresh.json().await.unwrap()),
+        3,
+        "the new cat once the page expired"
+    );
+    let v1_fresh = service.get("/api/v1/images?category=cat&limit=1").await;
+    assert_ne!(etag_of(&v1_fresh), v1_etag);
 }
 
 #[tokio::test]
@@ -305,13 +344,15 @@ async fn sigterm_finishes_and_exits_promptly() {
 
 #[tokio::test]
 async fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_list-images"))
-        .env("IMAGES_LIMIT", "1000")
-        .env("DATABASE_URL", "sqlite://:memory:")
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let last = stderr.lines().last().unwrap_or_default();
-    assert!(last.contains("IMAGES_LIMIT"), "stderr: {stderr}");
+    for (name, value) in [("IMAGES_LIMIT", "1000"), ("LISTING_CACHE_MS", "60000")] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_list-images"))
+            .env(name, value)
+            .env("DATABASE_URL", "sqlite://:memory:")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{name}={value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(last.contains(name), "{name}={value}: stderr: {stderr}");
+    }
 }

@@ -3,10 +3,14 @@
 //! that is what the ETag hashes: a browser or CDN revalidating gets a 304
 //! without a page query, and a new picture changes the tag at once.
 
+use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use super::listing_cache::RenderedListing;
+use crate::http::ApiError;
 use crate::store::{GalleryState, ImageStore, StoreResult};
 
 /// Short enough that no one sees a page older than a few seconds, long
@@ -66,4 +70,28 @@ pub fn with_validators(mut response: Response, etag: &str) -> Response {
         HeaderValue::from_static(CACHE_CONTROL),
     );
     response
+}
+
+/// A listing's JSON body, ready to send or to keep.
+pub fn json_body(value: &impl Serialize) -> Result<Bytes, ApiError> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(format!("serialising a listing: {e}")))
+}
+
+/// The answer for a rendered listing: a 304 when the client has this
+/// version, else the body; either way with its validators.
+pub fn respond(headers: &HeaderMap, listing: &RenderedListing) -> Response {
+    if let Some(not_modified) = revalidate(headers, &listing.etag) {
+        return not_modified;
+    }
+    let response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        listing.body.clone(),
+    )
+        .into_response();
+    with_validators(response, &listing.etag)
 }

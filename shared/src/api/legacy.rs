@@ -2,15 +2,15 @@
 //! other clients still call. Field names, the 422 shape and the timestamp
 //! format (UTC, no zone suffix: the old client appends `Z` itself) are kept.
 
-use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::ApiState;
 use super::caching;
+use super::listing_cache::RenderedListing;
 use super::query::QueryParams;
 use crate::domain::{Category, ImageRecord, PageLimit};
 use crate::http::{ApiError, InvalidParam};
@@ -84,17 +84,34 @@ pub async fn list_images(
     };
     let key = limit.get().to_string();
     let etag_of = |gallery: &GalleryState| caching::etag(gallery, "images", &key);
-    if let Some(not_modified) = caching::revalidate_early(&*state.store, &headers, etag_of).await? {
+    // Without the cache, a revalidating client is answered from the gallery
+    // state alone; with it, from the kept listing.
+    if !state.listings.is_enabled()
+        && let Some(not_modified) =
+            caching::revalidate_early(&*state.store, &headers, etag_of).await?
+    {
         return Ok(not_modified);
     }
+    let listing = state
+        .listings
+        .get_or_render(
+            Some(format!("images|{key}")),
+            render(&state, limit, etag_of),
+        )
+        .await?;
+    Ok(caching::respond(&headers, &listing))
+}
+
+/// The newest `limit` cats and dogs, as sent.
+async fn render(
+    state: &ApiState,
+    limit: PageLimit,
+    etag_of: impl Fn(&GalleryState) -> String,
+) -> Result<RenderedListing, ApiError> {
     let listing = state
         .store
         .gallery_listing(&[Some(Category::Cat), Some(Category::Dog)], limit, None)
         .await?;
-    let etag = etag_of(&listing.state);
-    if let Some(not_modified) = caching::revalidate(&headers, &etag) {
-        return Ok(not_modified);
-    }
     let mut pages = listing.pages.into_iter();
     let mut items = || -> Vec<LegacyImage> {
         pages
@@ -110,7 +127,10 @@ pub async fn list_images(
         total_images: listing.state.total_images,
         last_retrieve_at: naive_utc(listing.state.last_ingest_at),
     };
-    Ok(caching::with_validators(Json(body).into_response(), &etag))
+    Ok(RenderedListing {
+        etag: etag_of(&listing.state),
+        body: caching::json_body(&body)?,
+    })
 }
 
 #[cfg(test)]

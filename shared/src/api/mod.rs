@@ -3,6 +3,7 @@
 
 mod caching;
 mod legacy;
+mod listing_cache;
 mod query;
 mod v1;
 
@@ -15,6 +16,7 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::config::ApiConfig;
 use crate::store::ImageStore;
+use listing_cache::ListingCache;
 
 pub use v1::{ApiDoc, ImageItem, ImagePage, StatsResponse};
 
@@ -22,6 +24,18 @@ pub use v1::{ApiDoc, ImageItem, ImagePage, StatsResponse};
 pub struct ApiState {
     pub store: Arc<dyn ImageStore>,
     pub config: Arc<ApiConfig>,
+    listings: Arc<ListingCache>,
+}
+
+impl ApiState {
+    pub fn new(store: Arc<dyn ImageStore>, config: ApiConfig) -> Self {
+        let listings = Arc::new(ListingCache::new(config.listing_cache));
+        Self {
+            store,
+            config: Arc::new(config),
+            listings,
+        }
+    }
 }
 
 /// The list-images routes. The API is public and read-only, so any origin

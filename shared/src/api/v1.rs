@@ -9,6 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use utoipa::OpenApi;
 
+use super::listing_cache::RenderedListing;
 use super::query::{QueryParams, invalid};
 use super::{ApiState, caching, legacy};
 use crate::domain::{Category, Cursor, CursorError, ImageId, ImageRecord, PageLimit, Status};
@@ -199,17 +200,38 @@ pub async fn list_images(
         cursor.map_or(-1, |c| c.after_seq)
     );
     let etag_of = |gallery: &GalleryState| caching::etag(gallery, "v1/images", &key);
-    if let Some(not_modified) = caching::revalidate_early(&*state.store, &headers, etag_of).await? {
+    // Without the cache (or for a cursor page, which is never kept), a
+    // revalidating client is answered from the gallery state alone.
+    let cache_key = cursor.is_none().then(|| format!("v1/images|{key}"));
+    if (cache_key.is_none() || !state.listings.is_enabled())
+        && let Some(not_modified) =
+            caching::revalidate_early(&*state.store, &headers, etag_of).await?
+    {
         return Ok(not_modified);
     }
+    let listing = state
+        .listings
+        .get_or_render(
+            cache_key,
+            render_page(&state, category, limit, cursor, etag_of),
+        )
+        .await?;
+    Ok(caching::respond(&headers, &listing))
+}
+
+/// One page of the listing, as sent.
+async fn render_page(
+    state: &ApiState,
+    category: Option<Category>,
+    limit: PageLimit,
+    cursor: Option<Cursor>,
+    etag_of: impl Fn(&GalleryState) -> String,
+) -> Result<RenderedListing, ApiError> {
     let listing = state
         .store
         .gallery_listing(&[category], limit, cursor.map(|c| c.after_seq))
         .await?;
     let etag = etag_of(&listing.state);
-    if let Some(not_modified) = caching::revalidate(&headers, &etag) {
-        return Ok(not_modified);
-    }
     let records = listing.pages.into_iter().next().unwrap_or_default();
     let next_cursor = if records.len() == limit.get() as usize {
         records.last().and_then(|r| r.gallery_seq).map(|after_seq| {
@@ -230,7 +252,10 @@ pub async fn list_images(
             .collect(),
         next_cursor,
     };
-    Ok(caching::with_validators(Json(body).into_response(), &etag))
+    Ok(RenderedListing {
+        etag,
+        body: caching::json_body(&body)?,
+    })
 }
 
 /// One picture by id.

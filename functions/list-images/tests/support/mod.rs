@@ -108,6 +108,16 @@ impl Service {
         self.client.get(self.url(path)).send().await.unwrap()
     }
 
+    /// `GET path` from a client that holds the version tagged `etag`.
+    pub async fn revalidate(&self, path: &str, etag: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .header(reqwest::header::IF_NONE_MATCH, etag)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub fn terminate(&mut self) {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
