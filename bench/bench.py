@@ -790,6 +790,19 @@ def fmt_size(n: int) -> str:
     return f"{n:,}".replace(",", " ")
 
 
+def wait_until_quiet(limit_s: float = 150.0) -> None:
+    """bench/run.sh builds the release binaries just before, and the 1-minute
+    load average stays high for a minute or so after a build ends. Waits (up
+    to `limit_s`) until it falls under half the cores, so the load recorded at
+    the start says whether other work is running, not that the build was."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if float(loadavg().split()[0]) <= (os.cpu_count() or 1) / 2:
+            return
+        time.sleep(5)
+    log(f"the load average is still {loadavg()}; starting anyway")
+
+
 def sharing(load_before: str) -> str:
     """What the load average at the start says about the figures: with more
     than half the cores already busy, other work shared them."""
@@ -1055,6 +1068,7 @@ def main() -> None:
     parts = set(args.only.split(","))
     report = Report(MODES[args.mode])
     report.started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    wait_until_quiet()
     report.load_before = loadavg()
     workdir = Path(tempfile.mkdtemp(prefix="catdog-bench-"))
     log(f"working in {workdir}")
