@@ -9,9 +9,12 @@
 //!
 //! A cached page can be at most that long older than the database, far less
 //! than the `max-age` a browser or CDN already keeps it for, and far less
-//! than the time between ingestions. Errors are never kept: the next request
-//! asks the database again. Cursor pages are not cached: few visitors share
-//! them.
+//! than the time between ingestions. Errors are not kept: the next request
+//! asks the database again. But the requests that were already waiting for
+//! a render that failed get its error at once, so a database that is down
+//! fails a burst together instead of one request after another, each
+//! waiting out the database timeout. Cursor pages are not cached: few
+//! visitors share them.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -32,14 +35,30 @@ pub struct RenderedListing {
 /// should not make the process hold hundreds of pages.
 const MAX_ENTRIES: usize = 64;
 
-type Slot = Arc<tokio::sync::Mutex<Option<(Instant, RenderedListing)>>>;
-
-pub struct ListingCache {
-    keep_for: Duration,
-    slots: Mutex<HashMap<String, Slot>>,
+/// One listing: the kept page, and the last render's failure for those who
+/// waited for it.
+struct Kept<E> {
+    listing: Option<(Instant, RenderedListing)>,
+    failure: Option<(Instant, E)>,
 }
 
-impl ListingCache {
+impl<E> Default for Kept<E> {
+    fn default() -> Self {
+        Self {
+            listing: None,
+            failure: None,
+        }
+    }
+}
+
+type Slot<E> = Arc<tokio::sync::Mutex<Kept<E>>>;
+
+pub struct ListingCache<E> {
+    keep_for: Duration,
+    slots: Mutex<HashMap<String, Slot<E>>>,
+}
+
+impl<E: Clone> ListingCache<E> {
     /// Keeps each listing for `keep_for`; zero turns caching off.
     pub fn new(keep_for: Duration) -> Self {
         Self {
@@ -56,7 +75,7 @@ impl ListingCache {
     /// however many callers are waiting for it) and kept. Without a key, or
     /// with caching off, or when the cache is full of fresh listings, it is
     /// simply rendered.
-    pub async fn get_or_render<E, F>(
+    pub async fn get_or_render<F>(
         &self,
         key: Option<String>,
         render: F,
@@ -67,20 +86,34 @@ impl ListingCache {
         let Some(slot) = key.and_then(|key| self.slot(key)) else {
             return render.await;
         };
+        let asked_at = Instant::now();
         let mut kept = slot.lock().await;
-        if let Some((at, listing)) = kept.as_ref()
+        if let Some((at, listing)) = &kept.listing
             && at.elapsed() < self.keep_for
         {
             return Ok(listing.clone());
         }
-        let listing = render.await?;
-        *kept = Some((Instant::now(), listing.clone()));
-        Ok(listing)
+        if let Some((failed_at, error)) = &kept.failure
+            && *failed_at >= asked_at
+        {
+            return Err(error.clone());
+        }
+        match render.await {
+            Ok(listing) => {
+                kept.listing = Some((Instant::now(), listing.clone()));
+                kept.failure = None;
+                Ok(listing)
+            }
+            Err(error) => {
+                kept.failure = Some((Instant::now(), error.clone()));
+                Err(error)
+            }
+        }
     }
 
     /// The slot for `key`, made if there is room. Room is made by dropping
     /// slots whose listing has expired and that no request is using.
-    fn slot(&self, key: String) -> Option<Slot> {
+    fn slot(&self, key: String) -> Option<Slot<E>> {
         if !self.is_enabled() {
             return None;
         }
@@ -95,7 +128,9 @@ impl ListingCache {
             slots.retain(|_, slot| {
                 Arc::strong_count(slot) > 1
                     || slot.try_lock().map_or(true, |kept| {
-                        kept.as_ref().is_some_and(|(at, _)| at.elapsed() < keep_for)
+                        kept.listing
+                            .as_ref()
+                            .is_some_and(|(at, _)| at.elapsed() < keep_for)
                     })
             });
             if slots.len() >= MAX_ENTRIES {
@@ -178,11 +213,54 @@ mod tests {
         let renders = AtomicUsize::new(0);
         let key = || Some("images|10".to_owned());
         let failed = cache
-            .get_or_render(key(), async { Err::<RenderedListing, _>("database down") })
+            .get_or_render(key(), async {
+                Err::<RenderedListing, _>("database down".to_owned())
+            })
             .await;
         assert_eq!(failed.unwrap_err(), "database down");
         let next = cache.get_or_render(key(), counted(&renders)).await.unwrap();
         assert_eq!(next.etag, "\"1\"");
+    }
+
+    #[tokio::test]
+    async fn callers_waiting_for_a_failed_render_get_its_error_without_rendering_again() {
+        let cache = Arc::new(ListingCache::new(Duration::from_secs(60)));
+        let renders = Arc::new(AtomicUsize::new(0));
+        let failing = |renders: Arc<AtomicUsize>| async move {
+            renders.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Err::<RenderedListing, _>("database down".to_owned())
+        };
+        let first = {
+            let (cache, renders) = (Arc::clone(&cache), Arc::clone(&renders));
+            tokio::spawn(async move {
+                cache
+                    .get_or_render(Some("images|10".into()), failing(renders))
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let waiting: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, renders) = (Arc::clone(&cache), Arc::clone(&renders));
+                tokio::spawn(async move {
+                    cache
+                        .get_or_render(Some("images|10".into()), failing(renders))
+                        .await
+                })
+            })
+            .collect();
+        assert_eq!(first.await.unwrap().unwrap_err(), "database down");
+        for caller in waiting {
+            assert_eq!(caller.await.unwrap().unwrap_err(), "database down");
+        }
+        assert_eq!(renders.load(Ordering::SeqCst), 1);
+        // A caller that comes later asks again.
+        let later = cache
+            .get_or_render(Some("images|10".into()), counted(&renders))
+            .await
+            .unwrap();
+        assert_eq!(later.etag, "\"2\"");
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@ use axum::routing::get;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::config::ApiConfig;
+use crate::http::ApiError;
 use crate::store::ImageStore;
 use listing_cache::ListingCache;
 
@@ -24,7 +25,7 @@ pub use v1::{ApiDoc, ImageItem, ImagePage, StatsResponse};
 pub struct ApiState {
     pub store: Arc<dyn ImageStore>,
     pub config: Arc<ApiConfig>,
-    listings: Arc<ListingCache>,
+    listings: Arc<ListingCache<ApiError>>,
 }
 
 impl ApiState {

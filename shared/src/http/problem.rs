@@ -21,7 +21,7 @@ pub struct InvalidParam {
 /// here and nowhere else. Bodies are `application/problem+json` (RFC 9457),
 /// except the original `/images` contract's 422, which keeps FastAPI's shape
 /// because its clients read it.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
