@@ -532,7 +532,13 @@ async fn sigterm_under_load_finishes_in_flight_classifications_and_refuses_new_o
     let deadline = Instant::now() + Duration::from_secs(5);
     let refused = loop {
         let attempt = tokio::net::TcpStream::connect(("127.0.0.1", scene.service.port)).await;
-        if attempt.is_err() || Instant::now() > deadline {
+        // A connection the kernel queued just as the listener closed is
+        // reset, never accepted: not yet the answer, so try again until the
+        // port refuses outright.
+        let queued_as_it_closed = attempt
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset);
+        if (attempt.is_err() && !queued_as_it_closed) || Instant::now() > deadline {
             break attempt;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
