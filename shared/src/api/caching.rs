@@ -17,7 +17,7 @@ use crate::store::{GalleryState, ImageStore, StoreResult};
 /// enough for a CDN to absorb bursts; revalidation is then a cheap 304.
 pub const CACHE_CONTROL: &str = "public, max-age=5, must-revalidate";
 
-pub fn etag(state: &GalleryState, route: &str, key: &str) -> String {
+pub fn etag(state: &GalleryState, route: &str, key: &str) -> HeaderValue {
     let mut hasher = Sha256::new();
     hasher.update(route.as_bytes());
     hasher.update([0]);
@@ -25,21 +25,24 @@ pub fn etag(state: &GalleryState, route: &str, key: &str) -> String {
     hasher.update(state.gallery_seq.to_le_bytes());
     hasher.update(state.total_images.to_le_bytes());
     hasher.update(state.last_ingest_at.timestamp_micros().to_le_bytes());
-    format!("\"{}\"", hex::encode(&hasher.finalize()[..12]))
+    let tag = format!("\"{}\"", hex::encode(&hasher.finalize()[..12]));
+    // Quotes around hex digits are always a valid header value; the
+    // fallback is never taken.
+    HeaderValue::try_from(tag).unwrap_or(HeaderValue::from_static("\"\""))
 }
 
-pub fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+pub fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let etag = etag.as_bytes();
     headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .any(|tag| tag == etag || tag == "*" || tag.strip_prefix("W/") == Some(etag))
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .any(|tag| tag == etag || tag == b"*" || tag.strip_prefix(b"W/") == Some(etag))
 }
 
 /// A 304 for a client that already has this version, else `None`.
-pub fn revalidate(headers: &HeaderMap, etag: &str) -> Option<Response> {
+pub fn revalidate(headers: &HeaderMap, etag: &HeaderValue) -> Option<Response> {
     not_modified(headers, etag)
         .then(|| with_validators(StatusCode::NOT_MODIFIED.into_response(), etag))
 }
@@ -51,7 +54,7 @@ pub fn revalidate(headers: &HeaderMap, etag: &str) -> Option<Response> {
 pub async fn revalidate_early(
     store: &dyn ImageStore,
     headers: &HeaderMap,
-    etag_of: impl Fn(&GalleryState) -> String,
+    etag_of: impl Fn(&GalleryState) -> HeaderValue,
 ) -> StoreResult<Option<Response>> {
     if !headers.contains_key(header::IF_NONE_MATCH) {
         return Ok(None);
@@ -61,10 +64,8 @@ pub async fn revalidate_early(
 }
 
 /// Adds the ETag and Cache-Control headers.
-pub fn with_validators(mut response: Response, etag: &str) -> Response {
-    if let Ok(value) = HeaderValue::from_str(etag) {
-        response.headers_mut().insert(header::ETAG, value);
-    }
+pub fn with_validators(mut response: Response, etag: &HeaderValue) -> Response {
+    response.headers_mut().insert(header::ETAG, etag.clone());
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(CACHE_CONTROL),

@@ -3,14 +3,14 @@
 //! format (UTC, no zone suffix: the old client appends `Z` itself) are kept.
 
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::ApiState;
 use super::caching;
-use super::listing_cache::RenderedListing;
+use super::listing_cache::{ListingKey, RenderedListing};
 use super::query::QueryParams;
 use crate::domain::{Category, ImageRecord, PageLimit};
 use crate::http::{ApiError, InvalidParam};
@@ -82,11 +82,12 @@ pub async fn list_images(
             })
         })?,
     };
-    let key = limit.get().to_string();
-    let etag_of = |gallery: &GalleryState| caching::etag(gallery, "images", &key);
-    // Without the cache, a revalidating client is answered from the gallery
-    // state alone; with it, from the kept listing.
-    if !state.listings.is_enabled()
+    let etag_of =
+        |gallery: &GalleryState| caching::etag(gallery, "images", &limit.get().to_string());
+    let key = Some(ListingKey::Original { limit: limit.get() });
+    // A page the cache serves answers revalidations from the kept listing;
+    // any other from the gallery state alone, without a page query.
+    if !state.listings.serves(key)
         && let Some(not_modified) =
             caching::revalidate_early(&*state.store, &headers, etag_of).await?
     {
@@ -94,10 +95,7 @@ pub async fn list_images(
     }
     let listing = state
         .listings
-        .get_or_render(
-            Some(format!("images|{key}")),
-            render(&state, limit, etag_of),
-        )
+        .get_or_render(key, render(&state, limit, etag_of))
         .await?;
     Ok(caching::respond(&headers, &listing))
 }
@@ -106,7 +104,7 @@ pub async fn list_images(
 async fn render(
     state: &ApiState,
     limit: PageLimit,
-    etag_of: impl Fn(&GalleryState) -> String,
+    etag_of: impl Fn(&GalleryState) -> HeaderValue,
 ) -> Result<RenderedListing, ApiError> {
     let listing = state
         .store

@@ -1,11 +1,12 @@
 //! First pages of the listings, kept rendered for a moment.
 //!
 //! Every visitor of the gallery asks for the same few first pages, and each
-//! answer costs a database round trip (about 250 µs of PostgreSQL's time in
-//! the benchmarks) plus serialising the page. Keeping the rendered body and
-//! its ETag for `LISTING_CACHE_MS` turns a burst of identical requests into
-//! one query: those that arrive while it runs wait for it (single flight)
-//! instead of all asking the database at once.
+//! answer costs a database round trip (100 to 250 µs of PostgreSQL's time in
+//! the benchmarks, depending on the machine) plus serialising the page.
+//! Keeping the rendered body and its ETag for `LISTING_CACHE_MS` turns a
+//! burst of identical requests into one query: those that arrive while it
+//! runs wait for it (single flight) instead of all asking the database at
+//! once.
 //!
 //! A cached page can be at most that long older than the database, far less
 //! than the `max-age` a browser or CDN already keeps it for, and far less
@@ -15,19 +16,39 @@
 //! fails a burst together instead of one request after another, each
 //! waiting out the database timeout. Cursor pages are not cached: few
 //! visitors share them.
+//!
+//! A hit is the common case and takes no lock a writer holds for long: a
+//! shared read of the map, then of the slot's kept listing. Only a miss
+//! queues on the slot's render lock.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 
-/// A listing as it is sent: its ETag and its JSON body.
+use crate::domain::Category;
+
+/// A listing as it is sent: its ETag and its JSON body. Both are shared
+/// buffers, so handing a kept listing to a response copies no bytes.
 #[derive(Clone, Debug)]
 pub struct RenderedListing {
-    pub etag: String,
+    pub etag: HeaderValue,
     pub body: Bytes,
+}
+
+/// Which first page: the listings that many visitors share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ListingKey {
+    /// `GET /images?limit=…`
+    Original { limit: u32 },
+    /// `GET /api/v1/images?category=…&limit=…` without a cursor.
+    FirstPage {
+        category: Option<Category>,
+        limit: u32,
+    },
 }
 
 /// At most this many listings are kept. The possible keys are few (a
@@ -35,27 +56,42 @@ pub struct RenderedListing {
 /// should not make the process hold hundreds of pages.
 const MAX_ENTRIES: usize = 64;
 
-/// One listing: the kept page, and the last render's failure for those who
-/// waited for it.
-struct Kept<E> {
-    listing: Option<(Instant, RenderedListing)>,
-    failure: Option<(Instant, E)>,
+/// One listing.
+struct Slot<E> {
+    /// The kept page and when it was rendered; read by every hit.
+    kept: RwLock<Option<(Instant, RenderedListing)>>,
+    /// Held by the request that renders, so the others wait for its page
+    /// (single flight). It holds the last render's failure, for those who
+    /// waited for that render.
+    rendering: tokio::sync::Mutex<Option<(Instant, E)>>,
 }
 
-impl<E> Default for Kept<E> {
-    fn default() -> Self {
+impl<E> Slot<E> {
+    fn new() -> Self {
         Self {
-            listing: None,
-            failure: None,
+            kept: RwLock::new(None),
+            rendering: tokio::sync::Mutex::new(None),
         }
+    }
+
+    fn fresh(&self, keep_for: Duration) -> Option<RenderedListing> {
+        // A poisoned lock only means a panic elsewhere while it was held;
+        // the value inside is always whole (it is replaced in one store).
+        let kept = self.kept.read().unwrap_or_else(PoisonError::into_inner);
+        kept.as_ref()
+            .filter(|(at, _)| at.elapsed() < keep_for)
+            .map(|(_, listing)| listing.clone())
+    }
+
+    fn keep(&self, listing: RenderedListing) {
+        *self.kept.write().unwrap_or_else(PoisonError::into_inner) =
+            Some((Instant::now(), listing));
     }
 }
 
-type Slot<E> = Arc<tokio::sync::Mutex<Kept<E>>>;
-
 pub struct ListingCache<E> {
     keep_for: Duration,
-    slots: Mutex<HashMap<String, Slot<E>>>,
+    slots: RwLock<HashMap<ListingKey, Arc<Slot<E>>>>,
 }
 
 impl<E: Clone> ListingCache<E> {
@@ -63,12 +99,15 @@ impl<E: Clone> ListingCache<E> {
     pub fn new(keep_for: Duration) -> Self {
         Self {
             keep_for,
-            slots: Mutex::new(HashMap::new()),
+            slots: RwLock::new(HashMap::new()),
         }
     }
 
-    pub fn is_enabled(&self) -> bool {
-        !self.keep_for.is_zero()
+    /// Whether a page under `key` is answered from the cache (and so also
+    /// its revalidations, which then need no database round trip of their
+    /// own).
+    pub fn serves(&self, key: Option<ListingKey>) -> bool {
+        key.is_some() && !self.keep_for.is_zero()
     }
 
     /// The listing under `key`: kept if it is fresh, else rendered (once,
@@ -77,35 +116,40 @@ impl<E: Clone> ListingCache<E> {
     /// simply rendered.
     pub async fn get_or_render<F>(
         &self,
-        key: Option<String>,
+        key: Option<ListingKey>,
         render: F,
     ) -> Result<RenderedListing, E>
     where
         F: Future<Output = Result<RenderedListing, E>>,
     {
-        let Some(slot) = key.and_then(|key| self.slot(key)) else {
+        let Some(slot) = key
+            .filter(|_| self.serves(key))
+            .and_then(|key| self.slot(key))
+        else {
             return render.await;
         };
-        let asked_at = Instant::now();
-        let mut kept = slot.lock().await;
-        if let Some((at, listing)) = &kept.listing
-            && at.elapsed() < self.keep_for
-        {
-            return Ok(listing.clone());
+        if let Some(listing) = slot.fresh(self.keep_for) {
+            return Ok(listing);
         }
-        if let Some((failed_at, error)) = &kept.failure
+        let asked_at = Instant::now();
+        let mut last_failure = slot.rendering.lock().await;
+        // Whoever held the lock before may have just rendered it.
+        if let Some(listing) = slot.fresh(self.keep_for) {
+            return Ok(listing);
+        }
+        if let Some((failed_at, error)) = &*last_failure
             && *failed_at >= asked_at
         {
             return Err(error.clone());
         }
         match render.await {
             Ok(listing) => {
-                kept.listing = Some((Instant::now(), listing.clone()));
-                kept.failure = None;
+                slot.keep(listing.clone());
+                *last_failure = None;
                 Ok(listing)
             }
             Err(error) => {
-                kept.failure = Some((Instant::now(), error.clone()));
+                *last_failure = Some((Instant::now(), error.clone()));
                 Err(error)
             }
         }
@@ -113,31 +157,27 @@ impl<E: Clone> ListingCache<E> {
 
     /// The slot for `key`, made if there is room. Room is made by dropping
     /// slots whose listing has expired and that no request is using.
-    fn slot(&self, key: String) -> Option<Slot<E>> {
-        if !self.is_enabled() {
-            return None;
+    fn slot(&self, key: ListingKey) -> Option<Arc<Slot<E>>> {
+        if let Some(slot) = self
+            .slots
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Some(Arc::clone(slot));
         }
-        // A poisoned lock only means another request panicked while holding
-        // it; the map itself is always whole.
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(slot) = slots.get(&key) {
             return Some(Arc::clone(slot));
         }
         if slots.len() >= MAX_ENTRIES {
             let keep_for = self.keep_for;
-            slots.retain(|_, slot| {
-                Arc::strong_count(slot) > 1
-                    || slot.try_lock().map_or(true, |kept| {
-                        kept.listing
-                            .as_ref()
-                            .is_some_and(|(at, _)| at.elapsed() < keep_for)
-                    })
-            });
+            slots.retain(|_, slot| Arc::strong_count(slot) > 1 || slot.fresh(keep_for).is_some());
             if slots.len() >= MAX_ENTRIES {
                 return None;
             }
         }
-        let slot = Slot::default();
+        let slot = Arc::new(Slot::new());
         slots.insert(key, Arc::clone(&slot));
         Some(slot)
     }
@@ -149,9 +189,13 @@ mod tests {
 
     use super::*;
 
+    fn original(limit: u32) -> ListingKey {
+        ListingKey::Original { limit }
+    }
+
     fn listing(n: usize) -> RenderedListing {
         RenderedListing {
-            etag: format!("\"{n}\""),
+            etag: HeaderValue::try_from(format!("\"{n}\"")).unwrap(),
             body: Bytes::from(n.to_string()),
         }
     }
@@ -172,7 +216,7 @@ mod tests {
                 let (cache, renders) = (Arc::clone(&cache), Arc::clone(&renders));
                 tokio::spawn(async move {
                     cache
-                        .get_or_render(Some("images|10".into()), counted(&renders))
+                        .get_or_render(Some(original(10)), counted(&renders))
                         .await
                 })
             })
@@ -183,7 +227,7 @@ mod tests {
         assert_eq!(renders.load(Ordering::SeqCst), 1);
         // Another key is another listing.
         let other = cache
-            .get_or_render(Some("images|20".into()), counted(&renders))
+            .get_or_render(Some(original(20)), counted(&renders))
             .await
             .unwrap();
         assert_eq!(other.etag, "\"2\"");
@@ -194,7 +238,10 @@ mod tests {
         let cache = ListingCache::new(Duration::from_millis(50));
         let renders = AtomicUsize::new(0);
         let etag = || async {
-            let key = Some("v1|all|24".to_owned());
+            let key = Some(ListingKey::FirstPage {
+                category: None,
+                limit: 24,
+            });
             cache
                 .get_or_render(key, counted(&renders))
                 .await
@@ -211,7 +258,7 @@ mod tests {
     async fn errors_are_not_kept() {
         let cache = ListingCache::new(Duration::from_secs(60));
         let renders = AtomicUsize::new(0);
-        let key = || Some("images|10".to_owned());
+        let key = || Some(original(10));
         let failed = cache
             .get_or_render(key(), async {
                 Err::<RenderedListing, _>("database down".to_owned())
@@ -235,7 +282,7 @@ mod tests {
             let (cache, renders) = (Arc::clone(&cache), Arc::clone(&renders));
             tokio::spawn(async move {
                 cache
-                    .get_or_render(Some("images|10".into()), failing(renders))
+                    .get_or_render(Some(original(10)), failing(renders))
                     .await
             })
         };
@@ -245,7 +292,7 @@ mod tests {
                 let (cache, renders) = (Arc::clone(&cache), Arc::clone(&renders));
                 tokio::spawn(async move {
                     cache
-                        .get_or_render(Some("images|10".into()), failing(renders))
+                        .get_or_render(Some(original(10)), failing(renders))
                         .await
                 })
             })
@@ -257,7 +304,7 @@ mod tests {
         assert_eq!(renders.load(Ordering::SeqCst), 1);
         // A caller that comes later asks again.
         let later = cache
-            .get_or_render(Some("images|10".into()), counted(&renders))
+            .get_or_render(Some(original(10)), counted(&renders))
             .await
             .unwrap();
         assert_eq!(later.etag, "\"2\"");
@@ -270,13 +317,17 @@ mod tests {
         on.get_or_render(None, counted(&renders)).await.unwrap();
         on.get_or_render(None, counted(&renders)).await.unwrap();
         let off = ListingCache::new(Duration::ZERO);
-        off.get_or_render(Some("k".into()), counted(&renders))
+        off.get_or_render(Some(original(1)), counted(&renders))
             .await
             .unwrap();
-        off.get_or_render(Some("k".into()), counted(&renders))
+        off.get_or_render(Some(original(1)), counted(&renders))
             .await
             .unwrap();
         assert_eq!(renders.load(Ordering::SeqCst), 4);
+        // What the handlers ask before answering a revalidation themselves.
+        assert!(on.serves(Some(original(1))));
+        assert!(!on.serves(None));
+        assert!(!off.serves(Some(original(1))));
     }
 
     #[tokio::test]
@@ -285,15 +336,15 @@ mod tests {
         let renders = AtomicUsize::new(0);
         for limit in 0..MAX_ENTRIES + 10 {
             cache
-                .get_or_render(Some(format!("images|{limit}")), counted(&renders))
+                .get_or_render(Some(original(limit as u32)), counted(&renders))
                 .await
                 .unwrap();
         }
-        assert_eq!(cache.slots.lock().unwrap().len(), MAX_ENTRIES);
+        assert_eq!(cache.slots.read().unwrap().len(), MAX_ENTRIES);
         // The kept ones are still served from the cache.
         let before = renders.load(Ordering::SeqCst);
         cache
-            .get_or_render(Some("images|0".into()), counted(&renders))
+            .get_or_render(Some(original(0)), counted(&renders))
             .await
             .unwrap();
         assert_eq!(renders.load(Ordering::SeqCst), before);

@@ -1,16 +1,16 @@
+use std::borrow::Cow;
+
 use crate::http::{ApiError, InvalidParam};
 
-/// A query string split into pairs. Values that are not valid UTF-8 after
-/// percent-decoding are kept with replacement characters, so they fail the
-/// parameter's own validation with a clear message instead of a 500.
-pub struct QueryParams(Vec<(String, String)>);
+/// A query string split into pairs, borrowed from it unless a pair had to
+/// be percent-decoded. Values that are not valid UTF-8 after percent-decoding
+/// are kept with replacement characters, so they fail the parameter's own
+/// validation with a clear message instead of a 500.
+pub struct QueryParams<'q>(Vec<(Cow<'q, str>, Cow<'q, str>)>);
 
-impl QueryParams {
-    pub fn parse(raw: Option<&str>) -> Self {
-        let pairs = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        Self(pairs)
+impl<'q> QueryParams<'q> {
+    pub fn parse(raw: Option<&'q str>) -> Self {
+        Self(form_urlencoded::parse(raw.unwrap_or("").as_bytes()).collect())
     }
 
     /// The first value of `name`.
@@ -18,7 +18,7 @@ impl QueryParams {
         self.0
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 }
 

@@ -3,13 +3,13 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use utoipa::OpenApi;
 
-use super::listing_cache::RenderedListing;
+use super::listing_cache::{ListingKey, RenderedListing};
 use super::query::{QueryParams, invalid};
 use super::{ApiState, caching, legacy};
 use crate::domain::{Category, Cursor, CursorError, ImageId, ImageRecord, PageLimit, Status};
@@ -193,17 +193,23 @@ pub async fn list_images(
             }
         })?;
 
-    let key = format!(
-        "{}|{}|{}",
-        category.map_or("all", |c| c.as_str()),
-        limit.get(),
-        cursor.map_or(-1, |c| c.after_seq)
-    );
-    let etag_of = |gallery: &GalleryState| caching::etag(gallery, "v1/images", &key);
-    // Without the cache (or for a cursor page, which is never kept), a
-    // revalidating client is answered from the gallery state alone.
-    let cache_key = cursor.is_none().then(|| format!("v1/images|{key}"));
-    if (cache_key.is_none() || !state.listings.is_enabled())
+    let etag_of = |gallery: &GalleryState| {
+        let key = format!(
+            "{}|{}|{}",
+            category.map_or("all", |c| c.as_str()),
+            limit.get(),
+            cursor.map_or(-1, |c| c.after_seq)
+        );
+        caching::etag(gallery, "v1/images", &key)
+    };
+    // Cursor pages are never kept: few visitors share them.
+    let key = cursor.is_none().then_some(ListingKey::FirstPage {
+        category,
+        limit: limit.get(),
+    });
+    // A page the cache serves answers revalidations from the kept listing;
+    // any other from the gallery state alone, without a page query.
+    if !state.listings.serves(key)
         && let Some(not_modified) =
             caching::revalidate_early(&*state.store, &headers, etag_of).await?
     {
@@ -211,10 +217,7 @@ pub async fn list_images(
     }
     let listing = state
         .listings
-        .get_or_render(
-            cache_key,
-            render_page(&state, category, limit, cursor, etag_of),
-        )
+        .get_or_render(key, render_page(&state, category, limit, cursor, etag_of))
         .await?;
     Ok(caching::respond(&headers, &listing))
 }
@@ -225,7 +228,7 @@ async fn render_page(
     category: Option<Category>,
     limit: PageLimit,
     cursor: Option<Cursor>,
-    etag_of: impl Fn(&GalleryState) -> String,
+    etag_of: impl Fn(&GalleryState) -> HeaderValue,
 ) -> Result<RenderedListing, ApiError> {
     let listing = state
         .store
