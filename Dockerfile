@@ -25,7 +25,7 @@ RUN cargo chef prepare --recipe-path recipe.json
 FROM chef AS builder
 COPY --from=planner /src/recipe.json recipe.json
 # Only the dependencies: this layer stays cached until Cargo.lock or a manifest changes.
-RUN cargo chef cook --release --locked --recipe-path recipe.json
+RUN cargo chef cook --release --locked --no-default-features --recipe-path recipe.json
 COPY . .
 RUN scripts/build-release.sh \
     && mkdir /out \

@@ -9,7 +9,10 @@
 #   deploy/empty-root-test.sh --no-build classify-image
 #
 # `migrate` is the migration job's image: `catdog migrate` must apply the
-# migrations to a fresh SQLite database in its empty root and exit 0.
+# migrations to a fresh PostgreSQL database from its empty root and exit 0.
+# The images are built without SQLite (scripts/build-release.sh), as the
+# Dockerfile builds them, so every binary here talks to a throwaway database
+# made on $TEST_DATABASE_URL's server (default postgres@127.0.0.1:5432).
 #
 # The root holds only:
 #   - the binary at /usr/local/bin/<name> (as the Dockerfile puts it);
@@ -45,7 +48,7 @@ done
 ((${#binaries[@]})) || binaries=(list-images ingest-trigger classify-image migrate)
 
 [[ $(id -u) -eq 0 ]] || die "must run as root: it uses chroot, mknod and a new PID namespace"
-for tool in unshare chroot ldd dpkg-query curl python3 mknod awk timeout; do
+for tool in unshare chroot ldd dpkg-query curl python3 mknod awk timeout psql; do
   command -v "$tool" >/dev/null || die "$tool is missing"
 done
 
@@ -68,7 +71,14 @@ fi
 
 work=$(mktemp -d /tmp/empty-root-test.XXXXXX)
 server_pid=""
+# A throwaway database on the test server; the binaries reach it over TCP.
+admin_url="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+database="catdog_empty_root_$$"
+database_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$admin_url" "$database")
+psql "$admin_url" -qAtc "CREATE DATABASE $database" >/dev/null ||
+  die "cannot create a database on $admin_url: the binaries are built for PostgreSQL only"
 cleanup() {
+  psql "$admin_url" -qAtc "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
   if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
     kill -KILL "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -185,15 +195,17 @@ test_migrate() {
   [[ -x "$binary" ]] || die "$binary does not exist: build it with scripts/build-release.sh catdog-cli"
   make_root migrate "$root"
   local logfile="$work/migrate.log" status=0 started=$SECONDS
-  env -i DATABASE_URL="sqlite:///tmp/db.sqlite" STORAGE_URL="file:///tmp/objects" \
+  env -i DATABASE_URL="$database_url" STORAGE_URL="file:///tmp/objects" \
     timeout 60 "$(command -v unshare)" --pid --fork --kill-child --mount-proc="$root/proc" \
     "$(command -v chroot)" --userspec="$NONROOT_UID:$NONROOT_UID" "$root" /usr/local/bin/catdog migrate \
     >"$logfile" 2>&1 || status=$?
   local size
   size=$(stat -c %s "$binary")
-  if [[ $status -eq 0 && -s "$root/tmp/db.sqlite" ]]; then
+  local applied
+  applied=$(psql "$database_url" -qAtc "SELECT count(*) FROM schema_migrations" 2>/dev/null || echo 0)
+  if [[ $status -eq 0 && $applied -gt 0 ]]; then
     passed=$((passed + 1))
-    report+=("$(printf '%-15s ok    %6.1f MiB  catdog migrate exited 0 after %ss, database created' "migrate" "$(awk -v b="$size" 'BEGIN {print b / 1048576}')" "$((SECONDS - started))")")
+    report+=("$(printf '%-15s ok    %6.1f MiB  catdog migrate exited 0 after %ss, %s migrations applied' "migrate" "$(awk -v b="$size" 'BEGIN {print b / 1048576}')" "$((SECONDS - started))" "$applied")")
   else
     failed=$((failed + 1))
     report+=("$(printf '%-15s FAIL  catdog migrate exited %s' migrate "$status")")
@@ -215,7 +227,7 @@ test_binary() {
   make_root "$name" "$root"
   local port
   port=$(free_port)
-  local env=(PORT="$port" DATABASE_URL="sqlite:///tmp/db.sqlite" STORAGE_URL="file:///tmp/objects")
+  local env=(PORT="$port" DATABASE_URL="$database_url" STORAGE_URL="file:///tmp/objects")
   [[ $name == classify-image ]] && env+=(MODEL_DIR=/model)
   # ingest-trigger refuses to start without a topic; nothing is published here.
   [[ $name == ingest-trigger ]] && env+=(PUBSUB_TOPIC=catdog-images GOOGLE_CLOUD_PROJECT=empty-root-test)

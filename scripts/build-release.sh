@@ -21,4 +21,6 @@ for package in "$@"; do
   package_args+=(-p "$package")
 done
 
-cargo build --release --locked "${package_args[@]}"
+# Without default features: the cloud images carry PostgreSQL only, no SQLite
+# (the `catdog` command's `sqlite` feature is local mode's).
+cargo build --release --locked --no-default-features "${package_args[@]}"

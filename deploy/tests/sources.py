@@ -256,12 +256,12 @@ def contract_routes() -> dict[str, set[str]]:
     return routes
 
 
-CODE_SETTINGS_FILE = REPO / "shared" / "src" / "config.rs"
+CODE_SETTINGS_FILE = REPO / "shared" / "core" / "src" / "config.rs"
 CODE_SETTINGS_TABLE = "SETTINGS"
 
 
 def code_settings() -> dict[str, set[str]] | None:
-    """The settings table in shared/src/config.rs, when the code has one:
+    """The settings table in shared/core/src/config.rs, when the code has one:
 
         use Binary::{Catdog as CLI, ClassifyImage as CLASSIFY, ...};
         const ALL: &[Binary] = &[LIST, INGEST, CLASSIFY, CLI];

@@ -13,29 +13,32 @@
 //! The queue delivers through the same router and envelope as a push
 //! subscription, so local mode exercises the production handler.
 
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Serialize;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use crate::classify::{self, ClassifyConfig, ClassifyService};
-use crate::config::Env;
-use crate::domain::ObjectName;
-use crate::http::{ApiError, ResourcePath};
-use crate::ingest::{self, IngestConfig, Ingestor};
-use crate::objects::ObjectStore;
-use crate::pubsub::Publisher;
 use crate::queue::{DeadLetters, LocalQueue, QueueOptions};
-use crate::startup::{Backends, REQUEST_TIMEOUT, StartupError};
+use catdog_classify::{ClassifyConfig, ClassifyService};
+use catdog_core::config::Env;
+use catdog_core::domain::ObjectName;
+use catdog_core::pubsub::Publisher;
+use catdog_ingest::{IngestConfig, Ingestor};
+use catdog_objects::ObjectStore;
+use catdog_server::http::{ApiError, ResourcePath};
+use catdog_server::startup::{Backends, REQUEST_TIMEOUT, StartupError};
 
 /// The page's Content-Security-Policy: no inline script, no framing,
 /// everything from the page's own origin (the API and `/media/` are on it
@@ -121,8 +124,19 @@ pub fn page_routes(web_dir: Option<PathBuf>, config: PageConfig) -> Router {
     );
     let router = match web_dir {
         Some(dir) => {
-            let index = dir.join("index.html");
-            router.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)))
+            // The page is one route (`/`, its state in the query string), so
+            // any other path that is not a file is a real 404, with the
+            // build's 404 page when it has one.
+            let not_found = dir.join("404.html");
+            let not_found = if not_found.is_file() {
+                not_found
+            } else {
+                dir.join("index.html")
+            };
+            let files = ServeDir::new(dir).not_found_service(ServeFile::new(not_found));
+            router
+                .fallback_service(files)
+                .layer(middleware::from_fn(immutable_assets))
         }
         None => router.fallback(|| async {
             (
@@ -140,6 +154,21 @@ pub fn page_routes(web_dir: Option<PathBuf>, config: PageConfig) -> Router {
                 HeaderValue::from_static(value),
             ))
         })
+}
+
+/// SvelteKit names the files under `/_app/immutable/` by their content's
+/// hash, so a browser may keep them for good (as the bucket's objects are
+/// published).
+async fn immutable_assets(request: Request, next: Next) -> Response {
+    let immutable = request.uri().path().starts_with("/_app/immutable/");
+    let mut response = next.run(request).await;
+    if immutable && response.status().is_success() {
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, max-age=31536000, immutable"),
+        );
+    }
+    response
 }
 
 /// The settings local mode starts from: the process environment, with the
@@ -183,7 +212,7 @@ impl Pipeline {
     ) -> Result<Self, StartupError> {
         let classify_config = ClassifyConfig::from_env(env)?;
         let classifier = Arc::new(classify_config.load_classifier()?);
-        let push = classify::routes(ClassifyService::new(
+        let push = catdog_classify::routes(ClassifyService::new(
             Arc::clone(&backends.store),
             Arc::clone(&backends.objects),
             classifier,
@@ -192,7 +221,8 @@ impl Pipeline {
         // The same layers as the served routes: a panic is a 500 and a hung
         // classification a 503, so the queue redelivers instead of stalling.
         let queue = LocalQueue::start(
-            crate::http::with_common_layers(push.clone(), REQUEST_TIMEOUT),
+            catdog_server::http::with_common_layers(push.clone(), REQUEST_TIMEOUT),
+            catdog_classify::PUSH_ROUTE,
             QueueOptions::default(),
             DeadLetters::in_dir(data_dir),
         );
@@ -201,7 +231,7 @@ impl Pipeline {
             Ingestor::new(ingest, backends, publisher)
                 .map_err(|e| StartupError::Other(format!("cannot set up ingestion: {e}")))?,
         );
-        let routes = push.merge(ingest::routes(Arc::clone(&ingestor)));
+        let routes = push.merge(catdog_ingest::routes(Arc::clone(&ingestor)));
         Ok(Self {
             ingestor,
             queue,
@@ -223,21 +253,25 @@ pub fn start_ingest_timer(
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match ingestor.run_once().await {
-                Ok(summary) => tracing::info!(?summary, "ingestion run finished"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "ingestion run failed; the next one will try again")
-                }
-            }
+            // The run logs its own one line: the summary, or why it stopped
+            // (the next tick tries again).
+            let _ = ingestor.run_once().await;
         }
     })
 }
 
 /// Everything `catdog serve` has worked out before serving.
 pub struct LocalOptions {
+    /// The address to listen on: loopback unless the owner shares the
+    /// gallery on a network (`--host 0.0.0.0`).
+    pub host: IpAddr,
+    /// Lets callers that are not on this machine use the routes that change
+    /// state, when they send it as a bearer token. Without it only loopback
+    /// callers may.
+    pub admin_token: Option<AdminToken>,
     pub env: Env,
-    pub common: crate::config::CommonConfig,
-    pub api: crate::config::ApiConfig,
+    pub common: catdog_core::config::CommonConfig,
+    pub api: catdog_core::config::ApiConfig,
     pub backends: Backends,
     pub web_dir: Option<PathBuf>,
     /// Where local state other than the stores is kept (the dead letters).
@@ -247,6 +281,8 @@ pub struct LocalOptions {
 /// Serves local mode until SIGTERM or Ctrl-C.
 pub async fn run(options: LocalOptions) -> Result<(), StartupError> {
     let LocalOptions {
+        host,
+        admin_token,
         env,
         common,
         api,
@@ -261,27 +297,99 @@ pub async fn run(options: LocalOptions) -> Result<(), StartupError> {
         refresh_interval_secs: api.ingest_interval.as_secs(),
     };
     let ingest_interval = api.ingest_interval;
-    let routes = crate::startup::list_images_routes(&backends, api)
-        .merge(pipeline.routes)
-        .merge(crate::http::health_routes(Arc::clone(&backends.store)))
+    let admin_token_set = admin_token.is_some();
+    let routes = catdog_api::router(catdog_api::ApiState::new(Arc::clone(&backends.store), api))
+        .merge(loopback_only(pipeline.routes, admin_token))
+        .merge(catdog_server::http::health_routes(Arc::clone(
+            &backends.store,
+        )))
         .merge(media_routes(Arc::clone(&backends.objects)))
         .merge(page_routes(web_dir, page));
-    let app = crate::http::with_common_layers(routes, REQUEST_TIMEOUT);
-    let listener = crate::http::bind(common.port).await?;
+    let app = catdog_server::http::with_common_layers(routes, REQUEST_TIMEOUT);
+    let listener = catdog_server::http::bind_to(SocketAddr::new(host, common.port)).await?;
     let addr = listener.local_addr()?;
+    if !host.is_loopback() {
+        tracing::info!(
+            %addr,
+            "the gallery is reachable from other machines; its state-changing routes are not, {}",
+            if admin_token_set { "except with the admin token" } else { "as no admin token is set" }
+        );
+    }
     let timer = start_ingest_timer(Arc::clone(&pipeline.ingestor), ingest_interval);
     tracing::info!(%addr, "catdog serve: open http://localhost:{}/", addr.port());
     println!(
         "CatDog Gallery is running: open http://localhost:{}/",
         addr.port()
     );
-    crate::http::serve(
+    catdog_server::http::serve(
         listener,
         app,
-        crate::http::ServeOptions::default(),
-        crate::http::shutdown_signal(),
+        catdog_server::http::ServeOptions::default(),
+        catdog_server::http::shutdown_signal(),
     )
     .await;
     timer.abort();
     Ok(())
+}
+
+/// A shared secret that lets non-loopback callers use the state-changing
+/// routes. Never printed: its `Debug` is a placeholder.
+#[derive(Clone)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// `None` for an empty value, so an empty variable means "no token".
+    pub fn new(token: String) -> Option<Self> {
+        (!token.is_empty()).then_some(Self(token))
+    }
+
+    /// Compares in time independent of where the first difference is.
+    fn matches(&self, presented: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), presented.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(<secret>)")
+    }
+}
+
+/// The routes that change state (`POST /ingest`, `POST /pubsub/push`)
+/// answer callers on this machine only, or callers that present the admin
+/// token: local mode has no identity tokens, and a gallery shared on a
+/// network must not let its visitors write.
+fn loopback_only(routes: Router, admin_token: Option<AdminToken>) -> Router {
+    routes.layer(middleware::from_fn(move |request: Request, next: Next| {
+        let admin_token = admin_token.clone();
+        async move {
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip());
+            let local = peer.is_some_and(|ip| ip.to_canonical().is_loopback());
+            let token_ok = admin_token.as_ref().is_some_and(|token| {
+                request
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .is_some_and(|presented| token.matches(presented.trim()))
+            });
+            if local || token_ok {
+                return next.run(request).await;
+            }
+            tracing::warn!(
+                peer = ?peer,
+                path = %request.uri().path(),
+                "refused a state-changing request from another machine"
+            );
+            ApiError::Forbidden(
+                "this route answers callers on the same machine only (or with the admin token)"
+                    .to_owned(),
+            )
+            .into_response()
+        }
+    }))
 }

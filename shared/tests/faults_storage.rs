@@ -148,6 +148,7 @@ async fn storage_stopped_during_ingestion() {
     let push = Router::new().route(PUSH_ROUTE, post(|| async { StatusCode::NO_CONTENT }));
     let queue = LocalQueue::start(
         push,
+        PUSH_ROUTE,
         QueueOptions::default(),
         DeadLetters::in_dir(&world.dir),
     );

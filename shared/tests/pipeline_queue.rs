@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use catdog::classifier::DecodeLimits;
-use catdog::classify::{self, ClassifyService};
+use catdog::classify::{self, ClassifyService, PUSH_ROUTE};
 use catdog::domain::{Category, Digest, ImageId, NewImage, ObjectName, Status, now_micros};
 use catdog::objects::{FolderStore, ObjectStore};
 use catdog::pubsub::{ImageMessage, Publisher};
@@ -58,7 +58,7 @@ impl Harness {
             max_backoff: Duration::from_millis(400),
             ..QueueOptions::default()
         };
-        let queue = LocalQueue::start(push, options, DeadLetters::in_dir(&dir));
+        let queue = LocalQueue::start(push, PUSH_ROUTE, options, DeadLetters::in_dir(&dir));
         Self {
             store,
             objects,

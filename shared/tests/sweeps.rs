@@ -111,7 +111,7 @@ impl World {
             max_backoff: Duration::from_millis(20),
             ..QueueOptions::default()
         };
-        LocalQueue::start(push, options, DeadLetters::in_dir(&self.dir))
+        LocalQueue::start(push, PUSH_ROUTE, options, DeadLetters::in_dir(&self.dir))
     }
 
     fn dead_letters(&self) -> DeadLetters {
@@ -194,7 +194,12 @@ async fn drained(queue: &LocalQueue) {
 /// not classifying.
 fn acknowledging_queue(dir: &std::path::Path) -> Arc<LocalQueue> {
     let push = Router::new().route(PUSH_ROUTE, post(|| async { StatusCode::NO_CONTENT }));
-    LocalQueue::start(push, QueueOptions::default(), DeadLetters::in_dir(dir))
+    LocalQueue::start(
+        push,
+        PUSH_ROUTE,
+        QueueOptions::default(),
+        DeadLetters::in_dir(dir),
+    )
 }
 
 fn photo_folder(dir: &std::path::Path, photos: &[(&str, Vec<u8>)]) -> PathBuf {

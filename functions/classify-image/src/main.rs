@@ -4,11 +4,11 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use catdog::classify::{self, ClassifyConfig, ClassifyService};
-use catdog::startup::{self, StartupError};
+use catdog_classify::{self as classify, ClassifyConfig, ClassifyService};
+use catdog_server::startup::StartupError;
 
 fn main() -> ExitCode {
-    startup::run_private_service("classify-image", |env, backends| async move {
+    catdog_auth::run_private_service("classify-image", |env, backends| async move {
         let config = ClassifyConfig::from_env(&env)?;
         // Once per process: every request shares the loaded model.
         let classifier = Arc::new(config.load_classifier()?);

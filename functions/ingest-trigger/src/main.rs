@@ -5,12 +5,12 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use catdog::ingest::{self, IngestConfig, Ingestor};
-use catdog::pubsub::{GcpPublisher, GcpPublisherConfig};
-use catdog::startup::{self, StartupError};
+use catdog_ingest::{self as ingest, IngestConfig, Ingestor};
+use catdog_pubsub::{GcpPublisher, GcpPublisherConfig};
+use catdog_server::startup::StartupError;
 
 fn main() -> ExitCode {
-    startup::run_private_service("ingest-trigger", |env, backends| async move {
+    catdog_auth::run_private_service("ingest-trigger", |env, backends| async move {
         let config = IngestConfig::from_env(&env)?;
         // No topic is a start-up error here: this service's only output is
         // its messages (local mode uses its in-process queue instead).

@@ -1,13 +1,18 @@
 //! list-images: the public, read-only gallery API (Cloud Run service).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
-use catdog::config::ApiConfig;
-use catdog::startup::{self, StartupError};
+use catdog_api::ApiState;
+use catdog_core::config::ApiConfig;
+use catdog_server::startup::{self, StartupError};
 
 fn main() -> ExitCode {
     startup::run_service("list-images", |env, backends| async move {
         let api = ApiConfig::from_env(&env).map_err(StartupError::from)?;
-        Ok(startup::list_images_routes(&backends, api))
+        Ok(catdog_api::router(ApiState::new(
+            Arc::clone(&backends.store),
+            api,
+        )))
     })
 }

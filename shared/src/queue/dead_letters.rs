@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt as _;
 use tokio::sync::Mutex;
 
-use crate::pubsub::{ImageMessage, PushEnvelope};
+use catdog_core::pubsub::{ImageMessage, PushEnvelope};
 
 /// The file's name inside the data folder.
 pub const DEAD_LETTERS_FILE: &str = "dead-letters.jsonl";
@@ -141,7 +141,7 @@ impl DeadLetters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Digest, ImageId, ObjectName};
+    use catdog_core::domain::{Digest, ImageId, ObjectName};
 
     #[tokio::test]
     async fn dead_letters_survive_reopening() {

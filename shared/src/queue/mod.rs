@@ -24,8 +24,7 @@ use axum::http::{Request, header};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tower::ServiceExt as _;
 
-use crate::classify::PUSH_ROUTE;
-use crate::pubsub::{ImageMessage, PublishError, Publisher, PushEnvelope};
+use catdog_core::pubsub::{ImageMessage, PublishError, Publisher, PushEnvelope};
 
 pub use dead_letters::{DeadLetter, DeadLetterError, DeadLetters};
 
@@ -96,8 +95,15 @@ pub struct LocalQueue {
 }
 
 impl LocalQueue {
-    /// Starts delivering to `push` (a router that answers [`PUSH_ROUTE`]).
-    pub fn start(push: Router, options: QueueOptions, dead_letters: DeadLetters) -> Arc<Self> {
+    /// Starts delivering each message as a push envelope to `POST route` on
+    /// `push` (classify-image's push route, handed in so the queue does not
+    /// need to know its consumer).
+    pub fn start(
+        push: Router,
+        route: &'static str,
+        options: QueueOptions,
+        dead_letters: DeadLetters,
+    ) -> Arc<Self> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let (progress, _) = watch::channel(QueueProgress::default());
         let queue = Arc::new(Self {
@@ -108,6 +114,7 @@ impl LocalQueue {
         });
         let worker = Worker {
             push,
+            route,
             options: Arc::new(options),
             dead_letters: Arc::new(dead_letters),
             progress,
@@ -154,6 +161,7 @@ impl Publisher for LocalQueue {
 
 struct Worker {
     push: Router,
+    route: &'static str,
     options: Arc<QueueOptions>,
     dead_letters: Arc<DeadLetters>,
     progress: watch::Sender<QueueProgress>,
@@ -181,7 +189,7 @@ impl Worker {
     /// One delivery: `Ok` when acknowledged, else the status and what it said.
     async fn deliver(&self, envelope: &PushEnvelope) -> Result<(), (Option<u16>, String)> {
         let body = serde_json::to_vec(envelope).map_err(|e| (None, e.to_string()))?;
-        let request = Request::post(PUSH_ROUTE)
+        let request = Request::post(self.route)
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(body))
             .map_err(|e| (None, e.to_string()))?;

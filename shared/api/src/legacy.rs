@@ -1,0 +1,173 @@
+//! `GET /images`: the original FastAPI service's contract, which its page and
+//! other clients still call. Field names, the 422 shape and the timestamp
+//! format (UTC, no zone suffix: the old client appends `Z` itself) are kept.
+
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
+use chrono::{DateTime, Datelike, SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::ApiState;
+use super::caching;
+use super::listing_cache::{ListingKey, RenderedListing};
+use super::query::QueryParams;
+use catdog_core::domain::{Category, ImageRecord, PageLimit};
+use catdog_server::http::{ApiError, InvalidParam};
+use catdog_store::GalleryState;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LegacyImage {
+    pub id: String,
+    /// UTC, ISO 8601 without a zone suffix, e.g. `2026-11-23T10:15:30.123456`.
+    pub created_at: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LegacyImages {
+    pub cat_images: Vec<LegacyImage>,
+    pub dog_images: Vec<LegacyImage>,
+    pub total_images: i64,
+    pub last_retrieve_at: String,
+}
+
+/// The original's timestamp form: `2026-11-23T10:15:30.123456`.
+///
+/// For the years 0–9999 this is chrono's RFC 3339 writer without its `Z`,
+/// which writes the digits directly; a strftime pattern is re-parsed on every
+/// call, and the listing formats one timestamp per item (it showed in the
+/// listing's profile). Other years keep the pattern's output.
+pub fn naive_utc(t: DateTime<Utc>) -> String {
+    if (0..=9999).contains(&t.year()) {
+        let mut written = t.to_rfc3339_opts(SecondsFormat::Micros, true);
+        if written.pop() == Some('Z') {
+            return written;
+        }
+    }
+    t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+fn legacy_item(record: ImageRecord) -> LegacyImage {
+    LegacyImage {
+        id: record.id.to_string(),
+        created_at: naive_utc(record.created_at),
+    }
+}
+
+/// The newest `limit` cats and the newest `limit` dogs.
+#[utoipa::path(
+    get,
+    path = "/images",
+    operation_id = "list_original_images",
+    params(("limit" = Option<u32>, Query, description = "1 to 100; default IMAGES_LIMIT (10)")),
+    responses(
+        (status = 200, body = LegacyImages),
+        (status = 422, description = "limit is not an integer from 1 to 100"),
+        (status = 503, description = "the database is unavailable"),
+    ),
+    tag = "original"
+)]
+pub async fn list_images(
+    State(state): State<ApiState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let params = QueryParams::parse(raw.as_deref());
+    let limit = match params.get("limit") {
+        None => state.config.images_limit,
+        Some(raw) => PageLimit::parse(raw).map_err(|reason| {
+            ApiError::LegacyValidation(InvalidParam {
+                name: "limit".to_owned(),
+                reason,
+            })
+        })?,
+    };
+    let etag_of =
+        |gallery: &GalleryState| caching::etag(gallery, "images", &limit.get().to_string());
+    let key = Some(ListingKey::Original { limit: limit.get() });
+    // A page the cache serves answers revalidations from the kept listing;
+    // any other from the gallery state alone, without a page query.
+    if !state.listings.serves(key)
+        && let Some(not_modified) =
+            caching::revalidate_early(&*state.store, &headers, etag_of).await?
+    {
+        return Ok(not_modified);
+    }
+    let listing = state
+        .listings
+        .get_or_render(key, render(&state, limit, etag_of))
+        .await?;
+    Ok(caching::respond(&headers, &listing))
+}
+
+/// The newest `limit` cats and dogs, as sent.
+async fn render(
+    state: &ApiState,
+    limit: PageLimit,
+    etag_of: impl Fn(&GalleryState) -> HeaderValue,
+) -> Result<RenderedListing, ApiError> {
+    let listing = state
+        .store
+        .gallery_listing(&[Some(Category::Cat), Some(Category::Dog)], limit, None)
+        .await?;
+    let mut pages = listing.pages.into_iter();
+    let mut items = || -> Vec<LegacyImage> {
+        pages
+            .next()
+            .unwrap_or_default()
+            .into_iter()
+            .map(legacy_item)
+            .collect()
+    };
+    let body = LegacyImages {
+        cat_images: items(),
+        dog_images: items(),
+        total_images: listing.state.total_images,
+        last_retrieve_at: naive_utc(listing.state.last_ingest_at),
+    };
+    Ok(RenderedListing {
+        etag: etag_of(&listing.state),
+        body: caching::json_body(&body)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone};
+
+    use super::*;
+
+    fn by_pattern(t: DateTime<Utc>) -> String {
+        t.naive_utc().format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+    }
+
+    #[test]
+    fn naive_utc_matches_the_original_pattern() {
+        let mut cases = vec![
+            Utc.with_ymd_and_hms(2026, 11, 23, 10, 15, 30).unwrap(),
+            Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(0, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 6, 1, 12, 0, 0).unwrap(),
+        ];
+        // A leap second, and sub-microsecond digits that must be cut, not rounded.
+        let leap = NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_nano_opt(23, 59, 59, 1_999_999_999)
+            .unwrap();
+        cases.push(Utc.from_utc_datetime(&leap));
+        let mut nanos: u32 = 7;
+        for day in 0..2000 {
+            nanos = nanos.wrapping_mul(1_103_515_245).wrapping_add(12_345) % 1_000_000_000;
+            let t = Utc.with_ymd_and_hms(2000, 1, 1, 0, 0, 0).unwrap()
+                + chrono::Duration::days(day * 3)
+                + chrono::Duration::seconds(day * 7919)
+                + chrono::Duration::nanoseconds(i64::from(nanos));
+            cases.push(t);
+        }
+        for t in cases {
+            assert_eq!(naive_utc(t), by_pattern(t), "{t:?}");
+        }
+    }
+}

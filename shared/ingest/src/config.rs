@@ -1,0 +1,238 @@
+//! What ingestion is told by its settings.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reqwest::Url;
+
+use super::fetch::FetchOptions;
+use catdog_core::config::{ConfigError, Env};
+
+/// One entry of `INGEST_SOURCES`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// The Cat API: a JSON list of picture URLs, then each download.
+    TheCatApi,
+    /// The Dog CEO API: `{"message": [urls]}`, then each download.
+    DogCeo,
+    /// The original service's upstream: `POST URL` answers one picture, base64.
+    Generator(Url),
+    /// Every picture file under a folder (recursively), each stored once.
+    Folder(PathBuf),
+}
+
+impl SourceSpec {
+    /// The name the source is recorded under (images' `source`, the stats'
+    /// source errors). Paths and generator URLs stay out of it: they are the
+    /// operator's, and the stats are public.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceSpec::TheCatApi => "thecatapi",
+            SourceSpec::DogCeo => "dogceo",
+            SourceSpec::Generator(_) => "generator",
+            SourceSpec::Folder(_) => "folder",
+        }
+    }
+
+    /// Parses one `INGEST_SOURCES` entry.
+    pub fn parse(entry: &str) -> Result<Self, String> {
+        let entry = entry.trim();
+        match entry {
+            "thecatapi" => return Ok(SourceSpec::TheCatApi),
+            "dogceo" => return Ok(SourceSpec::DogCeo),
+            _ => {}
+        }
+        if let Some(url) = entry.strip_prefix("generator:") {
+            let url = parse_http_url(url)?;
+            return Ok(SourceSpec::Generator(url));
+        }
+        if let Some(path) = entry.strip_prefix("folder:") {
+            if path.trim().is_empty() {
+                return Err("folder: needs a path".to_owned());
+            }
+            return Ok(SourceSpec::Folder(PathBuf::from(path.trim())));
+        }
+        Err(format!(
+            "unknown source {entry:?}: expected thecatapi, dogceo, generator:URL or folder:PATH"
+        ))
+    }
+}
+
+fn parse_http_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{raw:?} is not an http(s) URL"));
+    }
+    Ok(url)
+}
+
+/// Everything a run needs to know besides the stores and the publisher.
+#[derive(Clone)]
+pub struct IngestConfig {
+    pub sources: Vec<SourceSpec>,
+    /// Pictures asked of each network source per run. A folder source is not
+    /// limited: every picture in it not yet stored is taken.
+    pub batch_size: u32,
+    pub max_image_bytes: u64,
+    pub thecatapi_base_url: Url,
+    pub thecatapi_key: Option<String>,
+    pub dogceo_base_url: Url,
+    pub fetch: FetchOptions,
+    /// The sweep republishes pending pictures whose message went out (or
+    /// failed to) longer ago than this.
+    pub republish_after: Duration,
+    /// Publishes of one picture's message before the sweep gives up on it
+    /// and marks it failed (each publish is itself delivered several times
+    /// before it is dead-lettered).
+    pub max_publishes: u32,
+    /// Objects without a row younger than this are left alone by the
+    /// orphan sweep: their row may still be on its way.
+    pub orphan_grace: Duration,
+    /// How far back (before the grace period) each run's orphan sweep looks.
+    pub orphan_window: Duration,
+    /// How long a run's lease lasts without being renewed; a run that dies
+    /// blocks others for at most this long.
+    pub lease_ttl: Duration,
+    /// Pictures downloaded and stored at the same time.
+    pub concurrency: usize,
+}
+
+impl fmt::Debug for IngestConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IngestConfig")
+            .field("sources", &self.sources)
+            .field("batch_size", &self.batch_size)
+            .field("max_image_bytes", &self.max_image_bytes)
+            .field("thecatapi_base_url", &self.thecatapi_base_url.as_str())
+            .field(
+                "thecatapi_key",
+                &self.thecatapi_key.as_ref().map(|_| "(secret)"),
+            )
+            .field("dogceo_base_url", &self.dogceo_base_url.as_str())
+            .field("fetch", &self.fetch)
+            .field("republish_after", &self.republish_after)
+            .field("max_publishes", &self.max_publishes)
+            .field("orphan_grace", &self.orphan_grace)
+            .field("orphan_window", &self.orphan_window)
+            .field("lease_ttl", &self.lease_ttl)
+            .field("concurrency", &self.concurrency)
+            .finish()
+    }
+}
+
+impl IngestConfig {
+    /// Reads `INGEST_SOURCES`, `INGEST_BATCH_SIZE`, `MAX_IMAGE_BYTES`,
+    /// `THECATAPI_BASE_URL`, `THECATAPI_KEY` and `DOGCEO_BASE_URL`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let raw_sources = env.required("INGEST_SOURCES")?;
+        let sources = raw_sources
+            .split(',')
+            .filter(|entry| !entry.trim().is_empty())
+            .map(SourceSpec::parse)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|reason| ConfigError {
+                var: "INGEST_SOURCES",
+                reason,
+            })?;
+        if sources.is_empty() {
+            return Err(ConfigError {
+                var: "INGEST_SOURCES",
+                reason: "names no source".to_owned(),
+            });
+        }
+        let url = |var: &'static str| -> Result<Url, ConfigError> {
+            parse_http_url(&env.required(var)?).map_err(|reason| ConfigError { var, reason })
+        };
+        let mut config = Self::new(sources);
+        config.batch_size = env.number("INGEST_BATCH_SIZE", 1..=100)? as u32;
+        config.max_image_bytes = env.number("MAX_IMAGE_BYTES", 1024..=1 << 30)?;
+        config.thecatapi_base_url = url("THECATAPI_BASE_URL")?;
+        config.thecatapi_key = env.string("THECATAPI_KEY");
+        config.dogceo_base_url = url("DOGCEO_BASE_URL")?;
+        Ok(config)
+    }
+
+    /// These sources with every other value at its default.
+    pub fn new(sources: Vec<SourceSpec>) -> Self {
+        Self {
+            sources,
+            batch_size: 2,
+            max_image_bytes: 20 * 1024 * 1024,
+            thecatapi_base_url: Url::parse("https://api.thecatapi.com").expect("a valid URL"),
+            thecatapi_key: None,
+            dogceo_base_url: Url::parse("https://dog.ceo").expect("a valid URL"),
+            fetch: FetchOptions::default(),
+            republish_after: Duration::from_secs(120),
+            max_publishes: 5,
+            orphan_grace: Duration::from_secs(300),
+            orphan_window: Duration::from_secs(3600),
+            lease_ttl: Duration::from_secs(120),
+            concurrency: 4,
+        }
+    }
+
+    /// The origins the operator configured. Only these may be on loopback or a
+    /// private network: what a source answers (picture URLs, redirects) must
+    /// lead to the public internet or back to the same configured origin.
+    pub fn trusted_origins(&self) -> Vec<Url> {
+        let mut origins = Vec::new();
+        for spec in &self.sources {
+            match spec {
+                SourceSpec::TheCatApi => origins.push(self.thecatapi_base_url.clone()),
+                SourceSpec::DogCeo => origins.push(self.dogceo_base_url.clone()),
+                SourceSpec::Generator(url) => origins.push(url.clone()),
+                SourceSpec::Folder(_) => {}
+            }
+        }
+        origins
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse_from_the_setting() {
+        let env = Env::from_map([(
+            "INGEST_SOURCES",
+            "thecatapi, dogceo,generator:http://127.0.0.1:9/gen,folder:../shared/data/images/dev",
+        )]);
+        let config = IngestConfig::from_env(&env).unwrap();
+        assert_eq!(config.sources.len(), 4);
+        assert_eq!(config.sources[2].name(), "generator");
+        assert_eq!(
+            config.sources[3],
+            SourceSpec::Folder("../shared/data/images/dev".into())
+        );
+        assert_eq!(config.batch_size, 2);
+        assert_eq!(config.max_image_bytes, 20_971_520);
+    }
+
+    #[test]
+    fn bad_sources_name_the_variable() {
+        for bad in ["flickr", "generator:ftp://x", "folder:", ","] {
+            let env = Env::from_map([("INGEST_SOURCES", bad)]);
+            let err = IngestConfig::from_env(&env).unwrap_err();
+            assert_eq!(err.var, "INGEST_SOURCES", "{bad}");
+        }
+        let env = Env::from_map([("INGEST_BATCH_SIZE", "0")]);
+        assert_eq!(
+            IngestConfig::from_env(&env).unwrap_err().var,
+            "INGEST_BATCH_SIZE"
+        );
+        let env = Env::from_map([("DOGCEO_BASE_URL", "dog.ceo")]);
+        assert_eq!(
+            IngestConfig::from_env(&env).unwrap_err().var,
+            "DOGCEO_BASE_URL"
+        );
+    }
+
+    #[test]
+    fn the_api_key_is_never_printed() {
+        let env = Env::from_map([("THECATAPI_KEY", "live_s3cr3t")]);
+        let config = IngestConfig::from_env(&env).unwrap();
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+    }
+}

@@ -1,0 +1,577 @@
+//! One ingestion run: take the lease, fetch from every source, keep each new
+//! picture once, publish its message, sweep up messages that failed before,
+//! record the run.
+//!
+//! The order of writes is what keeps a crash from losing or inventing
+//! pictures: the original object is written first, then the pending row
+//! (whose unique digest settles races), then the message is published and
+//! the row marked. A crash after the object leaves an orphan object that the
+//! orphan sweep ([`super::orphans`]) removes; a crash after the row leaves an
+//! unpublished row that the next run's sweep publishes. A picture whose
+//! message keeps going unanswered (dead-lettered each time) is republished a
+//! bounded number of times and then marked failed with the reason.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use serde::{Deserialize, Serialize};
+
+use super::config::{IngestConfig, SourceSpec};
+use super::fetch::{FetchError, Fetcher};
+use super::orphans::{OrphanSweep, sweep_orphans};
+use super::sources::{self, Candidate, FolderFile, SourceError};
+use catdog_core::domain::{Digest, ImageId, NewImage, ObjectName, now_micros};
+use catdog_core::pubsub::{ImageMessage, Publisher};
+use catdog_objects::{ObjectError, ObjectStore};
+use catdog_server::http::ApiError;
+use catdog_server::startup::Backends;
+use catdog_store::{ImageStore, IngestRun, InsertOutcome, StoreError};
+
+/// How many stale pending pictures one run republishes at most.
+const SWEEP_LIMIT: u32 = 200;
+
+/// What one run did; the body of `POST /ingest`'s answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestSummary {
+    /// Pictures the sources gave this run (a folder's file that is already
+    /// stored and unchanged counts without being read again).
+    pub fetched: u64,
+    /// New pictures stored (object and pending row).
+    pub stored: u64,
+    /// Pictures that were already stored.
+    pub duplicates: u64,
+    /// Messages handed to the queue: the new pictures' and the sweep's.
+    pub published: u64,
+    /// Of `published`, the sweep's: pictures stored earlier whose message had
+    /// failed or gone unanswered.
+    pub republished: u64,
+    /// Pictures the sweep gave up on: their message was published the
+    /// maximum number of times without a verdict. Now `failed`.
+    #[serde(default)]
+    pub given_up: u64,
+    /// Objects no row refers to, deleted by the orphan sweep.
+    #[serde(default)]
+    pub orphans_deleted: u64,
+    /// What went wrong, per source (and `pubsub` for publishing).
+    pub errors: Vec<SourceFailure>,
+    /// True when another run held the lease: this one did nothing.
+    pub skipped: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceFailure {
+    pub source: String,
+    pub error: String,
+}
+
+/// The name publishing failures are reported under in [`IngestSummary::errors`].
+const PUBLISH_ERRORS: &str = "pubsub";
+
+/// A run that could not go on: a dependency of ours failed (sources failing
+/// are not this; they are reported in the summary).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Objects(#[from] ObjectError),
+    #[error("cannot set up downloads: {0}")]
+    Fetcher(#[from] FetchError),
+    #[error("the ingestion run stopped: {0}")]
+    Aborted(String),
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Store(e) => e.into(),
+            IngestError::Objects(e) => match e {
+                ObjectError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
+                other => ApiError::Internal(other.to_string()),
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+/// What happened to one picture, for progress reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PictureOutcome {
+    Stored,
+    Duplicate,
+    Failed,
+}
+
+/// Hears about a run as it goes (`catdog import` draws its progress bar).
+pub trait IngestProgress: Send + Sync {
+    /// The sources answered: this many pictures will be looked at.
+    fn planned(&self, _pictures: u64) {}
+    fn picture_done(&self, _outcome: PictureOutcome) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+
+impl IngestProgress for NoProgress {}
+
+/// Runs ingestion against one set of stores, sources and queue. Build one per
+/// process and share it (`Arc`); runs may be started from anywhere at any
+/// time, the lease keeps them apart.
+pub struct Ingestor {
+    config: IngestConfig,
+    store: Arc<dyn ImageStore>,
+    objects: Arc<dyn ObjectStore>,
+    publisher: Arc<dyn Publisher>,
+    fetcher: Fetcher,
+    /// Folder files this process has seen stored, so that later runs do not
+    /// read and hash them again. Keyed by path, size and modification time.
+    known_files: Mutex<HashSet<FolderFile>>,
+    /// Folder files that are not a picture or too large, as they were when
+    /// tried; a file that changes is tried again.
+    refused_files: Mutex<HashSet<FolderFile>>,
+}
+
+/// Why one picture was not stored.
+enum PictureError {
+    /// The picture's or its source's fault: reported, the run goes on.
+    Source(SourceError),
+    /// Ours: the run stops.
+    Dependency(IngestError),
+}
+
+impl From<StoreError> for PictureError {
+    fn from(e: StoreError) -> Self {
+        PictureError::Dependency(e.into())
+    }
+}
+
+impl From<ObjectError> for PictureError {
+    fn from(e: ObjectError) -> Self {
+        PictureError::Dependency(e.into())
+    }
+}
+
+enum Kept {
+    Stored { publish_error: Option<String> },
+    Duplicate,
+}
+
+/// Counts kept while a run goes.
+#[derive(Default)]
+struct Tally {
+    summary: IngestSummary,
+    failed_sources: HashSet<String>,
+}
+
+impl Tally {
+    fn error(&mut self, source: &str, error: String) {
+        self.failed_sources.insert(source.to_owned());
+        self.summary.errors.push(SourceFailure {
+            source: source.to_owned(),
+            error,
+        });
+    }
+}
+
+impl Ingestor {
+    pub fn new(
+        config: IngestConfig,
+        backends: &Backends,
+        publisher: Arc<dyn Publisher>,
+    ) -> Result<Self, IngestError> {
+        let fetcher = Fetcher::new(config.fetch.clone(), &config.trusted_origins())?;
+        Ok(Self {
+            config,
+            store: Arc::clone(&backends.store),
+            objects: Arc::clone(&backends.objects),
+            publisher,
+            fetcher,
+            known_files: Mutex::new(HashSet::new()),
+            refused_files: Mutex::new(HashSet::new()),
+        })
+    }
+
+    pub fn config(&self) -> &IngestConfig {
+        &self.config
+    }
+
+    /// One run. `Ok` with `skipped: true` when another run holds the lease;
+    /// `Err` only when the database or object storage failed (sources failing
+    /// are reported in the summary and recorded for `/api/v1/stats`).
+    pub async fn run_once(&self) -> Result<IngestSummary, IngestError> {
+        self.run_with_progress(&NoProgress).await
+    }
+
+    /// [`run_once`](Self::run_once), reporting each picture to `progress`.
+    pub async fn run_with_progress(
+        &self,
+        progress: &dyn IngestProgress,
+    ) -> Result<IngestSummary, IngestError> {
+        let holder = format!("ingest-{}", uuid::Uuid::now_v7());
+        let started_at = now_micros();
+        if !self
+            .store
+            .try_acquire_ingest_lease(&holder, self.config.lease_ttl)
+            .await?
+        {
+            tracing::info!("another ingestion run holds the lease; skipping");
+            return Ok(IngestSummary {
+                skipped: true,
+                ..IngestSummary::default()
+            });
+        }
+        let _renewal = LeaseRenewal::start(
+            Arc::clone(&self.store),
+            holder.clone(),
+            self.config.lease_ttl,
+        );
+        let mut tally = Tally::default();
+        let outcome = self.work(&mut tally, progress).await;
+        let run = IngestRun {
+            started_at: Some(started_at),
+            fetched: tally.summary.fetched as i64,
+            stored: tally.summary.stored as i64,
+            duplicates: tally.summary.duplicates as i64,
+            published: tally.summary.published as i64,
+            errors: tally
+                .summary
+                .errors
+                .iter()
+                .filter(|e| e.source != PUBLISH_ERRORS)
+                .map(|e| (e.source.clone(), e.error.clone()))
+                .collect(),
+            succeeded_sources: self
+                .config
+                .sources
+                .iter()
+                .map(|s| s.name().to_owned())
+                .filter(|name| !tally.failed_sources.contains(name))
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        match outcome {
+            Ok(()) => {
+                self.store.finish_ingest(&holder, &run).await?;
+                let s = &tally.summary;
+                tracing::info!(
+                    fetched = s.fetched,
+                    stored = s.stored,
+                    duplicates = s.duplicates,
+                    published = s.published,
+                    republished = s.republished,
+                    errors = s.errors.len(),
+                    "ingestion run finished"
+                );
+                Ok(tally.summary)
+            }
+            Err(error) => {
+                // Record what was done and free the lease if the database lets us.
+                if let Err(e) = self.store.finish_ingest(&holder, &run).await {
+                    tracing::warn!(error = %e, "could not record the failed ingestion run");
+                }
+                tracing::error!(error = %error, "ingestion run stopped");
+                Err(error)
+            }
+        }
+    }
+
+    async fn work(
+        &self,
+        tally: &mut Tally,
+        progress: &dyn IngestProgress,
+    ) -> Result<(), IngestError> {
+        let candidates = self.list_sources(tally).await;
+        progress.planned(candidates.len() as u64);
+        // Futures do nothing until polled, so making them all up front holds
+        // only the candidates; `buffer_unordered` loads a few at a time.
+        let pending: Vec<_> = candidates
+            .into_iter()
+            .map(|(source, candidate)| self.keep_candidate(source, candidate))
+            .collect();
+        let stream =
+            futures::stream::iter(pending).buffer_unordered(self.config.concurrency.max(1));
+        futures::pin_mut!(stream);
+        while let Some((source, candidate, result)) = stream.next().await {
+            match result {
+                Ok(Kept::Stored { publish_error }) => {
+                    tally.summary.fetched += 1;
+                    tally.summary.stored += 1;
+                    match publish_error {
+                        None => tally.summary.published += 1,
+                        Some(error) => tally.error(PUBLISH_ERRORS, error),
+                    }
+                    progress.picture_done(PictureOutcome::Stored);
+                }
+                Ok(Kept::Duplicate) => {
+                    tally.summary.fetched += 1;
+                    tally.summary.duplicates += 1;
+                    progress.picture_done(PictureOutcome::Duplicate);
+                }
+                Err(PictureError::Source(error)) => {
+                    if let (
+                        Candidate::File(file),
+                        SourceError::NotAPicture | SourceError::TooLarge { .. },
+                    ) = (&candidate, &error)
+                    {
+                        // The file is what it is until it changes: tried again
+                        // only when its size or time changes, so it neither
+                        // fails every run nor holds a place in every batch.
+                        self.refused_files
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(file.clone());
+                    }
+                    tracing::warn!(source, picture = %candidate.describe(), %error, "picture not fetched");
+                    tally.error(source, format!("{}: {error}", candidate.describe()));
+                    progress.picture_done(PictureOutcome::Failed);
+                }
+                Err(PictureError::Dependency(error)) => return Err(error),
+            }
+        }
+        self.sweep(tally).await
+    }
+
+    /// Asks every source at once what it offers; a source that fails is
+    /// reported and the others go on. The candidates are interleaved across
+    /// sources so that a slow source does not hold the others up.
+    async fn list_sources(&self, tally: &mut Tally) -> Vec<(&'static str, Candidate)> {
+        let listings =
+            futures::future::join_all(self.config.sources.iter().map(|spec| async move {
+                (spec, sources::list(spec, &self.config, &self.fetcher).await)
+            }))
+            .await;
+        let mut queues = Vec::new();
+        for (spec, listing) in listings {
+            match listing {
+                Ok(candidates) => {
+                    let candidates = self.skip_known_files(spec, candidates, tally);
+                    queues.push((spec.name(), candidates.into_iter()));
+                }
+                Err(error) => {
+                    tracing::warn!(source = spec.name(), %error, "source failed");
+                    tally.error(spec.name(), error.to_string());
+                }
+            }
+        }
+        let mut interleaved = Vec::new();
+        loop {
+            let before = interleaved.len();
+            for (name, queue) in queues.iter_mut() {
+                if let Some(candidate) = queue.next() {
+                    interleaved.push((*name, candidate));
+                }
+            }
+            if interleaved.len() == before {
+                return interleaved;
+            }
+        }
+    }
+
+    /// Drops the folder files this process already stored and that have not
+    /// changed since, counting them as duplicates, and those it refused as
+    /// not a picture or too large (reported once, when first tried).
+    fn skip_known_files(
+        &self,
+        spec: &SourceSpec,
+        candidates: Vec<Candidate>,
+        tally: &mut Tally,
+    ) -> Vec<Candidate> {
+        if !matches!(spec, SourceSpec::Folder(_)) {
+            return candidates;
+        }
+        let known = self.known_files.lock().unwrap_or_else(|e| e.into_inner());
+        let refused = self.refused_files.lock().unwrap_or_else(|e| e.into_inner());
+        let before = candidates.len();
+        let mut fresh: Vec<FolderFile> = candidates
+            .into_iter()
+            .filter_map(|c| match c {
+                Candidate::File(file) if !known.contains(&file) => Some(file),
+                _ => None,
+            })
+            .collect();
+        let skipped = (before - fresh.len()) as u64;
+        fresh.retain(|file| !refused.contains(file));
+        tally.summary.fetched += skipped;
+        tally.summary.duplicates += skipped;
+        fresh.into_iter().map(Candidate::File).collect()
+    }
+
+    fn remember(&self, candidate: &Candidate) {
+        if let Candidate::File(file) = candidate {
+            self.known_files
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(file.clone());
+        }
+    }
+
+    async fn keep_candidate(
+        &self,
+        source: &'static str,
+        candidate: Candidate,
+    ) -> (&'static str, Candidate, Result<Kept, PictureError>) {
+        let result = self.keep(source, &candidate).await;
+        (source, candidate, result)
+    }
+
+    /// Loads one picture and keeps it unless it is already stored.
+    async fn keep(
+        &self,
+        source: &'static str,
+        candidate: &Candidate,
+    ) -> Result<Kept, PictureError> {
+        let picture = candidate
+            .load(&self.fetcher, self.config.max_image_bytes)
+            .await
+            .map_err(PictureError::Source)?;
+        let digest = Digest::of(&picture.bytes);
+        if self.store.find_by_digest(&digest).await?.is_some() {
+            self.remember(candidate);
+            return Ok(Kept::Duplicate);
+        }
+        let id = ImageId::new();
+        let object = ObjectName::original(id);
+        let byte_size = picture.bytes.len() as i64;
+        let content_type = picture.format.content_type();
+        self.objects
+            .put(&object, picture.bytes, content_type)
+            .await?;
+        let image = NewImage {
+            id,
+            sha256: digest.clone(),
+            source: source.to_owned(),
+            source_ref: picture.source_ref,
+            object_name: object.clone(),
+            content_type: content_type.to_owned(),
+            byte_size,
+            created_at: now_micros(),
+        };
+        match self.store.insert_pending(&image).await {
+            Ok(InsertOutcome::Inserted) => {}
+            Ok(InsertOutcome::Duplicate(_)) => {
+                // Another run stored the same picture between our look-up and
+                // our insert: its object is the one that stays.
+                self.delete_unrecorded(&object).await;
+                self.remember(candidate);
+                return Ok(Kept::Duplicate);
+            }
+            // The insert may have committed even though we saw an error
+            // (a timeout or a connection lost after the server wrote it):
+            // deleting the object now could leave a row without its
+            // original. The orphan sweep deletes it once it is sure no row
+            // refers to it.
+            Err(error) => return Err(error.into()),
+        }
+        self.remember(candidate);
+        let message = ImageMessage::new(id, object, digest);
+        let publish_error = match self.publisher.publish(&message).await {
+            Ok(()) => {
+                self.store.mark_published(id).await?;
+                None
+            }
+            Err(error) => {
+                tracing::warn!(image_id = %id, %error, "publish failed; the sweep will retry");
+                Some(format!("image {id}: {error}"))
+            }
+        };
+        Ok(Kept::Stored { publish_error })
+    }
+
+    /// Removes an object no row points to. A failure leaves it to the orphan sweep.
+    async fn delete_unrecorded(&self, object: &ObjectName) {
+        if let Err(error) = self.objects.delete(object).await {
+            tracing::warn!(%object, %error, "could not delete an unrecorded object; the orphan sweep will");
+        }
+    }
+
+    /// The sweeps that follow every run: pending pictures, then orphans.
+    async fn sweep(&self, tally: &mut Tally) -> Result<(), IngestError> {
+        self.sweep_pending(tally).await?;
+        self.sweep_orphans(tally).await;
+        Ok(())
+    }
+
+    /// Publishes again the messages of pictures stored earlier that are still
+    /// pending: never published, or published long enough ago that the
+    /// message must have been lost or dead-lettered. A picture published
+    /// [`IngestConfig::max_publishes`] times already is given up on instead.
+    async fn sweep_pending(&self, tally: &mut Tally) -> Result<(), IngestError> {
+        let stale_before = now_micros()
+            - chrono::TimeDelta::from_std(self.config.republish_after)
+                .unwrap_or(chrono::TimeDelta::MAX);
+        let given_up = self
+            .store
+            .give_up_unanswered(stale_before, self.config.max_publishes, SWEEP_LIMIT)
+            .await?;
+        for id in &given_up {
+            tracing::warn!(
+                image_id = %id,
+                publishes = self.config.max_publishes,
+                "no verdict after the last publish; the picture is marked failed"
+            );
+        }
+        tally.summary.given_up += given_up.len() as u64;
+        let stale = self.store.unpublished(stale_before, SWEEP_LIMIT).await?;
+        for record in stale {
+            let message =
+                ImageMessage::new(record.id, record.object_name.clone(), record.sha256.clone());
+            match self.publisher.publish(&message).await {
+                Ok(()) => {
+                    self.store.mark_published(record.id).await?;
+                    tally.summary.published += 1;
+                    tally.summary.republished += 1;
+                }
+                Err(error) => {
+                    tracing::warn!(image_id = %record.id, %error, "republish failed");
+                    tally.error(PUBLISH_ERRORS, format!("image {}: {error}", record.id));
+                    // The queue is down; the rest would fail the same way.
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes objects of the last [`IngestConfig::orphan_window`] that no
+    /// row refers to. Its failures do not fail the run: the next run sweeps
+    /// the same window again.
+    async fn sweep_orphans(&self, tally: &mut Tally) {
+        let options = OrphanSweep::per_run(self.config.orphan_grace, self.config.orphan_window);
+        match sweep_orphans(self.store.as_ref(), self.objects.as_ref(), &options).await {
+            Ok(report) => tally.summary.orphans_deleted += report.deleted.len() as u64,
+            Err(error) => {
+                tracing::warn!(%error, "the orphan sweep stopped; the next run tries again")
+            }
+        }
+    }
+}
+
+/// Keeps the lease while a run lasts longer than its time to live; stops
+/// when dropped.
+struct LeaseRenewal(tokio::task::JoinHandle<()>);
+
+impl LeaseRenewal {
+    fn start(store: Arc<dyn ImageStore>, holder: String, ttl: Duration) -> Self {
+        // Renewed three times per lifetime, but not more than twice a second.
+        let every = (ttl / 3).max(Duration::from_millis(500));
+        Self(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                match store.try_acquire_ingest_lease(&holder, ttl).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!("the ingestion lease was taken over"),
+                    Err(error) => tracing::warn!(%error, "could not renew the ingestion lease"),
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for LeaseRenewal {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

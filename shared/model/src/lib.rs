@@ -1,0 +1,190 @@
+//! Deciding whether a picture shows a cat, a dog or neither, and making its
+//! thumbnail on the way.
+//!
+//! The model is EfficientNet-Lite0 (ImageNet) exported to ONNX by
+//! model/build.sh into `MODEL_DIR` (default `.cache/model`), run with tract,
+//! followed by the small head in model/head.json. MODEL.md describes both.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use catdog_model::{Classifier, DecodeLimits};
+//! let classifier = Classifier::load(std::path::Path::new(".cache/model"))?;
+//! let bytes = std::fs::read("cat.jpg")?;
+//! let analysis = classifier.analyze(&bytes, &DecodeLimits::default())?;
+//! println!("{} ({:.2})", analysis.classification.category, analysis.classification.confidence);
+//! # Ok(()) }
+//! ```
+
+mod backbone;
+mod decode;
+mod head;
+mod preprocess;
+mod thumbnail;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+pub use backbone::{BACKBONE_FILE, BackboneOutput, DepthwiseLayout, OptimizedBackbone};
+pub use decode::{
+    DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DecodeError, DecodeLimits, DecodedImage,
+    SupportedFormat, decode,
+};
+pub use head::Scores;
+pub use preprocess::{ModelInput, preprocess};
+pub use thumbnail::{RenderedThumbnail, THUMBNAIL_LONG_SIDE, ThumbnailError};
+
+use backbone::Backbone;
+use catdog_core::domain::Category;
+use head::Head;
+
+/// The default of `MODEL_DIR`, relative to the repository root.
+pub const DEFAULT_MODEL_DIR: &str = ".cache/model";
+
+/// Something is wrong with the model or its files, not with the picture:
+/// worth retrying after the deployment is fixed.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{} is missing: run model/build.sh to build it", path.display())]
+    Missing { path: PathBuf },
+    #[error("could not read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not load the model {}: {reason}", path.display())]
+    Load { path: PathBuf, reason: String },
+    #[error("model/head.json does not fit: {0}")]
+    Head(String),
+    #[error("inference failed: {0}")]
+    Inference(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifyError {
+    /// The picture's fault: refusing it again later gives the same answer.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Thumbnail(#[from] ThumbnailError),
+}
+
+impl ClassifyError {
+    /// True when the picture itself is unusable (so it is rejected, not retried).
+    pub fn is_bad_picture(&self) -> bool {
+        matches!(self, ClassifyError::Decode(_))
+    }
+}
+
+/// The classifier's answer for one picture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Classification {
+    /// The class with the highest score.
+    pub category: Category,
+    /// The score of `category`.
+    pub confidence: f32,
+    pub scores: Scores,
+    /// Which model decided: a digest of the backbone and the head.
+    pub model_version: String,
+}
+
+/// Everything one decode of a picture gives: its class, its upright size and
+/// its thumbnail.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Analysis {
+    pub classification: Classification,
+    pub format: SupportedFormat,
+    /// Size of the picture as shown (after EXIF orientation).
+    pub width: u32,
+    pub height: u32,
+    pub thumbnail: RenderedThumbnail,
+}
+
+/// The loaded model. Load it once per process and share it: every method
+/// takes `&self` and it is `Send + Sync`.
+pub struct Classifier {
+    backbone: Backbone,
+    head: Head,
+    model_version: String,
+}
+
+impl Classifier {
+    /// Loads `model_dir/backbone.onnx` and the committed head, and optimises
+    /// the backbone for one 224×224 picture at a time.
+    pub fn load(model_dir: &Path) -> Result<Self, ModelError> {
+        let backbone_path = model_dir.join(BACKBONE_FILE);
+        let backbone = Backbone::load(&backbone_path)?;
+        let head = Head::committed()?;
+        let backbone_bytes = std::fs::read(&backbone_path).map_err(|source| ModelError::Read {
+            path: backbone_path.clone(),
+            source,
+        })?;
+        let model_version = model_version(&head.version, &backbone_bytes, head::HEAD_JSON);
+        Ok(Self {
+            backbone,
+            head,
+            model_version,
+        })
+    }
+
+    pub fn model_version(&self) -> &str {
+        &self.model_version
+    }
+
+    /// Decodes, classifies and makes the thumbnail, from one decode.
+    pub fn analyze(&self, bytes: &[u8], limits: &DecodeLimits) -> Result<Analysis, ClassifyError> {
+        let picture = decode(bytes, limits)?;
+        let classification = self.classify(&picture)?;
+        let thumbnail = thumbnail::render(&picture.pixels)?;
+        Ok(Analysis {
+            classification,
+            format: picture.format,
+            width: picture.width(),
+            height: picture.height(),
+            thumbnail,
+        })
+    }
+
+    pub fn classify(&self, picture: &DecodedImage) -> Result<Classification, ModelError> {
+        self.classify_input(&preprocess(&picture.pixels))
+    }
+
+    /// Inference and head alone, on an already preprocessed picture.
+    pub fn classify_input(&self, input: &ModelInput) -> Result<Classification, ModelError> {
+        let output = self.backbone.run(input)?;
+        let scores = self.head.scores(&output);
+        let category = scores.best();
+        Ok(Classification {
+            category,
+            confidence: scores.get(category),
+            scores,
+            model_version: self.model_version.clone(),
+        })
+    }
+
+    /// The backbone's raw output (ImageNet logits and pooled features).
+    pub fn backbone_output(&self, input: &ModelInput) -> Result<BackboneOutput, ModelError> {
+        self.backbone.run(input)
+    }
+}
+
+/// `<head version>+<first 16 hex digits of sha256(backbone.onnx ‖ head.json)>`:
+/// changes whenever either file does, so stored results say which model made them.
+fn model_version(head_version: &str, backbone: &[u8], head_json: &str) -> String {
+    let mut digest = Sha256::new();
+    digest.update(backbone);
+    digest.update(head_json.as_bytes());
+    let hex = hex::encode(digest.finalize());
+    format!("{head_version}+{}", &hex[..16])
+}
+
+/// The model directory from `MODEL_DIR`, or [`DEFAULT_MODEL_DIR`].
+pub fn model_dir_from_env() -> PathBuf {
+    std::env::var_os("MODEL_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_DIR))
+}

@@ -1,0 +1,156 @@
+//! Objects as files in a folder: the embedded default of local mode.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::fs;
+
+use super::{
+    ListedObject, MAX_PAGE, NameRange, ObjectError, ObjectResult, ObjectStore, StoredObject,
+};
+use catdog_core::domain::{ImageId, ObjectName};
+
+/// Keeps each object as a file named like the object, and its content type in
+/// a sibling file, so what is read back is exactly what was written.
+pub struct FolderStore {
+    root: PathBuf,
+}
+
+const TYPE_SUFFIX: &str = ".content-type";
+
+impl FolderStore {
+    pub async fn open(dir: &str) -> ObjectResult<Self> {
+        if dir.is_empty() {
+            return Err(ObjectError::BadUrl("file:// needs a folder".to_owned()));
+        }
+        let root = PathBuf::from(dir);
+        fs::create_dir_all(root.join("thumbs"))
+            .await
+            .map_err(|e| ObjectError::Other(format!("cannot create {}: {e}", root.display())))?;
+        Ok(Self { root })
+    }
+
+    /// The file an object lives in. `ObjectName` only holds names we made
+    /// (an image id, or `thumbs/` + id + `.jpg`), so this never leaves `root`.
+    fn path_of(&self, name: &ObjectName) -> PathBuf {
+        self.root.join(name.as_str())
+    }
+}
+
+fn io_error(name: &ObjectName, e: std::io::Error) -> ObjectError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        ObjectError::NotFound(name.to_string())
+    } else {
+        ObjectError::Other(format!("{name}: {e}"))
+    }
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half
+/// an object and a crash leaves no partial file under the real name.
+async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = with_suffix(path, &format!(".tmp-{}", ImageId::new()));
+    fs::write(&tmp, bytes).await?;
+    match fs::rename(&tmp, path).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = fs::remove_file(&tmp).await;
+            Err(e)
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectStore for FolderStore {
+    async fn put(&self, name: &ObjectName, bytes: Bytes, content_type: &str) -> ObjectResult<()> {
+        let path = self.path_of(name);
+        // The type first: an object file is only there once its type is.
+        write_atomically(&with_suffix(&path, TYPE_SUFFIX), content_type.as_bytes())
+            .await
+            .map_err(|e| io_error(name, e))?;
+        write_atomically(&path, &bytes)
+            .await
+            .map_err(|e| io_error(name, e))
+    }
+
+    async fn get(&self, name: &ObjectName) -> ObjectResult<StoredObject> {
+        let path = self.path_of(name);
+        let bytes = fs::read(&path).await.map_err(|e| io_error(name, e))?;
+        let content_type = fs::read_to_string(with_suffix(&path, TYPE_SUFFIX))
+            .await
+            .unwrap_or_else(|_| "application/octet-stream".to_owned());
+        Ok(StoredObject {
+            bytes: Bytes::from(bytes),
+            content_type,
+        })
+    }
+
+    async fn delete(&self, name: &ObjectName) -> ObjectResult<()> {
+        let path = self.path_of(name);
+        for p in [path.clone(), with_suffix(&path, TYPE_SUFFIX)] {
+            match fs::remove_file(&p).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_error(name, e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn list(&self) -> ObjectResult<Vec<ObjectName>> {
+        let mut names = Vec::new();
+        for (dir, prefix) in [
+            (self.root.clone(), ""),
+            (self.root.join("thumbs"), "thumbs/"),
+        ] {
+            let mut entries = match fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(ObjectError::Other(format!("{}: {e}", dir.display()))),
+            };
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(|e| ObjectError::Other(e.to_string()))?
+            {
+                let Some(file) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if let Ok(name) = format!("{prefix}{file}").parse::<ObjectName>() {
+                    names.push(name);
+                }
+            }
+        }
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        Ok(names)
+    }
+
+    async fn list_page(&self, range: &NameRange, limit: usize) -> ObjectResult<Vec<ListedObject>> {
+        let mut page = Vec::new();
+        for name in self.list().await?.into_iter() {
+            if page.len() >= limit.min(MAX_PAGE) {
+                break;
+            }
+            if !range.contains(name.as_str()) {
+                continue;
+            }
+            let modified = match fs::metadata(self.path_of(&name)).await {
+                Ok(meta) => meta.modified().map_err(|e| io_error(&name, e))?,
+                // Deleted since it was listed: not there any more.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(&name, e)),
+            };
+            page.push(ListedObject {
+                name,
+                updated: modified.into(),
+            });
+        }
+        Ok(page)
+    }
+}

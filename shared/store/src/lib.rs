@@ -1,0 +1,259 @@
+//! The metadata store: one API ([`ImageStore`]) with two implementations,
+//! chosen by the database URL. PostgreSQL is production (Cloud SQL); SQLite is
+//! the embedded default of local mode. `tests/store_contract.rs` holds both to
+//! the same behaviour.
+
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use catdog_core::domain::{
+    Category, Digest, ImageId, ImageRecord, NewImage, PageLimit, Status, Verdict,
+};
+
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or did not answer in time. Callers
+    /// answer 503 so that clients (and Pub/Sub) come back later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// The stored data is not what this version of the code understands.
+    #[error("unexpected data in the database: {0}")]
+    Corrupt(String),
+    #[error("bad database URL: {0}")]
+    BadUrl(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The `last_error` of an image given up on (see
+/// [`ImageStore::give_up_unanswered`]), as an SQL expression both databases
+/// evaluate alike: it counts the publishes and keeps the error last recorded.
+const GIVE_UP_REASON_SQL: &str = "'no verdict after ' || publishes || \
+    ' publishes of its message (each one dead-lettered or lost); last error: ' || \
+    COALESCE(last_error, 'none recorded')";
+
+/// Whether an insert added a row or found the same picture already stored.
+#[derive(Clone, Debug, PartialEq)]
+pub enum InsertOutcome {
+    Inserted,
+    /// The digest is already stored, under this image.
+    Duplicate(ImageId),
+}
+
+/// Whether a verdict (or a rejection) changed anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordOutcome {
+    Recorded,
+    /// The image was already classified or rejected: nothing changed.
+    AlreadyDone,
+    /// No such image.
+    NotFound,
+}
+
+/// The few numbers every listing depends on, read in one cheap query. Their
+/// change is what invalidates cached pages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GalleryState {
+    /// Cats plus dogs classified: the images shown in the gallery.
+    pub total_images: i64,
+    /// The highest gallery position handed out so far.
+    pub gallery_seq: i64,
+    /// When ingestion last finished, or when the database was created.
+    pub last_ingest_at: DateTime<Utc>,
+}
+
+/// What one listing shows, read at once: the gallery state and its pages,
+/// from the same snapshot of the database (so the count, the ETag and the
+/// pictures always agree).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GalleryListing {
+    pub state: GalleryState,
+    /// One page per category asked for, in the order asked.
+    pub pages: Vec<Vec<ImageRecord>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceStatus {
+    pub name: String,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    pub state: GalleryState,
+    pub by_category: Vec<(Category, i64)>,
+    pub by_status: Vec<(Status, i64)>,
+    pub sources: Vec<SourceStatus>,
+}
+
+/// What one ingestion run did, as recorded when it finishes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IngestRun {
+    pub started_at: Option<DateTime<Utc>>,
+    pub fetched: i64,
+    pub stored: i64,
+    pub duplicates: i64,
+    pub published: i64,
+    /// `(source, error)` for each source that failed in this run.
+    pub errors: Vec<(String, String)>,
+    /// Sources that were asked and answered in this run.
+    pub succeeded_sources: Vec<String>,
+}
+
+#[async_trait]
+pub trait ImageStore: Send + Sync + 'static {
+    /// Applies every migration not yet applied. Safe when several processes
+    /// start at once: they wait for each other.
+    async fn migrate(&self) -> StoreResult<()>;
+
+    /// Answers when the database does.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Records a stored picture as pending. The digest is unique: a second
+    /// picture with the same bytes is not inserted.
+    async fn insert_pending(&self, image: &NewImage) -> StoreResult<InsertOutcome>;
+
+    async fn get(&self, id: ImageId) -> StoreResult<Option<ImageRecord>>;
+
+    async fn find_by_digest(&self, digest: &Digest) -> StoreResult<Option<ImageRecord>>;
+
+    /// Notes that the image's message was handed to the queue (once more:
+    /// each call counts one publish).
+    async fn mark_published(&self, id: ImageId) -> StoreResult<()>;
+
+    /// Pending images that need their message (re)published: created before
+    /// `stale_before` and either never published or last published before it.
+    /// This is the sweep that keeps a failed publish from losing a picture.
+    async fn unpublished(
+        &self,
+        stale_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ImageRecord>>;
+
+    /// Gives up on pending images whose message was published
+    /// `max_publishes` times or more, the last time before `stale_before`,
+    /// without a verdict: each such message was dead-lettered or lost every
+    /// time. They become `failed`, with `last_error` saying so (and keeping
+    /// the error classification last recorded), so the sweep stops
+    /// republishing them; a late delivery can still classify them. Returns
+    /// the images given up on, at most `limit`.
+    async fn give_up_unanswered(
+        &self,
+        stale_before: DateTime<Utc>,
+        max_publishes: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<ImageId>>;
+
+    /// Which of `ids` have a row, whatever their status (the orphan sweep
+    /// keeps every object whose image is recorded).
+    async fn existing_ids(&self, ids: &[ImageId]) -> StoreResult<HashSet<ImageId>>;
+
+    /// Records the classifier's verdict. Only a pending (or failed) image
+    /// changes; cats and dogs get the next gallery position.
+    async fn record_verdict(&self, id: ImageId, verdict: &Verdict) -> StoreResult<RecordOutcome>;
+
+    /// Records that the picture cannot be decoded; it is never retried.
+    async fn mark_rejected(&self, id: ImageId, reason: &str) -> StoreResult<RecordOutcome>;
+
+    /// Counts a failed attempt (our fault, not the picture's) and keeps the error.
+    async fn record_failure(&self, id: ImageId, error: &str) -> StoreResult<()>;
+
+    /// Cats and dogs in gallery order, newest first. `category` narrows the
+    /// listing; `after_seq` continues after a previous page's last image.
+    async fn gallery_page(
+        &self,
+        category: Option<Category>,
+        limit: PageLimit,
+        after_seq: Option<i64>,
+    ) -> StoreResult<Vec<ImageRecord>>;
+
+    async fn gallery_state(&self) -> StoreResult<GalleryState>;
+
+    /// [`gallery_state`](Self::gallery_state) and, for each of `categories`,
+    /// the page [`gallery_page`](Self::gallery_page) would answer, in one
+    /// read of one snapshot: what a listing request needs, in one round
+    /// trip on PostgreSQL.
+    async fn gallery_listing(
+        &self,
+        categories: &[Option<Category>],
+        limit: PageLimit,
+        after_seq: Option<i64>,
+    ) -> StoreResult<GalleryListing>;
+
+    async fn stats(&self) -> StoreResult<Stats>;
+
+    /// Takes the ingestion lease for `holder` unless another holder has it and
+    /// it has not expired. Two overlapping runs never both get it.
+    async fn try_acquire_ingest_lease(&self, holder: &str, ttl: Duration) -> StoreResult<bool>;
+
+    /// Records a finished run, moves `last_ingest_at` forward, keeps each
+    /// source's last error, and releases `holder`'s lease.
+    async fn finish_ingest(&self, holder: &str, run: &IngestRun) -> StoreResult<()>;
+}
+
+/// Opens the store a database URL names: `postgres://…` / `postgresql://…`
+/// (including `host=/cloudsql/…` sockets) or `sqlite://PATH`.
+pub async fn connect(url: &str, options: &ConnectOptions) -> StoreResult<Arc<dyn ImageStore>> {
+    #[cfg(not(feature = "postgres"))]
+    let _ = options;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        return Ok(Arc::new(PostgresStore::connect(url, options)?));
+        #[cfg(not(feature = "postgres"))]
+        return Err(StoreError::BadUrl(
+            "this build has no PostgreSQL support (cargo feature `postgres`)".to_owned(),
+        ));
+    }
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        #[cfg(feature = "sqlite")]
+        return Ok(Arc::new(SqliteStore::open(path).await?));
+        #[cfg(not(feature = "sqlite"))]
+        {
+            let _ = path;
+            return Err(StoreError::BadUrl(
+                "this build has no SQLite support (cargo feature `sqlite`); use postgres://…"
+                    .to_owned(),
+            ));
+        }
+    }
+    {
+        Err(StoreError::BadUrl(
+            "expected postgres://… or sqlite://PATH".to_owned(),
+        ))
+    }
+}
+
+/// How the PostgreSQL pool behaves.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    pub pool_size: usize,
+    /// How long to wait for a connection or a query before answering 503.
+    pub timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 8,
+            timeout: Duration::from_secs(2),
+        }
+    }
+}

@@ -1,0 +1,1026 @@
+//! PostgreSQL implementation (tokio-postgres behind a deadpool pool): the
+//! production store, on Cloud SQL.
+//!
+//! Every call is bounded in time: getting a connection (waiting for a free
+//! one or opening a new one) takes at most `ConnectOptions::timeout`, and so
+//! does the work done with it; the server also cancels any statement that
+//! runs longer (`statement_timeout`). A database that is down or hangs is
+//! therefore a quick `StoreError::Unavailable`, and since the pool opens
+//! connections lazily and throws broken ones away, it recovers by itself when
+//! the database comes back.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime, Transaction,
+};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{IsolationLevel, NoTls, Row};
+use uuid::Uuid;
+
+use super::{
+    ConnectOptions, GIVE_UP_REASON_SQL, GalleryListing, GalleryState, ImageStore, IngestRun,
+    InsertOutcome, RecordOutcome, SourceStatus, Stats, StoreError, StoreResult,
+};
+use catdog_core::domain::{
+    Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Status, Thumbnail,
+    Verdict, now_micros,
+};
+
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/postgres/0001_initial.sql")),
+    (
+        2,
+        include_str!("migrations/postgres/0002_publish_count.sql"),
+    ),
+];
+
+/// The advisory lock every migrating process takes, so that several instances
+/// starting at once apply each migration exactly once. Any constant works as
+/// long as it never changes; this one spells "catdogmg".
+const MIGRATION_LOCK: i64 = 0x6361_7464_6f67_6d67;
+
+/// Migrations may wait for another instance's migrations and may rewrite
+/// tables, so they get far longer than an ordinary call.
+const MIGRATION_TIMEOUT_FACTOR: u32 = 30;
+const MIN_MIGRATION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The longest ingestion lease we store; longer requests are cut to it so the
+/// interval arithmetic in SQL cannot overflow.
+const MAX_LEASE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+pub struct PostgresStore {
+    pool: Pool,
+    timeout: Duration,
+}
+
+impl PostgresStore {
+    /// Builds the pool; no connection is opened until the first call, so this
+    /// succeeds even while the database is down.
+    pub fn connect(url: &str, options: &ConnectOptions) -> StoreResult<Self> {
+        let config = client_config(url, options.timeout)?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                // A connection that broke is noticed as closed; one that
+                // hangs is thrown away when its call times out (see
+                // `settle`). So no extra round trip on every checkout.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.timeout))
+            .create_timeout(Some(options.timeout))
+            .recycle_timeout(Some(options.timeout))
+            .build()
+            .map_err(|e| StoreError::Other(format!("cannot build the connection pool: {e}")))?;
+        Ok(Self {
+            pool,
+            timeout: options.timeout,
+        })
+    }
+
+    /// A pooled connection, or `Unavailable` within the timeout.
+    async fn client(&self) -> StoreResult<Object> {
+        match tokio::time::timeout(self.timeout, self.pool.get()).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(e)) => Err(pool_error(e)),
+            Err(_) => Err(self.too_slow("waiting for a connection")),
+        }
+    }
+
+    fn too_slow(&self, doing: &str) -> StoreError {
+        StoreError::Unavailable(format!(
+            "no answer within {} ms while {doing}",
+            self.timeout.as_millis()
+        ))
+    }
+
+    /// Turns the bounded result of work done on `client` into the call's
+    /// result. A connection whose work timed out may still be waiting for an
+    /// answer that will never come, so it is taken out of the pool rather
+    /// than handed to the next caller.
+    fn settle<T>(
+        &self,
+        client: Object,
+        outcome: Result<Result<T, Failure>, tokio::time::error::Elapsed>,
+    ) -> StoreResult<T> {
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(Failure::Store(e))) => Err(e),
+            Ok(Err(Failure::Pg(e))) => Err(classify(&e)),
+            Err(_) => {
+                drop(Object::take(client));
+                Err(self.too_slow("running a query"))
+            }
+        }
+    }
+}
+
+/// Parses a `postgres://` URL, including the Cloud SQL socket form
+/// `postgres://USER:PASS@/DB?host=/cloudsql/PROJECT:REGION:INSTANCE` (a
+/// `host` starting with `/` is a socket directory), and adds our time bounds.
+fn client_config(url: &str, timeout: Duration) -> StoreResult<tokio_postgres::Config> {
+    // tokio-postgres's parse errors name the part that is wrong but never
+    // echo the URL, so the password cannot leak through them.
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::BadUrl(error_chain(&e)))?;
+    if config.get_hosts().is_empty() {
+        return Err(StoreError::BadUrl(
+            "no host: expected postgres://USER:PASS@HOST:PORT/DB or \
+             postgres://USER:PASS@/DB?host=/cloudsql/PROJECT:REGION:INSTANCE"
+                .to_owned(),
+        ));
+    }
+    config.connect_timeout(timeout);
+    // The server gives up on a statement (including one waiting for a lock)
+    // when we would, instead of holding locks for a caller that has left.
+    let statement_timeout = format!("-c statement_timeout={}", timeout.as_millis().max(1));
+    let options = match config.get_options() {
+        Some(existing) if !existing.trim().is_empty() => format!("{existing} {statement_timeout}"),
+        _ => statement_timeout,
+    };
+    config.options(&options);
+    if config.get_application_name().is_none() {
+        config.application_name("catdog");
+    }
+    Ok(config)
+}
+
+/// Why work on a connection stopped: the driver's error (classified later)
+/// or one of ours, such as a row we cannot read.
+enum Failure {
+    Pg(tokio_postgres::Error),
+    Store(StoreError),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Failure::Pg(e)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Store(e)
+    }
+}
+
+type Work<T> = Result<T, Failure>;
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn pool_error(e: PoolError) -> StoreError {
+    match e {
+        // Every backend error the pool reports comes from opening a
+        // connection: refused, unreachable, authentication, no such
+        // database. None of them is the caller's fault; all mean "later".
+        PoolError::Backend(e) => {
+            StoreError::Unavailable(format!("cannot connect: {}", describe(&e)))
+        }
+        PoolError::Timeout(kind) => {
+            StoreError::Unavailable(format!("timed out getting a connection ({kind:?})"))
+        }
+        PoolError::Closed => StoreError::Unavailable("the connection pool is closed".to_owned()),
+        PoolError::PostCreateHook(e) => StoreError::Unavailable(e.to_string()),
+        PoolError::NoRuntimeSpecified => {
+            StoreError::Other("the connection pool has no runtime".to_owned())
+        }
+    }
+}
+
+/// The server's own words when it sent an error, else the driver's chain.
+fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error_chain(e),
+    }
+}
+
+/// Sorts a driver error into what the caller should do about it.
+fn classify(e: &tokio_postgres::Error) -> StoreError {
+    let text = describe(e);
+    if let Some(code) = e.code() {
+        let code = code.code();
+        // 08: connection exception; 53: out of resources (too many
+        // connections); 57: operator intervention (shutdown, statement
+        // timeout); 40001/40P01: serialization failure and deadlock, which
+        // succeed when tried again; 55P03: lock not available.
+        let transient = code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57")
+            || matches!(code, "40001" | "40P01" | "55P03");
+        return if transient {
+            StoreError::Unavailable(text)
+        } else {
+            StoreError::Other(text)
+        };
+    }
+    // Without a server error, it is either the connection (closed, I/O,
+    // timeout) or a value we could not convert.
+    let top = e.to_string();
+    if top.starts_with("error deserializing") {
+        StoreError::Corrupt(text)
+    } else if top.starts_with("error serializing") || top.starts_with("expected ") {
+        StoreError::Other(text)
+    } else {
+        StoreError::Unavailable(text)
+    }
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn to_i32(what: &str, n: u32) -> StoreResult<i32> {
+    i32::try_from(n).map_err(|_| StoreError::Other(format!("{what} {n} is too large to store")))
+}
+
+const COLUMNS: &str = "id, sha256, source, source_ref, object_name, content_type, byte_size, \
+    width, height, status, category, confidence, scores, model_version, attempts, last_error, \
+    created_at, classified_at, published_at, thumbnail_object, thumbnail_width, \
+    thumbnail_height, placeholder, gallery_seq";
+
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+    index: usize,
+    what: &str,
+) -> StoreResult<T> {
+    row.try_get(index)
+        .map_err(|e| corrupt(what, error_chain(&e)))
+}
+
+/// Reads a row selected with [`COLUMNS`].
+fn record(row: &Row) -> StoreResult<ImageRecord> {
+    let dimension = |index: usize, what: &str| -> StoreResult<Option<u32>> {
+        get::<Option<i32>>(row, index, what)?
+            .map(|n| u32::try_from(n).map_err(|e| corrupt(what, e)))
+            .transpose()
+    };
+    let thumbnail = match (
+        get::<Option<String>>(row, 19, "thumbnail object")?,
+        dimension(20, "thumbnail width")?,
+        dimension(21, "thumbnail height")?,
+        get::<Option<String>>(row, 22, "placeholder")?,
+    ) {
+        (Some(object), Some(width), Some(height), Some(placeholder)) => Some(Thumbnail {
+            object_name: object.parse().map_err(|e| corrupt("thumbnail object", e))?,
+            width,
+            height,
+            placeholder,
+        }),
+        _ => None,
+    };
+    Ok(ImageRecord {
+        id: ImageId::from_uuid(get::<Uuid>(row, 0, "id")?),
+        sha256: get::<String>(row, 1, "sha256")?
+            .parse()
+            .map_err(|e| corrupt("sha256", e))?,
+        source: get(row, 2, "source")?,
+        source_ref: get(row, 3, "source_ref")?,
+        object_name: get::<String>(row, 4, "object name")?
+            .parse::<ObjectName>()
+            .map_err(|e| corrupt("object name", e))?,
+        content_type: get(row, 5, "content type")?,
+        byte_size: get(row, 6, "byte size")?,
+        width: dimension(7, "width")?,
+        height: dimension(8, "height")?,
+        status: get::<String>(row, 9, "status")?
+            .parse()
+            .map_err(|e| corrupt("status", e))?,
+        category: get::<Option<String>>(row, 10, "category")?
+            .map(|c| c.parse::<Category>())
+            .transpose()
+            .map_err(|e| corrupt("category", e))?,
+        confidence: get(row, 11, "confidence")?,
+        scores: get(row, 12, "scores")?,
+        model_version: get(row, 13, "model version")?,
+        attempts: get(row, 14, "attempts")?,
+        last_error: get(row, 15, "last error")?,
+        created_at: get(row, 16, "created_at")?,
+        classified_at: get(row, 17, "classified_at")?,
+        published_at: get(row, 18, "published_at")?,
+        thumbnail,
+        gallery_seq: get(row, 23, "gallery_seq")?,
+    })
+}
+
+/// A gallery page; `$1` is the position to continue after. The category
+/// (our own enum's spelling) and the limit (1 to 100) are written into the
+/// statement: with `LIMIT $2`, PostgreSQL cannot cost a generic plan and
+/// plans every execution anew, which cost more than running it.
+fn page_sql(category: Option<Category>, limit: PageLimit, columns: &str) -> String {
+    let filter = match category {
+        Some(category) => format!(
+            "category = '{}' AND gallery_seq IS NOT NULL AND ",
+            category.as_str()
+        ),
+        None => String::new(),
+    };
+    format!(
+        "SELECT {columns} FROM images WHERE {filter}gallery_seq < $1 \
+         ORDER BY gallery_seq DESC LIMIT {}",
+        limit.get()
+    )
+}
+
+/// One statement for a whole listing: the state row, left-joined to every
+/// page (so it comes back even when the pages are empty). Each row holds
+/// [`COLUMNS`], then its page's index (`NULL`: no picture), then the state.
+fn listing_sql(categories: &[Option<Category>], limit: PageLimit) -> String {
+    let pages = categories
+        .iter()
+        .enumerate()
+        .map(|(index, category)| {
+            let columns = format!("{COLUMNS}, {index} AS page");
+            format!("({})", page_sql(*category, limit, &columns))
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    format!(
+        "SELECT p.*, s.* FROM (SELECT cat_count + dog_count AS state_total, \
+         gallery_seq AS state_seq, COALESCE(last_ingest_at, created_at) AS state_at \
+         FROM gallery_state WHERE id = 1) AS s LEFT JOIN ({pages}) AS p ON true \
+         ORDER BY p.page, p.gallery_seq DESC"
+    )
+}
+
+/// Where the page index and the state sit in a [`listing_sql`] row.
+const LISTING_PAGE: usize = 24;
+const LISTING_STATE: usize = 25;
+
+async fn query_records(
+    client: &Object,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Work<Vec<ImageRecord>> {
+    let statement = client.prepare_cached(sql).await?;
+    let rows = client.query(&statement, params).await?;
+    Ok(rows.iter().map(record).collect::<StoreResult<Vec<_>>>()?)
+}
+
+async fn read_state(tx: &Transaction<'_>) -> Work<(GalleryState, [i64; 3])> {
+    let statement = tx
+        .prepare_cached(
+            "SELECT cat_count, dog_count, other_count, gallery_seq, \
+             COALESCE(last_ingest_at, created_at) FROM gallery_state WHERE id = 1",
+        )
+        .await?;
+    let row = tx.query_one(&statement, &[]).await?;
+    let (cats, dogs, others): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    let state = GalleryState {
+        total_images: cats + dogs,
+        gallery_seq: row.try_get(3)?,
+        last_ingest_at: row.try_get(4)?,
+    };
+    Ok((state, [cats, dogs, others]))
+}
+
+/// What finishes a pending (or failed) image.
+enum Finish<'a> {
+    Classified(&'a Verdict),
+    Rejected(&'a str),
+}
+
+/// Finishes an image in one transaction. The image's row lock makes
+/// concurrent deliveries of the same message wait for each other (the later
+/// ones then see it done); the `gallery_state` row lock, held until commit,
+/// hands out gallery positions in commit order, so a reader never sees a
+/// position before every smaller one is visible.
+async fn finish_image(client: &mut Object, id: ImageId, how: Finish<'_>) -> Work<RecordOutcome> {
+    let tx = client.transaction().await?;
+    let lock = tx
+        .prepare_cached("SELECT status FROM images WHERE id = $1 FOR UPDATE")
+        .await?;
+    let Some(row) = tx.query_opt(&lock, &[&id.as_uuid()]).await? else {
+        return Ok(RecordOutcome::NotFound);
+    };
+    let status: String = row.try_get(0)?;
+    if status == Status::Classified.as_str() || status == Status::Rejected.as_str() {
+        return Ok(RecordOutcome::AlreadyDone);
+    }
+    let now = now_micros();
+    match how {
+        Finish::Classified(verdict) => {
+            // Static statements per category, so each is prepared once.
+            let counter = match verdict.category {
+                Category::Cat => {
+                    "UPDATE gallery_state SET gallery_seq = gallery_seq + 1, \
+                     cat_count = cat_count + 1 WHERE id = 1 RETURNING gallery_seq"
+                }
+                Category::Dog => {
+                    "UPDATE gallery_state SET gallery_seq = gallery_seq + 1, \
+                     dog_count = dog_count + 1 WHERE id = 1 RETURNING gallery_seq"
+                }
+                Category::Other => {
+                    "UPDATE gallery_state SET other_count = other_count + 1 WHERE id = 1 \
+                     RETURNING NULL::bigint"
+                }
+            };
+            let counter = tx.prepare_cached(counter).await?;
+            let seq: Option<i64> = tx.query_one(&counter, &[]).await?.try_get(0)?;
+            let update = tx
+                .prepare_cached(
+                    "UPDATE images SET status = 'classified', category = $2, confidence = $3, \
+                     scores = $4, model_version = $5, width = $6, height = $7, \
+                     classified_at = $8, thumbnail_object = $9, thumbnail_width = $10, \
+                     thumbnail_height = $11, placeholder = $12, gallery_seq = $13, \
+                     attempts = attempts + 1, last_error = NULL WHERE id = $1",
+                )
+                .await?;
+            let thumbnail = &verdict.thumbnail;
+            tx.execute(
+                &update,
+                &[
+                    &id.as_uuid(),
+                    &verdict.category.as_str(),
+                    &verdict.confidence,
+                    &verdict.scores,
+                    &verdict.model_version,
+                    &to_i32("width", verdict.width)?,
+                    &to_i32("height", verdict.height)?,
+                    &now,
+                    &thumbnail.object_name.as_str(),
+                    &to_i32("thumbnail width", thumbnail.width)?,
+                    &to_i32("thumbnail height", thumbnail.height)?,
+                    &thumbnail.placeholder,
+                    &seq,
+                ],
+            )
+            .await?;
+        }
+        Finish::Rejected(reason) => {
+            let update = tx
+                .prepare_cached(
+                    "UPDATE images SET status = 'rejected', last_error = $2, \
+                     classified_at = $3, attempts = attempts + 1 WHERE id = $1",
+                )
+                .await?;
+            tx.execute(&update, &[&id.as_uuid(), &reason, &now]).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(RecordOutcome::Recorded)
+}
+
+#[async_trait]
+impl ImageStore for PostgresStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        let limit = (self.timeout * MIGRATION_TIMEOUT_FACTOR).max(MIN_MIGRATION_TIMEOUT);
+        let mut client = self.client().await?;
+        let outcome = tokio::time::timeout(limit, async {
+            let tx = client.transaction().await?;
+            tx.batch_execute(&format!(
+                "SET LOCAL statement_timeout = {}",
+                limit.as_millis()
+            ))
+            .await?;
+            // Held until commit: a second instance waits here and then
+            // finds everything applied.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (\
+                 version bigint PRIMARY KEY, \
+                 applied_at timestamptz NOT NULL DEFAULT clock_timestamp())",
+            )
+            .await?;
+            let applied: Vec<i64> = tx
+                .query("SELECT version FROM schema_migrations", &[])
+                .await?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<Result<_, _>>()?;
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| !applied.contains(v)) {
+                tx.batch_execute(sql).await?;
+                tx.execute(
+                    "INSERT INTO schema_migrations (version) VALUES ($1)",
+                    &[version],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await;
+        match outcome {
+            Err(_) => {
+                drop(Object::take(client));
+                Err(StoreError::Unavailable(format!(
+                    "migrations did not finish within {} s",
+                    limit.as_secs()
+                )))
+            }
+            other => self.settle(client, other),
+        }
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let client = self.client().await?;
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let statement = client.prepare_cached("SELECT 1 FROM gallery_state").await?;
+            client.query(&statement, &[]).await?;
+            Ok(())
+        })
+        .await;
+        // Like SQLite's: not ready until the schema is there either.
+        self.settle(client, outcome).map_err(|e| match e {
+            StoreError::Other(text) | StoreError::Corrupt(text) => StoreError::Unavailable(text),
+            e => e,
+        })
+    }
+
+    async fn insert_pending(&self, image: &NewImage) -> StoreResult<InsertOutcome> {
+        let client = self.client().await?;
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let insert = client
+                .prepare_cached(
+                    "INSERT INTO images (id, sha256, source, source_ref, object_name, \
+                     content_type, byte_size, status, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8) \
+                     ON CONFLICT (sha256) DO NOTHING",
+                )
+                .await?;
+            let inserted = client
+                .execute(
+                    &insert,
+                    &[
+                        &image.id.as_uuid(),
+                        &image.sha256.as_str(),
+                        &image.source,
+                        &image.source_ref,
+                        &image.object_name.as_str(),
+                        &image.content_type,
+                        &image.byte_size,
+                        &image.created_at,
+                    ],
+                )
+                .await?;
+            if inserted == 1 {
+                return Ok(InsertOutcome::Inserted);
+            }
+            // ON CONFLICT waited for the other insert to commit, so the
+            // existing row is visible to this next statement.
+            let existing = client
+                .prepare_cached("SELECT id FROM images WHERE sha256 = $1")
+                .await?;
+            let id: Uuid = client
+                .query_one(&existing, &[&image.sha256.as_str()])
+                .await?
+                .try_get(0)?;
+            Ok(InsertOutcome::Duplicate(ImageId::from_uuid(id)))
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn get(&self, id: ImageId) -> StoreResult<Option<ImageRecord>> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {COLUMNS} FROM images WHERE id = $1");
+        let outcome = tokio::time::timeout(self.timeout, async {
+            Ok(query_records(&client, &sql, &[&id.as_uuid()]).await?.pop())
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn find_by_digest(&self, digest: &Digest) -> StoreResult<Option<ImageRecord>> {
+        let client = self.client().await?;
+        let sql = format!("SELECT {COLUMNS} FROM images WHERE sha256 = $1");
+        let outcome = tokio::time::timeout(self.timeout, async {
+            Ok(query_records(&client, &sql, &[&digest.as_str()])
+                .await?
+                .pop())
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn mark_published(&self, id: ImageId) -> StoreResult<()> {
+        let client = self.client().await?;
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let update = client
+                .prepare_cached(
+                    "UPDATE images SET published_at = $2, publishes = publishes + 1 WHERE id = $1",
+                )
+                .await?;
+            client
+                .execute(&update, &[&id.as_uuid(), &now_micros()])
+                .await?;
+            Ok(())
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn unpublished(
+        &self,
+        stale_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ImageRecord>> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM images WHERE status = 'pending' AND created_at < $1 \
+             AND (published_at IS NULL OR published_at < $1) \
+             ORDER BY created_at LIMIT $2"
+        );
+        let outcome = tokio::time::timeout(self.timeout, async {
+            query_records(&client, &sql, &[&stale_before, &i64::from(limit)]).await
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn give_up_unanswered(
+        &self,
+        stale_before: DateTime<Utc>,
+        max_publishes: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<ImageId>> {
+        let client = self.client().await?;
+        // The status is checked again by the UPDATE itself: a verdict that
+        // commits meanwhile wins, and the image is not given up.
+        let sql = format!(
+            "UPDATE images SET status = 'failed', last_error = {GIVE_UP_REASON_SQL} \
+             WHERE status = 'pending' AND id IN (SELECT id FROM images \
+             WHERE status = 'pending' AND publishes >= $2 AND published_at < $1 \
+             ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id"
+        );
+        let max_publishes = to_i32("publish count", max_publishes)?;
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let update = client.prepare_cached(&sql).await?;
+            let rows = client
+                .query(&update, &[&stale_before, &max_publishes, &i64::from(limit)])
+                .await?;
+            let mut ids = Vec::with_capacity(rows.len());
+            for row in rows {
+                ids.push(ImageId::from_uuid(row.try_get(0)?));
+            }
+            Ok(ids)
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn existing_ids(&self, ids: &[ImageId]) -> StoreResult<HashSet<ImageId>> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let client = self.client().await?;
+        let uuids: Vec<Uuid> = ids.iter().map(ImageId::as_uuid).collect();
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let select = client
+                .prepare_cached("SELECT id FROM images WHERE id = ANY($1)")
+                .await?;
+            let mut found = HashSet::new();
+            for row in client.query(&select, &[&uuids]).await? {
+                found.insert(ImageId::from_uuid(row.try_get(0)?));
+            }
+            Ok(found)
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn record_verdict(&self, id: ImageId, verdict: &Verdict) -> StoreResult<RecordOutcome> {
+        let mut client = self.client().await?;
+        let outcome = tokio::time::timeout(
+            self.timeout,
+            finish_image(&mut client, id, Finish::Classified(verdict)),
+        )
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn mark_rejected(&self, id: ImageId, reason: &str) -> StoreResult<RecordOutcome> {
+        let mut client = self.client().await?;
+        let outcome = tokio::time::timeout(
+            self.timeout,
+            finish_image(&mut client, id, Finish::Rejected(reason)),
+        )
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn record_failure(&self, id: ImageId, error: &str) -> StoreResult<()> {
+        let client = self.client().await?;
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let update = client
+                .prepare_cached(
+                    "UPDATE images SET attempts = attempts + 1, last_error = $2 \
+                     WHERE id = $1 AND status IN ('pending', 'failed')",
+                )
+                .await?;
+            client.execute(&update, &[&id.as_uuid(), &error]).await?;
+            Ok(())
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn gallery_page(
+        &self,
+        category: Option<Category>,
+        limit: PageLimit,
+        after_seq: Option<i64>,
+    ) -> StoreResult<Vec<ImageRecord>> {
+        let client = self.client().await?;
+        let after = after_seq.unwrap_or(i64::MAX);
+        let sql = page_sql(category, limit, COLUMNS);
+        let outcome = tokio::time::timeout(self.timeout, async {
+            query_records(&client, &sql, &[&after]).await
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn gallery_listing(
+        &self,
+        categories: &[Option<Category>],
+        limit: PageLimit,
+        after_seq: Option<i64>,
+    ) -> StoreResult<GalleryListing> {
+        if categories.is_empty() {
+            let state = self.gallery_state().await?;
+            return Ok(GalleryListing {
+                state,
+                pages: Vec::new(),
+            });
+        }
+        let client = self.client().await?;
+        let after = after_seq.unwrap_or(i64::MAX);
+        let sql = listing_sql(categories, limit);
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let statement = client.prepare_cached(&sql).await?;
+            let rows = client.query(&statement, &[&after]).await?;
+            let first = rows.first().ok_or_else(|| {
+                StoreError::Corrupt("the gallery_state row is missing".to_owned())
+            })?;
+            let state = GalleryState {
+                total_images: get(first, LISTING_STATE, "gallery total")?,
+                gallery_seq: get(first, LISTING_STATE + 1, "gallery_seq")?,
+                last_ingest_at: get(first, LISTING_STATE + 2, "last_ingest_at")?,
+            };
+            let mut pages = vec![Vec::new(); categories.len()];
+            for row in &rows {
+                let Some(index) = get::<Option<i32>>(row, LISTING_PAGE, "page")? else {
+                    continue;
+                };
+                let page = usize::try_from(index)
+                    .ok()
+                    .and_then(|index| pages.get_mut(index))
+                    .ok_or_else(|| corrupt("page", index))?;
+                page.push(record(row)?);
+            }
+            Ok(GalleryListing { state, pages })
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn gallery_state(&self) -> StoreResult<GalleryState> {
+        let client = self.client().await?;
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let statement = client
+                .prepare_cached(
+                    "SELECT cat_count + dog_count, gallery_seq, \
+                     COALESCE(last_ingest_at, created_at) FROM gallery_state WHERE id = 1",
+                )
+                .await?;
+            let row = client.query_one(&statement, &[]).await?;
+            Ok(GalleryState {
+                total_images: row.try_get(0)?,
+                gallery_seq: row.try_get(1)?,
+                last_ingest_at: row.try_get(2)?,
+            })
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn stats(&self) -> StoreResult<Stats> {
+        let mut client = self.client().await?;
+        let outcome = tokio::time::timeout(self.timeout, async {
+            // One snapshot, so the counts agree with each other.
+            let tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let (state, [cats, dogs, others]) = read_state(&tx).await?;
+            let by_status_sql = tx
+                .prepare_cached("SELECT status, count(*) FROM images GROUP BY status")
+                .await?;
+            let mut counted: Vec<(String, i64)> = Vec::new();
+            for row in tx.query(&by_status_sql, &[]).await? {
+                counted.push((row.try_get(0)?, row.try_get(1)?));
+            }
+            let by_status = Status::ALL
+                .into_iter()
+                .map(|status| {
+                    let n = counted
+                        .iter()
+                        .find(|(s, _)| s == status.as_str())
+                        .map_or(0, |(_, n)| *n);
+                    (status, n)
+                })
+                .collect();
+            let sources_sql = tx
+                .prepare_cached(
+                    "SELECT name, last_error, last_error_at, last_success_at \
+                     FROM source_status ORDER BY name",
+                )
+                .await?;
+            let mut sources = Vec::new();
+            for row in tx.query(&sources_sql, &[]).await? {
+                sources.push(SourceStatus {
+                    name: row.try_get(0)?,
+                    last_error: row.try_get(1)?,
+                    last_error_at: row.try_get(2)?,
+                    last_success_at: row.try_get(3)?,
+                });
+            }
+            tx.commit().await?;
+            Ok(Stats {
+                state,
+                by_category: vec![
+                    (Category::Cat, cats),
+                    (Category::Dog, dogs),
+                    (Category::Other, others),
+                ],
+                by_status,
+                sources,
+            })
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn try_acquire_ingest_lease(&self, holder: &str, ttl: Duration) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let ttl_micros = i64::try_from(ttl.min(MAX_LEASE).as_micros()).unwrap_or(i64::MAX);
+        let outcome = tokio::time::timeout(self.timeout, async {
+            // The database's clock, not ours: instances whose clocks differ
+            // still agree on when a lease has run out.
+            let update = client
+                .prepare_cached(
+                    "UPDATE gallery_state SET lease_holder = $1, \
+                     lease_until = clock_timestamp() + $2::bigint * interval '1 microsecond' \
+                     WHERE id = 1 AND (lease_holder IS NULL OR lease_holder = $1 \
+                     OR lease_until < clock_timestamp())",
+                )
+                .await?;
+            let changed = client.execute(&update, &[&holder, &ttl_micros]).await?;
+            Ok(changed == 1)
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+
+    async fn finish_ingest(&self, holder: &str, run: &IngestRun) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let errors =
+            serde_json::to_value(&run.errors).map_err(|e| StoreError::Other(e.to_string()))?;
+        let outcome = tokio::time::timeout(self.timeout, async {
+            let now = now_micros();
+            let tx = client.transaction().await?;
+            let insert_run = tx
+                .prepare_cached(
+                    "INSERT INTO ingest_runs (started_at, finished_at, fetched, stored, \
+                     duplicates, published, errors) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .await?;
+            tx.execute(
+                &insert_run,
+                &[
+                    &run.started_at.unwrap_or(now),
+                    &now,
+                    &run.fetched,
+                    &run.stored,
+                    &run.duplicates,
+                    &run.published,
+                    &errors,
+                ],
+            )
+            .await?;
+            let source_failed = tx
+                .prepare_cached(
+                    "INSERT INTO source_status (name, last_error, last_error_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE \
+                     SET last_error = EXCLUDED.last_error, last_error_at = EXCLUDED.last_error_at",
+                )
+                .await?;
+            for (source, error) in &run.errors {
+                tx.execute(&source_failed, &[source, error, &now]).await?;
+            }
+            let source_answered = tx
+                .prepare_cached(
+                    "INSERT INTO source_status (name, last_success_at) VALUES ($1, $2) \
+                     ON CONFLICT (name) DO UPDATE SET last_success_at = EXCLUDED.last_success_at",
+                )
+                .await?;
+            for source in &run.succeeded_sources {
+                tx.execute(&source_answered, &[source, &now]).await?;
+            }
+            // GREATEST: two instances finishing close together (with clocks
+            // a little apart) never move the time backwards.
+            let release = tx
+                .prepare_cached(
+                    "UPDATE gallery_state SET \
+                     last_ingest_at = GREATEST(COALESCE(last_ingest_at, $1), $1), \
+                     lease_holder = CASE WHEN lease_holder = $2 THEN NULL ELSE lease_holder END, \
+                     lease_until = CASE WHEN lease_holder = $2 THEN NULL ELSE lease_until END \
+                     WHERE id = 1",
+                )
+                .await?;
+            tx.execute(&release, &[&now, &holder]).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+        .await;
+        self.settle(client, outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_postgres::config::Host;
+
+    use super::*;
+
+    const TIMEOUT: Duration = Duration::from_millis(1500);
+
+    #[test]
+    fn cloud_sql_socket_urls_name_the_socket_directory() {
+        let config = client_config(
+            "postgres://catdog:s3cret@/gallery?host=/cloudsql/my-project:europe-west1:catdog",
+            TIMEOUT,
+        )
+        .unwrap();
+        assert_eq!(
+            config.get_hosts(),
+            [Host::Unix(
+                "/cloudsql/my-project:europe-west1:catdog".into()
+            )]
+        );
+        assert_eq!(config.get_dbname(), Some("gallery"));
+        assert_eq!(config.get_user(), Some("catdog"));
+        assert_eq!(config.get_password(), Some(&b"s3cret"[..]));
+        // No port given: the socket file is .s.PGSQL.5432 in that directory.
+        assert!(config.get_ports().iter().all(|&p| p == 5432));
+    }
+
+    #[test]
+    fn tcp_urls_keep_host_port_and_database() {
+        let config = client_config("postgresql://u:p@db.internal:6543/catdog", TIMEOUT).unwrap();
+        assert_eq!(config.get_hosts(), [Host::Tcp("db.internal".into())]);
+        assert_eq!(config.get_ports(), [6543]);
+        assert_eq!(config.get_dbname(), Some("catdog"));
+    }
+
+    #[test]
+    fn our_time_bounds_are_added_to_the_callers_options() {
+        let config = client_config("postgres://u@h/d", TIMEOUT).unwrap();
+        assert_eq!(config.get_connect_timeout(), Some(&TIMEOUT));
+        assert_eq!(config.get_options(), Some("-c statement_timeout=1500"));
+        assert_eq!(config.get_application_name(), Some("catdog"));
+
+        let config =
+            client_config("postgres://u@h/d?options=-c%20search_path%3Dx", TIMEOUT).unwrap();
+        assert_eq!(
+            config.get_options(),
+            Some("-c search_path=x -c statement_timeout=1500")
+        );
+    }
+
+    #[test]
+    fn bad_urls_are_refused_without_echoing_the_password() {
+        for url in [
+            "postgres://u:hunter2@h:notaport/d",
+            "postgres://u:hunter2@/d",
+            "postgres://u:hunter2@h/d?nosuchparam=1",
+        ] {
+            match client_config(url, TIMEOUT) {
+                Err(StoreError::BadUrl(text)) => assert!(!text.contains("hunter2"), "{text}"),
+                other => panic!("{url}: expected BadUrl, got {:?}", other.map(|_| ())),
+            }
+        }
+    }
+}

@@ -1,0 +1,776 @@
+//! SQLite implementation (rusqlite, bundled): the embedded default of local
+//! mode. One connection serialises writes, which is also what makes gallery
+//! positions increase in commit order.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+
+use super::{
+    GIVE_UP_REASON_SQL, GalleryListing, GalleryState, ImageStore, IngestRun, InsertOutcome,
+    RecordOutcome, SourceStatus, Stats, StoreError, StoreResult,
+};
+use catdog_core::domain::{
+    Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Status, Thumbnail,
+    Verdict, now_micros,
+};
+
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/sqlite/0001_initial.sql")),
+    (2, include_str!("migrations/sqlite/0002_publish_count.sql")),
+];
+
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database file at `path`;
+    /// `:memory:` gives a private in-memory database.
+    pub async fn open(path: &str) -> StoreResult<Self> {
+        if path.is_empty() {
+            return Err(StoreError::BadUrl("sqlite:// needs a file path".to_owned()));
+        }
+        let path = path.to_owned();
+        let conn = tokio::task::spawn_blocking(move || -> StoreResult<Connection> {
+            let parent = Path::new(&path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty());
+            if let Some(parent) = parent.filter(|_| path != ":memory:") {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            let conn = Connection::open(&path).map_err(unavailable)?;
+            conn.busy_timeout(Duration::from_secs(5))
+                .map_err(unavailable)?;
+            // Switching to WAL takes a lock that SQLite's busy handler does
+            // not wait for, so several processes opening one file at once
+            // can see "database is locked": wait for each other instead.
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            loop {
+                let set_up = conn
+                    .pragma_update(None, "journal_mode", "WAL")
+                    .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"));
+                match set_up {
+                    Ok(()) => break,
+                    Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Other(e.to_string()))??;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn with_conn<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave a half-applied
+            // transaction (rusqlite rolls back on drop), so a poisoned lock is
+            // still safe to use.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("database task failed: {e}")))?
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(code, _)
+            if matches!(
+                code.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            )
+    )
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn db_error(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(code, _)
+            if matches!(
+                code.code,
+                rusqlite::ErrorCode::DatabaseBusy
+                    | rusqlite::ErrorCode::DatabaseLocked
+                    | rusqlite::ErrorCode::CannotOpen
+            ) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        rusqlite::Error::FromSqlConversionFailure(..) | rusqlite::Error::InvalidColumnType(..) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(us).ok_or_else(|| StoreError::Corrupt(format!("time {us}")))
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+const COLUMNS: &str = "id, sha256, source, source_ref, object_name, content_type, byte_size, \
+    width, height, status, category, confidence, scores, model_version, attempts, last_error, \
+    created_at, classified_at, published_at, thumbnail_object, thumbnail_width, \
+    thumbnail_height, placeholder, gallery_seq";
+
+/// The raw row, read without interpretation, so conversion errors become
+/// `StoreError::Corrupt` instead of rusqlite errors.
+struct RawRow {
+    id: String,
+    sha256: String,
+    source: String,
+    source_ref: Option<String>,
+    object_name: String,
+    content_type: String,
+    byte_size: i64,
+    width: Option<i64>,
+    height: Option<i64>,
+    status: String,
+    category: Option<String>,
+    confidence: Option<f64>,
+    scores: Option<String>,
+    model_version: Option<String>,
+    attempts: i64,
+    last_error: Option<String>,
+    created_at: i64,
+    classified_at: Option<i64>,
+    published_at: Option<i64>,
+    thumbnail_object: Option<String>,
+    thumbnail_width: Option<i64>,
+    thumbnail_height: Option<i64>,
+    placeholder: Option<String>,
+    gallery_seq: Option<i64>,
+}
+
+impl RawRow {
+    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            sha256: row.get(1)?,
+            source: row.get(2)?,
+            source_ref: row.get(3)?,
+            object_name: row.get(4)?,
+            content_type: row.get(5)?,
+            byte_size: row.get(6)?,
+            width: row.get(7)?,
+            height: row.get(8)?,
+            status: row.get(9)?,
+            category: row.get(10)?,
+            confidence: row.get(11)?,
+            scores: row.get(12)?,
+            model_version: row.get(13)?,
+            attempts: row.get(14)?,
+            last_error: row.get(15)?,
+            created_at: row.get(16)?,
+            classified_at: row.get(17)?,
+            published_at: row.get(18)?,
+            thumbnail_object: row.get(19)?,
+            thumbnail_width: row.get(20)?,
+            thumbnail_height: row.get(21)?,
+            placeholder: row.get(22)?,
+            gallery_seq: row.get(23)?,
+        })
+    }
+
+    fn into_record(self) -> StoreResult<ImageRecord> {
+        let dimension = |v: Option<i64>| -> StoreResult<Option<u32>> {
+            v.map(|n| u32::try_from(n).map_err(|e| corrupt("dimension", e)))
+                .transpose()
+        };
+        let thumbnail = match (
+            self.thumbnail_object,
+            self.thumbnail_width,
+            self.thumbnail_height,
+            self.placeholder,
+        ) {
+            (Some(object), Some(w), Some(h), Some(placeholder)) => Some(Thumbnail {
+                object_name: object.parse().map_err(|e| corrupt("thumbnail object", e))?,
+                width: u32::try_from(w).map_err(|e| corrupt("thumbnail width", e))?,
+                height: u32::try_from(h).map_err(|e| corrupt("thumbnail height", e))?,
+                placeholder,
+            }),
+            _ => None,
+        };
+        Ok(ImageRecord {
+            id: self.id.parse().map_err(|e| corrupt("id", e))?,
+            sha256: self.sha256.parse().map_err(|e| corrupt("sha256", e))?,
+            source: self.source,
+            source_ref: self.source_ref,
+            object_name: self
+                .object_name
+                .parse::<ObjectName>()
+                .map_err(|e| corrupt("object name", e))?,
+            content_type: self.content_type,
+            byte_size: self.byte_size,
+            width: dimension(self.width)?,
+            height: dimension(self.height)?,
+            status: self.status.parse().map_err(|e| corrupt("status", e))?,
+            category: self
+                .category
+                .map(|c| c.parse::<Category>())
+                .transpose()
+                .map_err(|e| corrupt("category", e))?,
+            confidence: self.confidence.map(|c| c as f32),
+            scores: self
+                .scores
+                .map(|s| serde_json::from_str(&s))
+                .transpose()
+                .map_err(|e| corrupt("scores", e))?,
+            model_version: self.model_version,
+            attempts: i32::try_from(self.attempts).map_err(|e| corrupt("attempts", e))?,
+            last_error: self.last_error,
+            created_at: from_micros(self.created_at)?,
+            classified_at: self.classified_at.map(from_micros).transpose()?,
+            published_at: self.published_at.map(from_micros).transpose()?,
+            thumbnail,
+            gallery_seq: self.gallery_seq,
+        })
+    }
+}
+
+fn query_records(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<ImageRecord>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+    let raw = stmt
+        .query_map(params, RawRow::read)
+        .map_err(db_error)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(db_error)?;
+    raw.into_iter().map(RawRow::into_record).collect()
+}
+
+/// A page of the gallery, as [`ImageStore::gallery_page`] describes it.
+fn read_page(
+    conn: &Connection,
+    category: Option<Category>,
+    limit: PageLimit,
+    after_seq: Option<i64>,
+) -> StoreResult<Vec<ImageRecord>> {
+    let after = after_seq.unwrap_or(i64::MAX);
+    let limit = limit.get();
+    match category {
+        Some(category) => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM images WHERE category = ?1 \
+                 AND gallery_seq IS NOT NULL AND gallery_seq < ?2 \
+                 ORDER BY gallery_seq DESC LIMIT ?3"
+            );
+            query_records(conn, &sql, params![category.as_str(), after, limit])
+        }
+        None => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM images WHERE gallery_seq < ?1 \
+                 ORDER BY gallery_seq DESC LIMIT ?2"
+            );
+            query_records(conn, &sql, params![after, limit])
+        }
+    }
+}
+
+fn read_state(conn: &Connection) -> StoreResult<GalleryState> {
+    let (cats, dogs, seq, last, created): (i64, i64, i64, Option<i64>, i64) = conn
+        .prepare_cached(
+            "SELECT cat_count, dog_count, gallery_seq, last_ingest_at, created_at \
+             FROM gallery_state WHERE id = 1",
+        )
+        .and_then(|mut statement| {
+            statement.query_row([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
+        })
+        .map_err(db_error)?;
+    Ok(GalleryState {
+        total_images: cats + dogs,
+        gallery_seq: seq,
+        last_ingest_at: from_micros(last.unwrap_or(created))?,
+    })
+}
+
+/// Finishes a pending (or failed) image, either classified or rejected.
+fn finish_image(
+    conn: &mut Connection,
+    id: ImageId,
+    verdict: Option<&Verdict>,
+    rejection: Option<&str>,
+) -> StoreResult<RecordOutcome> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    let status: Option<String> = tx
+        .query_row(
+            "SELECT status FROM images WHERE id = ?1",
+            [id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_error)?;
+    let Some(status) = status else {
+        return Ok(RecordOutcome::NotFound);
+    };
+    if status == Status::Classified.as_str() || status == Status::Rejected.as_str() {
+        return Ok(RecordOutcome::AlreadyDone);
+    }
+    let now = micros(now_micros());
+    match (verdict, rejection) {
+        (Some(v), _) => {
+            let seq = if v.category.is_shown() {
+                let seq: i64 = tx
+                    .query_row(
+                        "UPDATE gallery_state SET gallery_seq = gallery_seq + 1 WHERE id = 1 \
+                         RETURNING gallery_seq",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(db_error)?;
+                Some(seq)
+            } else {
+                None
+            };
+            let counter = match v.category {
+                Category::Cat => "cat_count",
+                Category::Dog => "dog_count",
+                Category::Other => "other_count",
+            };
+            tx.execute(
+                &format!("UPDATE gallery_state SET {counter} = {counter} + 1 WHERE id = 1"),
+                [],
+            )
+            .map_err(db_error)?;
+            tx.execute(
+                "UPDATE images SET status = 'classified', category = ?2, confidence = ?3, \
+                 scores = ?4, model_version = ?5, width = ?6, height = ?7, classified_at = ?8, \
+                 thumbnail_object = ?9, thumbnail_width = ?10, thumbnail_height = ?11, \
+                 placeholder = ?12, gallery_seq = ?13, attempts = attempts + 1, last_error = NULL \
+                 WHERE id = ?1",
+                params![
+                    id.to_string(),
+                    v.category.as_str(),
+                    f64::from(v.confidence),
+                    v.scores.to_string(),
+                    v.model_version,
+                    v.width,
+                    v.height,
+                    now,
+                    v.thumbnail.object_name.as_str(),
+                    v.thumbnail.width,
+                    v.thumbnail.height,
+                    v.thumbnail.placeholder,
+                    seq,
+                ],
+            )
+            .map_err(db_error)?;
+        }
+        (None, reason) => {
+            tx.execute(
+                "UPDATE images SET status = 'rejected', last_error = ?2, classified_at = ?3, \
+                 attempts = attempts + 1 WHERE id = ?1",
+                params![id.to_string(), reason.unwrap_or("rejected"), now],
+            )
+            .map_err(db_error)?;
+        }
+    }
+    tx.commit().map_err(db_error)?;
+    Ok(RecordOutcome::Recorded)
+}
+
+#[async_trait]
+impl ImageStore for SqliteStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        self.with_conn(|conn| {
+            // IMMEDIATE takes the write lock first, so two processes migrating
+            // the same file apply each step once.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let current: i64 = tx
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(db_error)?;
+            for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+                tx.execute_batch(sql).map_err(db_error)?;
+                tx.pragma_update(None, "user_version", version)
+                    .map_err(db_error)?;
+            }
+            tx.commit().map_err(db_error)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.with_conn(|conn| {
+            conn.query_row("SELECT 1 FROM gallery_state", [], |_| Ok(()))
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn insert_pending(&self, image: &NewImage) -> StoreResult<InsertOutcome> {
+        let image = image.clone();
+        self.with_conn(move |conn| {
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO images (id, sha256, source, source_ref, object_name, \
+                     content_type, byte_size, status, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8) \
+                     ON CONFLICT (sha256) DO NOTHING",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        image.id.to_string(),
+                        image.sha256.as_str(),
+                        image.source,
+                        image.source_ref,
+                        image.object_name.as_str(),
+                        image.content_type,
+                        image.byte_size,
+                        micros(image.created_at),
+                    ])
+                })
+                .map_err(db_error)?;
+            if inserted == 1 {
+                return Ok(InsertOutcome::Inserted);
+            }
+            let existing: String = conn
+                .query_row(
+                    "SELECT id FROM images WHERE sha256 = ?1",
+                    [image.sha256.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(db_error)?;
+            Ok(InsertOutcome::Duplicate(
+                existing.parse().map_err(|e| corrupt("id", e))?,
+            ))
+        })
+        .await
+    }
+
+    async fn get(&self, id: ImageId) -> StoreResult<Option<ImageRecord>> {
+        self.with_conn(move |conn| {
+            let sql = format!("SELECT {COLUMNS} FROM images WHERE id = ?1");
+            Ok(query_records(conn, &sql, [id.to_string()])?.pop())
+        })
+        .await
+    }
+
+    async fn find_by_digest(&self, digest: &Digest) -> StoreResult<Option<ImageRecord>> {
+        let digest = digest.to_string();
+        self.with_conn(move |conn| {
+            let sql = format!("SELECT {COLUMNS} FROM images WHERE sha256 = ?1");
+            Ok(query_records(conn, &sql, [digest])?.pop())
+        })
+        .await
+    }
+
+    async fn mark_published(&self, id: ImageId) -> StoreResult<()> {
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE images SET published_at = ?2, publishes = publishes + 1 WHERE id = ?1",
+                params![id.to_string(), micros(now_micros())],
+            )
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unpublished(
+        &self,
+        stale_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<ImageRecord>> {
+        self.with_conn(move |conn| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM images WHERE status = 'pending' AND created_at < ?1 \
+                 AND (published_at IS NULL OR published_at < ?1) \
+                 ORDER BY created_at LIMIT ?2"
+            );
+            query_records(conn, &sql, params![micros(stale_before), limit])
+        })
+        .await
+    }
+
+    async fn give_up_unanswered(
+        &self,
+        stale_before: DateTime<Utc>,
+        max_publishes: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<ImageId>> {
+        self.with_conn(move |conn| {
+            let sql = format!(
+                "UPDATE images SET status = 'failed', last_error = {GIVE_UP_REASON_SQL} \
+                 WHERE id IN (SELECT id FROM images \
+                 WHERE status = 'pending' AND publishes >= ?2 AND published_at < ?1 \
+                 ORDER BY created_at LIMIT ?3) RETURNING id"
+            );
+            let mut stmt = conn.prepare_cached(&sql).map_err(db_error)?;
+            let ids = stmt
+                .query_map(params![micros(stale_before), max_publishes, limit], |row| {
+                    row.get::<_, String>(0)
+                })
+                .map_err(db_error)?
+                .map(|id| {
+                    id.map_err(db_error)?
+                        .parse::<ImageId>()
+                        .map_err(|e| corrupt("id", e))
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    async fn existing_ids(&self, ids: &[ImageId]) -> StoreResult<HashSet<ImageId>> {
+        let ids: Vec<String> = ids.iter().map(ImageId::to_string).collect();
+        self.with_conn(move |conn| {
+            let mut found = HashSet::new();
+            // SQLite allows a limited number of parameters per statement.
+            for chunk in ids.chunks(500) {
+                let placeholders = vec!["?"; chunk.len()].join(", ");
+                let sql = format!("SELECT id FROM images WHERE id IN ({placeholders})");
+                let mut stmt = conn.prepare(&sql).map_err(db_error)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(chunk), |row| {
+                        row.get::<_, String>(0)
+                    })
+                    .map_err(db_error)?;
+                for id in rows {
+                    found.insert(
+                        id.map_err(db_error)?
+                            .parse::<ImageId>()
+                            .map_err(|e| corrupt("id", e))?,
+                    );
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn record_verdict(&self, id: ImageId, verdict: &Verdict) -> StoreResult<RecordOutcome> {
+        let verdict = verdict.clone();
+        self.with_conn(move |conn| finish_image(conn, id, Some(&verdict), None))
+            .await
+    }
+
+    async fn mark_rejected(&self, id: ImageId, reason: &str) -> StoreResult<RecordOutcome> {
+        let reason = reason.to_owned();
+        self.with_conn(move |conn| finish_image(conn, id, None, Some(&reason)))
+            .await
+    }
+
+    async fn record_failure(&self, id: ImageId, error: &str) -> StoreResult<()> {
+        let error = error.to_owned();
+        self.with_conn(move |conn| {
+            conn.execute(
+                "UPDATE images SET attempts = attempts + 1, last_error = ?2 \
+                 WHERE id = ?1 AND status IN ('pending', 'failed')",
+                params![id.to_string(), error],
+            )
+            .map_err(db_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn gallery_page(
+        &self,
+        category: Option<Category>,
+        limit: PageLimit,
+        after_seq: Option<i64>,
+    ) -> StoreResult<Vec<ImageRecord>> {
+        self.with_conn(move |conn| read_page(conn, category, limit, after_seq))
+            .await
+    }
+
+    async fn gallery_state(&self) -> StoreResult<GalleryState> {
+        self.with_conn(|conn| read_state(conn)).await
+    }
+
+    async fn gallery_listing(
+        &self,
+        categories: &[Option<Category>],
+        limit: PageLimit,
+        after_seq: Option<i64>,
+    ) -> StoreResult<GalleryListing> {
+        let categories = categories.to_vec();
+        self.with_conn(move |conn| {
+            // One read transaction: one snapshot, even with another process
+            // writing to the file.
+            let tx = conn.transaction().map_err(db_error)?;
+            let state = read_state(&tx)?;
+            let pages = categories
+                .into_iter()
+                .map(|category| read_page(&tx, category, limit, after_seq))
+                .collect::<StoreResult<Vec<_>>>()?;
+            tx.commit().map_err(db_error)?;
+            Ok(GalleryListing { state, pages })
+        })
+        .await
+    }
+
+    async fn stats(&self) -> StoreResult<Stats> {
+        self.with_conn(|conn| {
+            let state = read_state(conn)?;
+            let (cats, dogs, others): (i64, i64, i64) = conn
+                .query_row(
+                    "SELECT cat_count, dog_count, other_count FROM gallery_state WHERE id = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(db_error)?;
+            let mut by_status = Vec::new();
+            for status in Status::ALL {
+                let n: i64 = conn
+                    .query_row(
+                        "SELECT COUNT(*) FROM images WHERE status = ?1",
+                        [status.as_str()],
+                        |r| r.get(0),
+                    )
+                    .map_err(db_error)?;
+                by_status.push((status, n));
+            }
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT name, last_error, last_error_at, last_success_at \
+                     FROM source_status ORDER BY name",
+                )
+                .map_err(db_error)?;
+            let raw = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                    ))
+                })
+                .map_err(db_error)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_error)?;
+            let sources = raw
+                .into_iter()
+                .map(|(name, last_error, err_at, ok_at)| {
+                    Ok(SourceStatus {
+                        name,
+                        last_error,
+                        last_error_at: err_at.map(from_micros).transpose()?,
+                        last_success_at: ok_at.map(from_micros).transpose()?,
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Stats {
+                state,
+                by_category: vec![
+                    (Category::Cat, cats),
+                    (Category::Dog, dogs),
+                    (Category::Other, others),
+                ],
+                by_status,
+                sources,
+            })
+        })
+        .await
+    }
+
+    async fn try_acquire_ingest_lease(&self, holder: &str, ttl: Duration) -> StoreResult<bool> {
+        let holder = holder.to_owned();
+        self.with_conn(move |conn| {
+            let now = micros(now_micros());
+            let until = now.saturating_add(i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX));
+            let changed = conn
+                .execute(
+                    "UPDATE gallery_state SET lease_holder = ?1, lease_until = ?2 \
+                     WHERE id = 1 AND (lease_holder IS NULL OR lease_holder = ?1 \
+                     OR lease_until < ?3)",
+                    params![holder, until, now],
+                )
+                .map_err(db_error)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn finish_ingest(&self, holder: &str, run: &IngestRun) -> StoreResult<()> {
+        let holder = holder.to_owned();
+        let run = run.clone();
+        self.with_conn(move |conn| {
+            let now = micros(now_micros());
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_error)?;
+            let errors = serde_json::to_string(&run.errors).map_err(|e| StoreError::Other(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO ingest_runs (started_at, finished_at, fetched, stored, duplicates, \
+                 published, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    run.started_at.map(micros).unwrap_or(now),
+                    now,
+                    run.fetched,
+                    run.stored,
+                    run.duplicates,
+                    run.published,
+                    errors,
+                ],
+            )
+            .map_err(db_error)?;
+            for (source, error) in &run.errors {
+                tx.execute(
+                    "INSERT INTO source_status (name, last_error, last_error_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (name) DO UPDATE SET last_error = ?2, last_error_at = ?3",
+                    params![source, error, now],
+                )
+                .map_err(db_error)?;
+            }
+            for source in &run.succeeded_sources {
+                tx.execute(
+                    "INSERT INTO source_status (name, last_success_at) VALUES (?1, ?2) \
+                     ON CONFLICT (name) DO UPDATE SET last_success_at = ?2",
+                    params![source, now],
+                )
+                .map_err(db_error)?;
+            }
+            tx.execute(
+                "UPDATE gallery_state SET last_ingest_at = ?1, \
+                 lease_holder = CASE WHEN lease_holder = ?2 THEN NULL ELSE lease_holder END, \
+                 lease_until = CASE WHEN lease_holder = ?2 THEN NULL ELSE lease_until END \
+                 WHERE id = 1",
+                params![now, holder],
+            )
+            .map_err(db_error)?;
+            tx.commit().map_err(db_error)
+        })
+        .await
+    }
+}
