@@ -3,7 +3,9 @@
 # (and what .ci/run calls). Installs what it needs first, idempotently:
 # Python tools into .cache/, the model, npm packages, Chromium when root.
 #
-# Needs PostgreSQL on 127.0.0.1:5432 (or TEST_DATABASE_URL); with CI=true a
+# PostgreSQL: the one answering on TEST_DATABASE_URL (default 127.0.0.1:5432),
+# else a throwaway cluster this script starts (and installs Debian's
+# postgresql for, as root); see scripts/test-postgres.sh. With CI=true a
 # missing service fails the run instead of skipping tests.
 set -euo pipefail
 
@@ -12,6 +14,11 @@ cd "$repo"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 
 step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "PostgreSQL for the tests"
+# shellcheck source=scripts/test-postgres.sh
+source scripts/test-postgres.sh
+ensure_test_postgres
 
 step "tools: fake-gcs-server (Cloud Storage emulator)"
 scripts/fake-gcs.sh install >/dev/null

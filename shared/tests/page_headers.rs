@@ -116,3 +116,111 @@ fn canonical(name: &str) -> String {
         .collect::<Vec<_>>()
         .join("-")
 }
+
+async fn get(router: &axum::Router, path: &str) -> axum::response::Response {
+    router
+        .clone()
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap()
+}
+
+fn header_of(response: &axum::response::Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn local_page(dir: &std::path::Path) -> axum::Router {
+    page_routes(
+        Some(dir.to_path_buf()),
+        PageConfig {
+            api_base_url: String::new(),
+            media_base_url: "/media".to_owned(),
+            refresh_interval_secs: 60,
+        },
+    )
+}
+
+#[tokio::test]
+async fn hashed_assets_are_immutable_and_unknown_paths_are_404() {
+    let dir = built_page();
+    std::fs::write(
+        dir.join("404.html"),
+        "<!doctype html><title>Not found</title>",
+    )
+    .unwrap();
+    let router = local_page(&dir);
+
+    let asset = get(&router, "/_app/immutable/bootstrap.0123456789.js").await;
+    assert_eq!(asset.status(), StatusCode::OK);
+    assert_eq!(
+        header_of(&asset, "cache-control"),
+        "public, max-age=31536000, immutable"
+    );
+    // The page itself and a missing asset are not kept forever.
+    let page = get(&router, "/").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(!header_of(&page, "cache-control").contains("immutable"));
+    let missing = get(&router, "/_app/immutable/gone.js").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(!header_of(&missing, "cache-control").contains("immutable"));
+
+    // An unknown path is the build's 404 page with status 404, not the gallery.
+    let unknown = get(&router, "/nonexistent").await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let body = axum::body::to_bytes(unknown.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("Not found"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn every_api_answer_says_nosniff_and_a_referrer_policy() {
+    use catdog::api::{ApiState, router};
+    use catdog::store::{ImageStore, SqliteStore};
+    let dir = std::env::temp_dir().join(format!("catdog-api-{}", catdog::domain::ImageId::new()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = SqliteStore::open(dir.join("db.sqlite").to_str().unwrap())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let env = catdog::config::Env::from_map::<[(&str, &str); 0], _, _>([]);
+    let api = router(ApiState::new(
+        std::sync::Arc::new(store),
+        catdog::config::ApiConfig::from_env(&env).unwrap(),
+    ));
+    for (path, status) in [
+        ("/images", StatusCode::OK),
+        ("/images?limit=0", StatusCode::UNPROCESSABLE_ENTITY),
+        ("/api/v1/images?category=cat", StatusCode::OK),
+        ("/api/v1/images?limit=0", StatusCode::BAD_REQUEST),
+        ("/api/v1/images/not-an-id", StatusCode::NOT_FOUND),
+        ("/api/v1/stats", StatusCode::OK),
+        ("/api/v1/openapi.json", StatusCode::OK),
+    ] {
+        let response = get(&api, path).await;
+        assert_eq!(response.status(), status, "{path}");
+        assert_eq!(
+            header_of(&response, "x-content-type-options"),
+            "nosniff",
+            "{path}"
+        );
+        assert_eq!(
+            header_of(&response, "referrer-policy"),
+            "strict-origin-when-cross-origin",
+            "{path}"
+        );
+    }
+    // The stats are as fresh as a listing, and say so.
+    let stats = get(&api, "/api/v1/stats").await;
+    assert_eq!(
+        header_of(&stats, "cache-control"),
+        "public, max-age=5, must-revalidate"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

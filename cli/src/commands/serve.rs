@@ -1,16 +1,27 @@
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use catdog::config::ApiConfig;
-use catdog::local::{self, LocalOptions};
+use catdog::local::{self, AdminToken, LocalOptions};
 use catdog::startup::{Backends, init};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Port to listen on (all interfaces).
+    /// Address to listen on. The default keeps the gallery on this machine;
+    /// `--host 0.0.0.0` shares it on the network (its state-changing routes
+    /// still answer only this machine, or holders of the admin token).
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on.
     #[arg(long, env = "PORT", default_value_t = 8080)]
     port: u16,
+    /// A shared secret that lets other machines call the state-changing
+    /// routes (`POST /ingest`, `POST /pubsub/push`) as `Authorization: Bearer
+    /// TOKEN`. Without it only callers on this machine may.
+    #[arg(long, env = "CATDOG_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
     /// Folder for the local database and pictures (ignored when DATABASE_URL
     /// and STORAGE_URL are set).
     #[arg(long, default_value = "data")]
@@ -36,6 +47,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         tracing::warn!(dir = %args.web_dir.display(), "the web page is not built; serving the API only");
     }
     local::run(LocalOptions {
+        host: args.host,
+        admin_token: args.admin_token.and_then(AdminToken::new),
         env,
         common,
         api,
