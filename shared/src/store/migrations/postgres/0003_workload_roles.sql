@@ -53,7 +53,11 @@ BEGIN
         SELECT format('GRANT catdog_writer TO %I', rolname) FROM pg_roles
         WHERE rolname LIKE 'ingest-trigger@%.iam' OR rolname LIKE 'classify-image@%.iam'
     LOOP
-        EXECUTE group_name;
+        BEGIN
+            EXECUTE group_name;
+        EXCEPTION WHEN unique_violation THEN
+            NULL; -- granted at the same moment by a migration of another database
+        END;
     END LOOP;
 END
 $roles$;
