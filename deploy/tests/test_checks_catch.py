@@ -154,3 +154,25 @@ def test_schema_check_catches_unknown_and_missing_arguments(copy):
     assert broken.returncode != 0
     assert 'unknown argument or block "ack_deadline_secs"' in broken.stderr
     assert 'google_pubsub_subscription.images_dead_letter: required "topic" is not set' in broken.stderr
+
+
+def test_pin_images_refreshes_every_pinned_image(copy, tmp_path):
+    """deploy/pin-images.sh (the documented update command) rewrites every pin, with a stand-in for the registry."""
+    (copy / "deploy").mkdir()
+    shutil.copy(REPO / "deploy" / "pin-images.sh", copy / "deploy" / "pin-images.sh")
+    fake = "sha256:" + "ab" * 32
+    resolver = tmp_path / "resolver"
+    resolver.write_text(f"#!/bin/sh\necho {fake}\n")
+    resolver.chmod(0o755)
+    env = dict(os.environ, PIN_IMAGES_RESOLVER=str(resolver))
+    script = [str(copy / "deploy" / "pin-images.sh")]
+    stale = subprocess.run(script + ["--check"], env=env, capture_output=True, text=True, timeout=60)
+    assert stale.returncode == 1, stale.stderr
+    done = subprocess.run(script, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for name in ("Dockerfile", "cloudbuild.yaml"):
+        digests = set(re.findall(r"@(sha256:[0-9a-f]{64})", (copy / name).read_text()))
+        assert digests == {fake}, f"{name} still has {digests - {fake}}"
+    assert run_check(copy, "test_cloud_build_images_are_pinned_by_digest").returncode == 0
+    current = subprocess.run(script + ["--check"], env=env, capture_output=True, text=True, timeout=60)
+    assert current.returncode == 0, current.stdout
