@@ -164,8 +164,11 @@ def cloudbuild_steps() -> dict[str, dict]:
 
 
 def builder(step: dict) -> str:
-    """A step's builder image without its digest: `gcr.io/cloud-builders/docker@sha256:...` -> gcr.io/cloud-builders/docker."""
-    return step["name"].split("@", 1)[0]
+    """A step's builder image without tag or digest:
+    `gcr.io/cloud-builders/docker:latest@sha256:...` -> gcr.io/cloud-builders/docker."""
+    image = step["name"].split("@", 1)[0]
+    repository, _, tag = image.rpartition(":")
+    return repository if repository and "/" not in tag else image
 
 
 def step_command(step: dict) -> list[str]:
