@@ -219,10 +219,19 @@ resource "google_cloud_run_v2_service" "list_images" {
 
   lifecycle {
     # Cloud Build deploys each commit's image; Terraform must not roll it back.
-    # `gcloud run deploy` also names the revision it creates, and Terraform
-    # would otherwise clear the name and roll a new revision on every apply
-    # (hashicorp/terraform-provider-google#13410).
-    ignore_changes = [template[0].containers[0].image, template[0].revision, client, client_version]
+    # `gcloud run deploy` also names the revision it creates and records the
+    # image it was given in a client.knative.dev/user-image annotation (and
+    # its own name and version in client, client_version); Terraform would
+    # otherwise clear them and roll a new revision on every apply
+    # (hashicorp/terraform-provider-google#13410). Terraform sets no annotations.
+    ignore_changes = [
+      template[0].containers[0].image,
+      template[0].revision,
+      template[0].annotations,
+      annotations,
+      client,
+      client_version,
+    ]
   }
 
   depends_on = [
@@ -406,7 +415,14 @@ resource "google_cloud_run_v2_service" "ingest_trigger" {
   }
 
   lifecycle {
-    ignore_changes = [template[0].containers[0].image, template[0].revision, client, client_version]
+    ignore_changes = [
+      template[0].containers[0].image,
+      template[0].revision,
+      template[0].annotations,
+      annotations,
+      client,
+      client_version,
+    ]
   }
 
   depends_on = [
@@ -575,7 +591,14 @@ resource "google_cloud_run_v2_service" "classify_image" {
   }
 
   lifecycle {
-    ignore_changes = [template[0].containers[0].image, template[0].revision, client, client_version]
+    ignore_changes = [
+      template[0].containers[0].image,
+      template[0].revision,
+      template[0].annotations,
+      annotations,
+      client,
+      client_version,
+    ]
   }
 
   depends_on = [

@@ -129,7 +129,7 @@ def test_catches_nested_substitutions_without_allow_loose(copy):
 
 
 def test_catches_revision_drift(copy):
-    edit(copy / "terraform" / "run.tf", " template[0].revision,", "")
+    edit(copy / "terraform" / "run.tf", "      template[0].revision,\n", "")
     assert_catches(copy, "test_terraform_ignores_what_gcloud_run_deploy_changes", "template[0].revision")
 
 

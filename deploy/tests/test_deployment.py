@@ -295,14 +295,24 @@ def test_substitutions_used_only_inside_others_are_allowed():
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_terraform_ignores_what_gcloud_run_deploy_changes(function):
     body = cloud_run_services()[function]
-    ignored = " ".join(map(str, block(body, "lifecycle")["ignore_changes"]))
-    for path in ("template[0].containers[0].image", "template[0].revision", "client", "client_version"):
+    ignored = {str(path).strip("${}") for path in block(body, "lifecycle")["ignore_changes"]}
+    for path in (
+        "template[0].containers[0].image",
+        "template[0].revision",
+        "template[0].annotations",
+        "annotations",
+        "client",
+        "client_version",
+    ):
         assert path in ignored, (
             f"{function}: Terraform does not ignore {path}, which each `gcloud run deploy` changes; "
             "every later apply would roll a new revision"
         )
     app = app_container(body)
     assert block(body, "template")["containers"][0] is app, "the container Terraform ignores is not the app"
+    assert "annotations" not in body and "annotations" not in block(body, "template"), (
+        f"{function}: Terraform sets annotations it also ignores"
+    )
 
 
 def test_cloud_build_deploys_the_app_container():
