@@ -673,7 +673,14 @@ resource "google_cloud_run_v2_job" "migrate" {
   }
 
   lifecycle {
-    ignore_changes = [template[0].template[0].containers[0].image, client, client_version]
+    # `gcloud run jobs update --image` (Cloud Build) changes these; see the services.
+    ignore_changes = [
+      template[0].template[0].containers[0].image,
+      template[0].annotations,
+      annotations,
+      client,
+      client_version,
+    ]
   }
 
   depends_on = [
