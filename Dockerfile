@@ -1,4 +1,5 @@
-# syntax=docker/dockerfile:1
+# No `# syntax=` line: BuildKit's built-in Dockerfile frontend reads this
+# file, so a build pulls no frontend image (one fewer image to pin).
 #
 # One Dockerfile, one target per deployable image:
 #   docker build --target list-images    -t list-images .

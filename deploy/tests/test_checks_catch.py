@@ -113,6 +113,12 @@ def test_catches_an_unpinned_dockerfile_base(copy):
     assert_catches(copy, "test_dockerfile_bases_are_pinned_by_digest", "python:3.11-slim-bookworm")
 
 
+def test_catches_an_unpinned_dockerfile_frontend(copy):
+    dockerfile = copy / "Dockerfile"
+    dockerfile.write_text("# syntax=docker/dockerfile:1\n" + dockerfile.read_text())
+    assert_catches(copy, "test_dockerfile_bases_are_pinned_by_digest", "syntax=docker/dockerfile:1")
+
+
 def test_catches_an_unpinned_cloud_build_image(copy):
     edit_re(copy / "cloudbuild.yaml", r"name: (node:\d+-bookworm)@sha256:[0-9a-f]{64}", r"name: \1")
     assert_catches(copy, "test_cloud_build_images_are_pinned_by_digest", "node:")
