@@ -194,3 +194,15 @@ resource "google_project_iam_member" "deployer_logs" {
   role    = "roles/logging.logWriter"
   member  = google_service_account.deployer.member
 }
+
+# State addresses that changed, so an existing deployment keeps these bindings
+# instead of removing and re-adding them.
+moved {
+  from = google_storage_bucket_iam_member.deployer_website
+  to   = google_storage_bucket_iam_member.deployer_website["roles/storage.objectAdmin"]
+}
+
+moved {
+  from = google_secret_manager_secret_iam_member.database_url_reader["migrate"]
+  to   = google_secret_manager_secret_iam_member.database_url_reader
+}
