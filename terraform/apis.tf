@@ -1,3 +1,6 @@
+# Every resource waits for these (depends_on, directly or through a resource it
+# refers to): on a fresh project an API enabled by the same apply is not ready
+# before. deploy/tests/test_deployment.py holds each resource type to its API.
 locals {
   apis = [
     "artifactregistry.googleapis.com",
@@ -11,6 +14,7 @@ locals {
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "sqladmin.googleapis.com",
+    "storage.googleapis.com",
   ]
 }
 

@@ -157,6 +157,8 @@ resource "google_compute_url_map" "https_redirect" {
     strip_query            = false
     redirect_response_code = "MOVED_PERMANENTLY_DEFAULT"
   }
+
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_compute_target_http_proxy" "https_redirect" {

@@ -1,7 +1,19 @@
-# Cloud SQL for PostgreSQL. The services reach it through Cloud Run's built-in
-# Cloud SQL connector (a Unix socket under /cloudsql), which authenticates with
-# IAM and encrypts the connection; no network is authorised to reach the
-# instance's address directly.
+# Cloud SQL for PostgreSQL, reachable only through Cloud SQL connectors
+# (connector_enforcement): the IAM-checked, encrypted Cloud SQL Auth Proxy.
+#
+# Who logs in as whom (the database roles themselves are made by the migration
+# shared/src/store/migrations/postgres/0003_workload_roles.sql):
+#   - the migration job logs in as `catdog`, a password user (Cloud Run's
+#     built-in connector cannot log in with IAM); it owns the schema. Its
+#     DATABASE_URL is in Secret Manager and only the job may read it.
+#   - each service logs in as its own service account with IAM database
+#     authentication, through a Cloud SQL Auth Proxy sidecar started with
+#     --auto-iam-authn: no password exists, so none is in a secret or in
+#     Terraform's state. The migration makes list-images' user a member of
+#     catdog_reader (SELECT only) and ingest-trigger's and classify-image's
+#     users members of catdog_writer (SELECT, INSERT, UPDATE; no DDL, no DELETE).
+#
+# Connection budget: see local.database_connections in run.tf.
 
 resource "random_id" "database_suffix" {
   # A deleted instance's name stays reserved for a week; a suffix lets a torn-down
@@ -36,6 +48,10 @@ resource "google_sql_database_instance" "main" {
       }
     }
 
+    # Only Cloud SQL connectors (the Auth Proxy, the language connectors, and
+    # Cloud Run's built-in connection, which is the Auth Proxy) may connect.
+    connector_enforcement = "REQUIRED"
+
     ip_configuration {
       # checkov:skip=CKV_GCP_60:The instance has a public address only because the Cloud Run connector needs one without a VPC; no authorized network is listed, so nothing reaches it except through the IAM-checked, encrypted connector. A private IP would add a VPC, peering and a connector that cost money at rest.
       ipv4_enabled = true
@@ -43,6 +59,11 @@ resource "google_sql_database_instance" "main" {
       ssl_mode = "TRUSTED_CLIENT_CERTIFICATE_REQUIRED"
     }
 
+    # IAM database authentication for the services' users.
+    database_flags {
+      name  = "cloudsql.iam_authentication"
+      value = "on"
+    }
     database_flags {
       name  = "log_checkpoints"
       value = "on"
@@ -85,6 +106,13 @@ resource "google_sql_database_instance" "main" {
     }
   }
 
+  lifecycle {
+    precondition {
+      condition     = local.database_connections.peak <= local.database_connections.available
+      error_message = "The connection budget (local.database_connections in run.tf) plans more connections at peak than ${var.database_tier} accepts: lower the max instances or pool sizes, or raise database_max_connections with a larger tier."
+    }
+  }
+
   depends_on = [google_project_service.enabled]
 }
 
@@ -99,14 +127,26 @@ resource "random_password" "database" {
   special = false
 }
 
+# The schema's owner: only the migration job logs in as it.
 resource "google_sql_user" "catdog" {
   name     = "catdog"
   instance = google_sql_database_instance.main.name
   password = random_password.database.result
 }
 
-# The services read DATABASE_URL whole, so the secret holds the URL with the
-# password in it; the password never appears in a service's plain environment.
+# One IAM database user per service, named as Cloud SQL names them: the
+# service account's e-mail without ".gserviceaccount.com". They have no
+# privileges until the migration grants them a group role.
+resource "google_sql_user" "workload" {
+  for_each = local.database_iam_users
+
+  name     = each.value
+  instance = google_sql_database_instance.main.name
+  type     = "CLOUD_IAM_SERVICE_ACCOUNT"
+}
+
+# The migration job reads DATABASE_URL whole, so the secret holds the URL with
+# the password in it; the password never appears in its plain environment.
 # An empty host and `?host=/cloudsql/...` is libpq's form for a Unix socket.
 resource "google_secret_manager_secret" "database_url" {
   secret_id = "catdog-database-url"

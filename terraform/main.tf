@@ -23,6 +23,9 @@ locals {
   # The page calls the API on its own origin behind the load balancer, otherwise on list-images' URL.
   api_base_url = local.cdn_enabled ? "" : local.run_url["list-images"]
   gallery_url  = local.cdn_enabled ? "https://${var.domain}/" : "https://storage.googleapis.com/${google_storage_bucket.website.name}/index.html"
+  # The path the page lives under (SvelteKit's paths.base): the domain's root,
+  # or the bucket's name on storage.googleapis.com.
+  page_base_path = local.cdn_enabled ? "" : "/${google_storage_bucket.website.name}"
 
   pubsub_service_agent = "service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
 

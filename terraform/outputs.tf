@@ -51,5 +51,6 @@ output "cloud_build_substitutions" {
     "_WEBSITE_BUCKET=${google_storage_bucket.website.name}",
     "_API_BASE_URL=${local.api_base_url}",
     "_MEDIA_BASE_URL=${local.media_base_url}",
+    "_BASE_PATH=${local.page_base_path}",
   ])
 }

@@ -3,8 +3,60 @@
 # classification decodes and runs a neural network, so it gets two CPUs and few
 # requests at a time. All scale to zero.
 #
-# Connection budget: db-f1-micro accepts 25 connections. list-images 4 x 3,
-# classify-image 3 x 2, ingest-trigger 1 x 2 and the migration job's 2 stay under it.
+# Each service reaches Cloud SQL through a Cloud SQL Auth Proxy sidecar, which
+# logs it in as its own service account (IAM database authentication, no
+# password; see database.tf). The app container is always containers[0]: Cloud
+# Build deploys it by name (`--container=app`) and Terraform ignores its image.
+
+locals {
+  # The Cloud SQL Auth Proxy, pinned like the images in cloudbuild.yaml (update
+  # command in README.md, "Pinned images").
+  cloud_sql_proxy_image = "gcr.io/cloud-sql-connectors/cloud-sql-proxy:2.14.1"
+
+  # Connection budget. PostgreSQL accepts var.database_max_connections (25 on
+  # db-f1-micro), of which Cloud SQL keeps 3 for its own maintenance and
+  # superuser: 22 are ours. What may be open at once:
+  #   steady:  every service at max instances, each instance's pool full
+  #            (list-images 2 x 2, ingest-trigger 1 x 2, classify-image 2 x 2 = 10);
+  #   rollout: `gcloud run deploy` starts the new revision while the old one's
+  #            instances still hold their pools: twice steady (20);
+  #   migrate: the migration job (2) runs while the old revisions serve, before
+  #            the rollout, so it adds to steady, not to the rollout (12);
+  #   operator: one psql session for a person (1).
+  # peak = max(rollout, steady + migrate) + operator = 21 <= 22. A precondition
+  # on the instance (database.tf) refuses a plan that exceeds it; pool sizes
+  # below are DATABASE_POOL_SIZE and each proxy's --max-connections.
+  database_pool_size = {
+    list-images    = 2
+    ingest-trigger = 2
+    classify-image = 2
+    migrate        = 2
+  }
+  database_max_instances = {
+    list-images    = var.list_max_instances
+    ingest-trigger = 1
+    classify-image = var.classify_max_instances
+  }
+  database_connections_steady = sum([for name, instances in local.database_max_instances : instances * local.database_pool_size[name]])
+  database_connections = {
+    available = var.database_max_connections - 3
+    steady    = local.database_connections_steady
+    peak      = max(2 * local.database_connections_steady, local.database_connections_steady + local.database_pool_size["migrate"]) + 1
+  }
+
+  # Cloud SQL names a service account's IAM database user after its e-mail without ".gserviceaccount.com".
+  database_iam_users = {
+    list-images    = trimsuffix(google_service_account.list_images.email, ".gserviceaccount.com")
+    ingest-trigger = trimsuffix(google_service_account.ingest_trigger.email, ".gserviceaccount.com")
+    classify-image = trimsuffix(google_service_account.classify_image.email, ".gserviceaccount.com")
+  }
+  # No password: the proxy logs in with the service account's token. The user
+  # name holds an "@", percent-encoded in the URL.
+  database_url = {
+    for name, user in local.database_iam_users :
+    name => "postgres://${urlencode(user)}@/${google_sql_database.catdog.name}?host=/cloudsql/${google_sql_database_instance.main.connection_name}"
+  }
+}
 
 resource "google_cloud_run_v2_service" "list_images" {
   name     = "list-images"
@@ -21,18 +73,23 @@ resource "google_cloud_run_v2_service" "list_images" {
 
     scaling {
       min_instance_count = 0
-      max_instance_count = var.list_max_instances
+      max_instance_count = local.database_max_instances["list-images"]
     }
 
+    # The proxy's Unix socket, shared with the app.
     volumes {
       name = "cloudsql"
-      cloud_sql_instance {
-        instances = [google_sql_database_instance.main.connection_name]
+      empty_dir {
+        medium     = "MEMORY"
+        size_limit = "1Mi"
       }
     }
 
     containers {
-      image = local.bootstrap_image
+      name = "app"
+      # Starts once the proxy's socket is ready.
+      depends_on = ["cloud-sql-proxy"]
+      image      = local.bootstrap_image
 
       ports {
         container_port = 8080
@@ -48,13 +105,8 @@ resource "google_cloud_run_v2_service" "list_images" {
       }
 
       env {
-        name = "DATABASE_URL"
-        value_source {
-          secret_key_ref {
-            secret  = google_secret_manager_secret.database_url.secret_id
-            version = "latest"
-          }
-        }
+        name  = "DATABASE_URL"
+        value = local.database_url["list-images"]
       }
       env {
         name  = "STORAGE_URL"
@@ -88,7 +140,7 @@ resource "google_cloud_run_v2_service" "list_images" {
       }
       env {
         name  = "DATABASE_POOL_SIZE"
-        value = "3"
+        value = tostring(local.database_pool_size["list-images"])
       }
       env {
         name  = "DATABASE_TIMEOUT_MS"
@@ -122,17 +174,70 @@ resource "google_cloud_run_v2_service" "list_images" {
         }
       }
     }
+
+    containers {
+      name  = "cloud-sql-proxy"
+      image = local.cloud_sql_proxy_image
+      args = [
+        "--auto-iam-authn",
+        "--unix-socket=/cloudsql",
+        "--max-connections=${local.database_pool_size["list-images"]}",
+        "--health-check",
+        "--http-address=0.0.0.0",
+        "--http-port=9801",
+        "--structured-logs",
+        "--exit-zero-on-sigterm",
+        google_sql_database_instance.main.connection_name,
+      ]
+
+      # Half a CPU beside the app's, as in Google's own sidecar sample: it only
+      # relays bytes and refreshes a certificate and a token now and then.
+      resources {
+        limits = {
+          cpu    = "0.5"
+          memory = "256Mi"
+        }
+        cpu_idle = true
+      }
+
+      volume_mounts {
+        name       = "cloudsql"
+        mount_path = "/cloudsql"
+      }
+
+      startup_probe {
+        period_seconds    = 1
+        timeout_seconds   = 1
+        failure_threshold = 30
+        http_get {
+          path = "/startup"
+          port = 9801
+        }
+      }
+    }
   }
 
   lifecycle {
     # Cloud Build deploys each commit's image; Terraform must not roll it back.
-    ignore_changes = [template[0].containers[0].image, client, client_version]
+    # `gcloud run deploy` also names the revision it creates and records the
+    # image it was given in a client.knative.dev/user-image annotation (and
+    # its own name and version in client, client_version); Terraform would
+    # otherwise clear them and roll a new revision on every apply
+    # (hashicorp/terraform-provider-google#13410). Terraform sets no annotations.
+    ignore_changes = [
+      template[0].containers[0].image,
+      template[0].revision,
+      template[0].annotations,
+      annotations,
+      client,
+      client_version,
+    ]
   }
 
   depends_on = [
     google_project_service.enabled,
-    google_secret_manager_secret_iam_member.database_url_reader,
-    google_secret_manager_secret_version.database_url,
+    google_project_iam_member.cloudsql_instance_user,
+    google_sql_user.workload,
   ]
 }
 
@@ -151,18 +256,23 @@ resource "google_cloud_run_v2_service" "ingest_trigger" {
 
     scaling {
       min_instance_count = 0
-      max_instance_count = 1
+      max_instance_count = local.database_max_instances["ingest-trigger"]
     }
 
+    # The proxy's Unix socket, shared with the app.
     volumes {
       name = "cloudsql"
-      cloud_sql_instance {
-        instances = [google_sql_database_instance.main.connection_name]
+      empty_dir {
+        medium     = "MEMORY"
+        size_limit = "1Mi"
       }
     }
 
     containers {
-      image = local.bootstrap_image
+      name = "app"
+      # Starts once the proxy's socket is ready.
+      depends_on = ["cloud-sql-proxy"]
+      image      = local.bootstrap_image
 
       ports {
         container_port = 8080
@@ -178,13 +288,8 @@ resource "google_cloud_run_v2_service" "ingest_trigger" {
       }
 
       env {
-        name = "DATABASE_URL"
-        value_source {
-          secret_key_ref {
-            secret  = google_secret_manager_secret.database_url.secret_id
-            version = "latest"
-          }
-        }
+        name  = "DATABASE_URL"
+        value = local.database_url["ingest-trigger"]
       }
       env {
         name  = "STORAGE_URL"
@@ -240,7 +345,7 @@ resource "google_cloud_run_v2_service" "ingest_trigger" {
       }
       env {
         name  = "DATABASE_POOL_SIZE"
-        value = "2"
+        value = tostring(local.database_pool_size["ingest-trigger"])
       }
       env {
         name  = "DATABASE_TIMEOUT_MS"
@@ -266,17 +371,65 @@ resource "google_cloud_run_v2_service" "ingest_trigger" {
         }
       }
     }
+
+    containers {
+      name  = "cloud-sql-proxy"
+      image = local.cloud_sql_proxy_image
+      args = [
+        "--auto-iam-authn",
+        "--unix-socket=/cloudsql",
+        "--max-connections=${local.database_pool_size["ingest-trigger"]}",
+        "--health-check",
+        "--http-address=0.0.0.0",
+        "--http-port=9801",
+        "--structured-logs",
+        "--exit-zero-on-sigterm",
+        google_sql_database_instance.main.connection_name,
+      ]
+
+      # Half a CPU beside the app's, as in Google's own sidecar sample: it only
+      # relays bytes and refreshes a certificate and a token now and then.
+      resources {
+        limits = {
+          cpu    = "0.5"
+          memory = "256Mi"
+        }
+        cpu_idle = true
+      }
+
+      volume_mounts {
+        name       = "cloudsql"
+        mount_path = "/cloudsql"
+      }
+
+      startup_probe {
+        period_seconds    = 1
+        timeout_seconds   = 1
+        failure_threshold = 30
+        http_get {
+          path = "/startup"
+          port = 9801
+        }
+      }
+    }
   }
 
   lifecycle {
-    ignore_changes = [template[0].containers[0].image, client, client_version]
+    ignore_changes = [
+      template[0].containers[0].image,
+      template[0].revision,
+      template[0].annotations,
+      annotations,
+      client,
+      client_version,
+    ]
   }
 
   depends_on = [
     google_project_service.enabled,
-    google_secret_manager_secret_iam_member.database_url_reader,
+    google_project_iam_member.cloudsql_instance_user,
+    google_sql_user.workload,
     google_secret_manager_secret_iam_member.thecatapi_key_reader,
-    google_secret_manager_secret_version.database_url,
     google_secret_manager_secret_version.thecatapi_key,
   ]
 }
@@ -297,17 +450,22 @@ resource "google_cloud_run_v2_service" "classify_image" {
 
     scaling {
       min_instance_count = 0
-      max_instance_count = var.classify_max_instances
+      max_instance_count = local.database_max_instances["classify-image"]
     }
 
+    # The proxy's Unix socket, shared with the app.
     volumes {
       name = "cloudsql"
-      cloud_sql_instance {
-        instances = [google_sql_database_instance.main.connection_name]
+      empty_dir {
+        medium     = "MEMORY"
+        size_limit = "1Mi"
       }
     }
 
     containers {
+      name = "app"
+      # Starts once the proxy's socket is ready.
+      depends_on = ["cloud-sql-proxy"]
       # The image sets MODEL_DIR to the model baked into it.
       image = local.bootstrap_image
 
@@ -326,13 +484,8 @@ resource "google_cloud_run_v2_service" "classify_image" {
       }
 
       env {
-        name = "DATABASE_URL"
-        value_source {
-          secret_key_ref {
-            secret  = google_secret_manager_secret.database_url.secret_id
-            version = "latest"
-          }
-        }
+        name  = "DATABASE_URL"
+        value = local.database_url["classify-image"]
       }
       env {
         name  = "STORAGE_URL"
@@ -368,7 +521,7 @@ resource "google_cloud_run_v2_service" "classify_image" {
       }
       env {
         name  = "DATABASE_POOL_SIZE"
-        value = "2"
+        value = tostring(local.database_pool_size["classify-image"])
       }
       env {
         name  = "DATABASE_TIMEOUT_MS"
@@ -394,16 +547,64 @@ resource "google_cloud_run_v2_service" "classify_image" {
         }
       }
     }
+
+    containers {
+      name  = "cloud-sql-proxy"
+      image = local.cloud_sql_proxy_image
+      args = [
+        "--auto-iam-authn",
+        "--unix-socket=/cloudsql",
+        "--max-connections=${local.database_pool_size["classify-image"]}",
+        "--health-check",
+        "--http-address=0.0.0.0",
+        "--http-port=9801",
+        "--structured-logs",
+        "--exit-zero-on-sigterm",
+        google_sql_database_instance.main.connection_name,
+      ]
+
+      # Half a CPU beside the app's, as in Google's own sidecar sample: it only
+      # relays bytes and refreshes a certificate and a token now and then.
+      resources {
+        limits = {
+          cpu    = "0.5"
+          memory = "256Mi"
+        }
+        cpu_idle = true
+      }
+
+      volume_mounts {
+        name       = "cloudsql"
+        mount_path = "/cloudsql"
+      }
+
+      startup_probe {
+        period_seconds    = 1
+        timeout_seconds   = 1
+        failure_threshold = 30
+        http_get {
+          path = "/startup"
+          port = 9801
+        }
+      }
+    }
   }
 
   lifecycle {
-    ignore_changes = [template[0].containers[0].image, client, client_version]
+    ignore_changes = [
+      template[0].containers[0].image,
+      template[0].revision,
+      template[0].annotations,
+      annotations,
+      client,
+      client_version,
+    ]
   }
 
   depends_on = [
     google_project_service.enabled,
-    google_secret_manager_secret_iam_member.database_url_reader,
-    google_secret_manager_secret_version.database_url,
+    google_project_iam_member.cloudsql_instance_user,
+    google_sql_user.workload,
   ]
 }
 
@@ -456,7 +657,7 @@ resource "google_cloud_run_v2_job" "migrate" {
         }
         env {
           name  = "DATABASE_POOL_SIZE"
-          value = "2"
+          value = tostring(local.database_pool_size["migrate"])
         }
         env {
           name  = "LOG_FORMAT"
@@ -472,7 +673,14 @@ resource "google_cloud_run_v2_job" "migrate" {
   }
 
   lifecycle {
-    ignore_changes = [template[0].template[0].containers[0].image, client, client_version]
+    # `gcloud run jobs update --image` (Cloud Build) changes these; see the services.
+    ignore_changes = [
+      template[0].template[0].containers[0].image,
+      template[0].annotations,
+      annotations,
+      client,
+      client_version,
+    ]
   }
 
   depends_on = [

@@ -5,40 +5,61 @@
 resource "google_service_account" "list_images" {
   account_id   = "list-images"
   display_name = "list-images (public read API)"
+
+  # The IAM API is enabled by the same apply; without this the first apply races it.
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_service_account" "ingest_trigger" {
   account_id   = "ingest-trigger"
   display_name = "ingest-trigger (fetches pictures, publishes them)"
+
+  # The IAM API is enabled by the same apply; without this the first apply races it.
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_service_account" "classify_image" {
   account_id   = "classify-image"
   display_name = "classify-image (Pub/Sub push endpoint)"
+
+  # The IAM API is enabled by the same apply; without this the first apply races it.
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_service_account" "migrate" {
   account_id   = "catdog-migrate"
   display_name = "catdog migrate (Cloud Run job applying database migrations)"
+
+  # The IAM API is enabled by the same apply; without this the first apply races it.
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_service_account" "scheduler" {
   account_id   = "catdog-scheduler"
   display_name = "Cloud Scheduler identity calling POST /ingest"
+
+  # The IAM API is enabled by the same apply; without this the first apply races it.
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_service_account" "pubsub_push" {
   account_id   = "catdog-pubsub-push"
   display_name = "Pub/Sub push identity calling POST /pubsub/push"
+
+  # The IAM API is enabled by the same apply; without this the first apply races it.
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_service_account" "deployer" {
   account_id   = "catdog-deployer"
   display_name = "Cloud Build: builds, pushes and deploys the gallery"
+
+  # The IAM API is enabled by the same apply; without this the first apply races it.
+  depends_on = [google_project_service.enabled]
 }
 
 locals {
-  # Everything that opens a database connection.
+  # Everything that opens a database connection (through a Cloud SQL connector).
   database_users = {
     list-images    = google_service_account.list_images.member
     ingest-trigger = google_service_account.ingest_trigger.member
@@ -56,12 +77,25 @@ resource "google_project_iam_member" "cloudsql_client" {
   member  = each.value
 }
 
-resource "google_secret_manager_secret_iam_member" "database_url_reader" {
-  for_each = local.database_users
+# IAM database authentication: the services log in as themselves (database.tf).
+# Like cloudsql.client, cloudsql.instanceUser exists only on the project.
+resource "google_project_iam_member" "cloudsql_instance_user" {
+  for_each = {
+    list-images    = google_service_account.list_images.member
+    ingest-trigger = google_service_account.ingest_trigger.member
+    classify-image = google_service_account.classify_image.member
+  }
 
+  project = var.project_id
+  role    = "roles/cloudsql.instanceUser"
+  member  = each.value
+}
+
+# The schema owner's password: only the migration job reads it.
+resource "google_secret_manager_secret_iam_member" "database_url_reader" {
   secret_id = google_secret_manager_secret.database_url.id
   role      = "roles/secretmanager.secretAccessor"
-  member    = each.value
+  member    = google_service_account.migrate.member
 }
 
 resource "google_secret_manager_secret_iam_member" "thecatapi_key_reader" {
@@ -73,7 +107,8 @@ resource "google_secret_manager_secret_iam_member" "thecatapi_key_reader" {
 }
 
 # Storage: ingest-trigger writes originals, classify-image reads them and writes
-# thumbnails, list-images only reads.
+# thumbnails. list-images reads only the database (the page fetches pictures
+# from the public bucket itself), so it has no role on the bucket.
 resource "google_storage_bucket_iam_member" "images_writers" {
   for_each = {
     ingest-trigger = google_service_account.ingest_trigger.member
@@ -83,12 +118,6 @@ resource "google_storage_bucket_iam_member" "images_writers" {
   bucket = google_storage_bucket.images.name
   role   = "roles/storage.objectUser"
   member = each.value
-}
-
-resource "google_storage_bucket_iam_member" "images_list_reader" {
-  bucket = google_storage_bucket.images.name
-  role   = "roles/storage.objectViewer"
-  member = google_service_account.list_images.member
 }
 
 resource "google_pubsub_topic_iam_member" "ingest_publisher" {
@@ -140,9 +169,15 @@ resource "google_service_account_iam_member" "deployer_acts_as" {
   member             = google_service_account.deployer.member
 }
 
+# `gcloud storage rsync` reads the bucket's metadata (storage.buckets.get) and
+# lists, reads, writes and deletes objects: objectAdmin has all but the first,
+# legacyBucketReader adds it (deploy/tests/test_permissions.py holds every
+# gcloud storage command in cloudbuild.yaml to what these roles grant).
 resource "google_storage_bucket_iam_member" "deployer_website" {
+  for_each = toset(["roles/storage.objectAdmin", "roles/storage.legacyBucketReader"])
+
   bucket = google_storage_bucket.website.name
-  role   = "roles/storage.objectAdmin"
+  role   = each.value
   member = google_service_account.deployer.member
 }
 
@@ -158,4 +193,16 @@ resource "google_project_iam_member" "deployer_logs" {
   project = var.project_id
   role    = "roles/logging.logWriter"
   member  = google_service_account.deployer.member
+}
+
+# State addresses that changed, so an existing deployment keeps these bindings
+# instead of removing and re-adding them.
+moved {
+  from = google_storage_bucket_iam_member.deployer_website
+  to   = google_storage_bucket_iam_member.deployer_website["roles/storage.objectAdmin"]
+}
+
+moved {
+  from = google_secret_manager_secret_iam_member.database_url_reader["migrate"]
+  to   = google_secret_manager_secret_iam_member.database_url_reader
 }

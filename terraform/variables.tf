@@ -59,15 +59,21 @@ variable "ingest_interval_secs" {
 }
 
 variable "classify_max_instances" {
-  description = "Upper bound on classify-image instances: each one is CPU-bound and costs while it works."
+  description = "Upper bound on classify-image instances: each one is CPU-bound and costs while it works. Counts in the connection budget (local.database_connections in run.tf)."
   type        = number
-  default     = 3
+  default     = 2
 }
 
 variable "list_max_instances" {
-  description = "Upper bound on list-images instances; also bounds the database connections they open."
+  description = "Upper bound on list-images instances; also bounds the database connections they open (local.database_connections in run.tf)."
   type        = number
-  default     = 4
+  default     = 2
+}
+
+variable "database_max_connections" {
+  description = "PostgreSQL's max_connections on database_tier: 25 on db-f1-micro, 50 on db-g1-small (Cloud SQL's defaults). The connection budget in run.tf must fit in it less the 3 Cloud SQL keeps."
+  type        = number
+  default     = 25
 }
 
 variable "domain" {

@@ -8,6 +8,7 @@ is right; the tests do.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -16,7 +17,9 @@ from pathlib import Path
 import hcl2
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+# CATDOG_DEPLOY_REPO points the tests at a copy of the repository (the mutation
+# tests in test_checks_catch.py break a copy and expect a failure).
+REPO = Path(os.environ.get("CATDOG_DEPLOY_REPO") or Path(__file__).resolve().parents[2])
 FUNCTIONS = ("list-images", "ingest-trigger", "classify-image")
 
 
@@ -87,9 +90,29 @@ def block(body: dict, name: str) -> dict:
     return blocks[0]
 
 
+APP_CONTAINER = "app"
+
+
+def app_container(service_body: dict) -> dict:
+    """A Cloud Run v2 service's own container: the only one, or the one named `app`
+    (beside the Cloud SQL Auth Proxy sidecar), which must then come first:
+    Terraform's ignore_changes names containers[0] and Cloud Build deploys `app`."""
+    containers = block(service_body, "template")["containers"]
+    if len(containers) == 1:
+        return containers[0]
+    named = [c for c in containers if c.get("name") == APP_CONTAINER]
+    assert len(named) == 1, f"{len(containers)} containers and not exactly one named {APP_CONTAINER}"
+    assert containers[0] is named[0], f"the {APP_CONTAINER} container must be containers[0]"
+    return named[0]
+
+
+def sidecars(service_body: dict) -> list[dict]:
+    return [c for c in block(service_body, "template")["containers"] if c is not app_container(service_body)]
+
+
 def container_env(service_body: dict) -> dict[str, object]:
-    """Environment of a Cloud Run v2 service's (first) container: name -> value or secret reference."""
-    container = block(block(service_body, "template"), "containers")
+    """Environment of a Cloud Run v2 service's app container: name -> value or secret reference."""
+    container = app_container(service_body)
     env: dict[str, object] = {}
     entries = list(container.get("env", []))
     for dynamic in container.get("dynamic", []):
@@ -138,6 +161,14 @@ def cloudbuild_steps() -> dict[str, dict]:
     ids = [step["id"] for step in steps]
     assert len(ids) == len(set(ids)), f"step ids repeat: {ids}"
     return {step["id"]: step for step in steps}
+
+
+def builder(step: dict) -> str:
+    """A step's builder image without tag or digest:
+    `gcr.io/cloud-builders/docker:latest@sha256:...` -> gcr.io/cloud-builders/docker."""
+    image = step["name"].split("@", 1)[0]
+    repository, _, tag = image.rpartition(":")
+    return repository if repository and "/" not in tag else image
 
 
 def step_command(step: dict) -> list[str]:

@@ -14,7 +14,9 @@ import pytest
 from sources import (
     FUNCTIONS,
     REPO,
+    app_container,
     block,
+    builder,
     cloud_run_services,
     cloudbuild,
     cloudbuild_steps,
@@ -54,6 +56,7 @@ PRIMITIVE_ROLES = {"roles/owner", "roles/editor", "roles/viewer"}
 PROJECT_ROLES_WITHOUT_RESOURCE_BINDING = {
     "roles/cloudsql.client": "Cloud SQL has no instance-level IAM",
     "roles/logging.logWriter": "log writing has no narrower scope than the project",
+    "roles/cloudsql.instanceUser": "IAM database login, like the connection, has no instance-level IAM",
 }
 
 CALLERS = {
@@ -141,11 +144,18 @@ def test_code_settings_agree_with_the_contract():
 def test_secrets_come_from_secret_manager():
     for function in FUNCTIONS:
         env = container_env(service(function))
-        for name in ("DATABASE_URL", "THECATAPI_KEY"):
-            if name in env:
-                assert isinstance(env[name], dict) and "secret" in env[name], (
-                    f"{function} gets {name} as plain text; it must come from Secret Manager"
-                )
+        if "THECATAPI_KEY" in env:
+            assert isinstance(env["THECATAPI_KEY"], dict) and "secret" in env["THECATAPI_KEY"], (
+                f"{function} gets THECATAPI_KEY as plain text; it must come from Secret Manager"
+            )
+        # DATABASE_URL is plain only when it holds no password (IAM database login).
+        url = env["DATABASE_URL"]
+        if not isinstance(url, dict):
+            assert url == f'${{local.database_url["{function}"]}}', f"{function}: DATABASE_URL = {url!r}"
+            template = terraform().locals["database_url"]
+            assert re.search(r"postgres://\$\{urlencode\(user\)\}@/", template), (
+                f"local.database_url is not a password-free URL: {template!r}"
+            )
 
 
 def test_storage_url_points_at_the_images_bucket():
@@ -189,7 +199,7 @@ def test_scheduler_calls_the_route_ingest_trigger_serves():
 
 def test_startup_probes_ask_healthz():
     for function in FUNCTIONS:
-        container = block(block(service(function), "template"), "containers")
+        container = app_container(service(function))
         probe = block(block(container, "startup_probe"), "http_get")
         assert_route_served(function, f"GET {probe['path']}")
 
@@ -293,14 +303,26 @@ def test_failed_messages_reach_a_watched_dead_letter_subscription():
 # --- images: built by Cloud Build, deployed to the services Terraform made -------------
 
 
+def option(words: list[str], name: str) -> str | None:
+    """The value of `--name value` or `--name=value` in a command."""
+    for i, word in enumerate(words):
+        if word == name and i + 1 < len(words):
+            return words[i + 1]
+        if word.startswith(name + "="):
+            return word.split("=", 1)[1]
+    return None
+
+
 def built_images() -> dict[str, str]:
-    """Dockerfile target -> image tag, for each `docker build` step."""
+    """Dockerfile target -> image tag, for each `docker build` step of a deployable image
+    (not the layer-cache images under ${_IMAGE_BASE}/cache/)."""
     images = {}
     for step in cloudbuild_steps().values():
         words = step_command(step)
-        if step["name"].endswith("/docker") and words[:1] == ["build"]:
-            target = words[words.index("--target") + 1]
-            tag = words[words.index("--tag") + 1]
+        if builder(step).endswith("/docker") and words[:1] == ["build"]:
+            target, tag = option(words, "--target"), option(words, "--tag")
+            if tag.startswith("${_IMAGE_BASE}/cache/"):
+                continue
             images[target] = tag
     return images
 
@@ -326,7 +348,7 @@ def test_images_are_pushed_after_the_tests_and_before_deployment():
     pushed = {}
     for sid, step in steps.items():
         words = step_command(step)
-        if step["name"].endswith("/docker") and words[:1] == ["push"]:
+        if builder(step).endswith("/docker") and words[:1] == ["push"]:
             pushed[image_name(words[1])] = sid
             assert "test" in step_dependencies(sid), f"{sid} may push before the tests pass"
     assert set(pushed) == set(built_images()), f"pushed {sorted(pushed)}, built {sorted(built_images())}"

@@ -36,6 +36,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         2,
         include_str!("migrations/postgres/0002_publish_count.sql"),
     ),
+    (
+        3,
+        include_str!("migrations/postgres/0003_workload_roles.sql"),
+    ),
 ];
 
 /// The advisory lock every migrating process takes, so that several instances
