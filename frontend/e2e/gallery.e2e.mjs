@@ -147,13 +147,66 @@ describe('an empty collection', () => {
 	});
 });
 
+describe('every picture source failing', () => {
+	let server;
+	before(async () => {
+		const nowhere = path.join(await mkdtemp(path.join(tmpdir(), 'catdog-e2e-gone-')), 'missing');
+		server = new CatdogServer({ name: 'failing', sourcesDir: nowhere });
+		await server.start();
+	});
+	after(async () => server?.stop());
+
+	it('says which sources failed and why, and how to run offline', async () => {
+		await eventually(
+			async () =>
+				(await server.getJson('/api/v1/stats')).sources.every((source) => source.last_error),
+			{ message: 'the source to fail once' }
+		);
+		const page = await openPage(server.baseUrl);
+		const empty = page.getByTestId('empty-state');
+		await empty.waitFor();
+		const failing = page.getByTestId('failing-sources');
+		await failing.waitFor();
+		const { sources } = await server.getJson('/api/v1/stats');
+		assert.match(await failing.innerText(), new RegExp(`${sources[0].name}: \\S`));
+		assert.match(await empty.innerText(), /INGEST_SOURCES=folder:PATH scripts\/serve\.sh/);
+		assert.doesNotMatch(await empty.innerText(), /ingestion is running/i);
+		assert.deepEqual(await axeInBothSchemes(page, 'failing sources'), []);
+		await page.close();
+	});
+
+	it('has a 404 page that says so and links home, without scripts', async () => {
+		const response = await fetch(`${server.baseUrl}/404.html`);
+		assert.equal(response.ok, true);
+		const html = await response.text();
+		assert.match(html, /This page does not exist/);
+		assert.match(html, /<a [^>]*href="\/"[^>]*>Go to the gallery<\/a>/);
+		assert.doesNotMatch(html, /<script/);
+		assert.doesNotMatch(html, /="\.\//, 'links work from any depth');
+	});
+});
+
 describe('the gallery', () => {
 	let server;
 	let sources;
+	/** How many photos are in the source folder so far. */
+	let copied = 0;
+
+	/** Waits until the server has taken in and classified every photo copied so far. */
+	async function allTakenIn() {
+		await eventually(
+			async () => {
+				const { by_status } = await server.getJson('/api/v1/stats');
+				const known = Object.values(by_status).reduce((sum, count) => sum + count, 0);
+				return known >= copied && by_status.pending === 0;
+			},
+			{ timeout: 120_000, message: `all ${copied} photos classified` }
+		);
+	}
 
 	before(async () => {
 		sources = await mkdtemp(path.join(tmpdir(), 'catdog-e2e-src-'));
-		await copyDevPhotos(sources, INITIAL_PHOTOS);
+		copied += (await copyDevPhotos(sources, INITIAL_PHOTOS)).length;
 		server = new CatdogServer({
 			name: 'main',
 			sourcesDir: sources,
@@ -195,7 +248,7 @@ describe('the gallery', () => {
 		);
 
 		// Whatever the ingestion has already taken, these two are new to it.
-		await copyDevPhotos(sources, ...later(1, 1));
+		copied += (await copyDevPhotos(sources, ...later(1, 1))).length;
 		await eventually(
 			async () => {
 				const top = await firstOfEach();
@@ -301,7 +354,7 @@ describe('the gallery', () => {
 		const before = await positions();
 
 		// Four photos the server has not seen yet arrive in its source folder.
-		await copyDevPhotos(sources, ...later(2, 2, 1));
+		copied += (await copyDevPhotos(sources, ...later(2, 2, 1))).length;
 		const notice = page.getByRole('button', { name: /new pictures?/ });
 		await notice.waitFor({ timeout: 90_000 });
 		// Older pages may have been added below; nothing already shown may move.
@@ -324,6 +377,7 @@ describe('the gallery', () => {
 	});
 
 	it('keeps the tile under a still pointer while new pictures arrive at the top', async () => {
+		await allTakenIn();
 		const page = await openPage(server.baseUrl);
 		const cats = tiles(page, 'cat');
 		await cats.nth(4).waitFor();
@@ -335,7 +389,7 @@ describe('the gallery', () => {
 		assert.ok(under, 'the pointer is over a tile');
 
 		// Eight photos the server has not seen yet: four cats and four dogs.
-		await copyDevPhotos(sources, ...later(4, 4, 3));
+		copied += (await copyDevPhotos(sources, ...later(4, 4, 3))).length;
 		const notice = page.getByRole('button', { name: /new pictures?/ });
 		await notice.waitFor({ timeout: 90_000 });
 		assert.equal(await tileAt(page, x, y), under, 'the picture under the pointer changed');
@@ -344,19 +398,22 @@ describe('the gallery', () => {
 		// Once the pointer leaves the pictures, they come in by themselves.
 		await page.mouse.move(5, 5);
 		await notice.waitFor({ state: 'detached', timeout: 10_000 });
-		const cats2 = await tileIds(page, 'cat');
-		assert.ok(cats2.indexOf(under) > 0, 'the new pictures went on top');
+		await eventually(async () => (await tileIds(page, 'cat')).indexOf(under) > 0, {
+			timeout: 90_000,
+			message: 'the new cats on top'
+		});
 		await page.close();
 	});
 
 	it('keeps the tile in keyboard focus while new pictures arrive at the top', async () => {
+		await allTakenIn();
 		const page = await openPage(server.baseUrl);
 		const dogs = tiles(page, 'dog');
 		await dogs.nth(2).waitFor();
 		const focused = (await tileIds(page, 'dog'))[0];
 		await dogs.first().focus();
 		const before = await dogs.first().boundingBox();
-		await copyDevPhotos(sources, ...later(0, 2, 7));
+		copied += (await copyDevPhotos(sources, ...later(0, 2, 7))).length;
 		const notice = page.getByRole('button', { name: /new pictures?/ });
 		await notice.waitFor({ timeout: 90_000 });
 		assert.equal((await tileIds(page, 'dog'))[0], focused);
@@ -365,7 +422,8 @@ describe('the gallery', () => {
 		await notice.click();
 		await notice.waitFor({ state: 'detached' });
 		const active = await page.evaluate(() => document.activeElement?.dataset.imageId ?? null);
-		assert.equal(active, (await tileIds(page, 'dog'))[0]);
+		const tops = [(await tileIds(page, 'cat'))[0], (await tileIds(page, 'dog'))[0]];
+		assert.ok(tops.includes(active), `focus is on the newest picture of a column, not ${active}`);
 		assert.notEqual(active, focused);
 		await page.close();
 	});
