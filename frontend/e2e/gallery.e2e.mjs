@@ -241,11 +241,6 @@ describe('the gallery', () => {
 				.evaluateAll((links) => links.map((link) => link.dataset.imageId))
 		);
 		const topBefore = await firstOfEach();
-		assert.equal(
-			(await page.getByTestId('announcer').innerText()).trim(),
-			'',
-			'the first load is not announced as new pictures'
-		);
 
 		// Whatever the ingestion has already taken, these two are new to it.
 		copied += (await copyDevPhotos(sources, ...later(1, 1))).length;
@@ -382,6 +377,12 @@ describe('the gallery', () => {
 		const cats = tiles(page, 'cat');
 		await cats.nth(4).waitFor();
 		assert.equal(await page.evaluate(() => window.scrollY), 0);
+		await page.waitForTimeout(500);
+		assert.equal(
+			(await page.getByTestId('announcer').innerText()).trim(),
+			'',
+			'the first load is not announced as new pictures'
+		);
 		const box = await cats.first().boundingBox();
 		const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
 		await page.mouse.move(x, y);
@@ -429,14 +430,10 @@ describe('the gallery', () => {
 	});
 
 	it('opens a picture with Enter, moves with the arrow keys and closes with Esc', async () => {
+		await allTakenIn();
 		const page = await openPage(server.baseUrl);
 		const cats = tiles(page, 'cat');
 		await cats.nth(2).waitFor();
-		// Wait for the column to settle (infinite scroll), so End has a known target.
-		await page
-			.getByTestId('column-cat')
-			.getByText(/That's all \d+ cats/)
-			.waitFor();
 		const [first, second] = await tileIds(page, 'cat');
 
 		await cats.first().focus();
@@ -445,7 +442,7 @@ describe('the gallery', () => {
 		await viewer.waitFor();
 		assert.equal(new URL(page.url()).searchParams.get('image'), first);
 		const details = await viewer.innerText();
-		assert.match(details, /Cat/);
+		assert.match(details, /\bcat\b/i);
 		assert.match(details, /\d+% sure/);
 		assert.match(details, /Added/);
 		assert.match(details, /From/);
@@ -504,7 +501,7 @@ describe('the gallery', () => {
 		const page = await openPage(`${server.baseUrl}/?image=${dog.id}`);
 		const viewer = page.getByTestId('viewer');
 		await viewer.waitFor();
-		assert.match(await viewer.innerText(), /Dog/);
+		assert.match(await viewer.innerText(), /\bdog\b/i);
 		assert.equal(await viewer.locator('img.full').getAttribute('src'), dog.url);
 		await page.keyboard.press('Escape');
 		await viewer.waitFor({ state: 'detached' });
@@ -637,6 +634,7 @@ describe('the gallery', () => {
 	});
 
 	it('uses tabs on a phone: All, Cats and Dogs', async () => {
+		await allTakenIn();
 		const page = await openPage(server.baseUrl, PHONE);
 		await tiles(page, 'all').first().waitFor();
 		const tabs = page.getByRole('tab');
@@ -728,7 +726,7 @@ describe('the gallery', () => {
 		await page.close();
 	});
 
-	it('has no serious or critical accessibility violations (axe-core)', async () => {
+	it('has no accessibility violations (axe-core), in light and dark', async () => {
 		const page = await openPage(server.baseUrl);
 		await tiles(page, 'cat').first().waitFor();
 		await thumbnailsInView(page);
