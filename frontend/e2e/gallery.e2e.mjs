@@ -78,17 +78,49 @@ async function thumbnailsInView(page) {
 	);
 }
 
-async function seriousAxeViolations(page) {
+async function axeViolations(page) {
 	// evaluate() runs outside the page's CSP, which (rightly) forbids injected scripts.
 	await page.evaluate(AXE_SOURCE);
 	const results = await page.evaluate(() =>
 		// @ts-expect-error axe is the global the script above defines
 		window.axe.run(document, { resultTypes: ['violations'] })
 	);
-	return results.violations
-		.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-		.map((violation) => `${violation.id} (${violation.impact}): ${violation.nodes.length} nodes`);
+	return results.violations.map(
+		(violation) =>
+			`${violation.id} (${violation.impact}): ${violation.nodes.length} nodes, e.g. ${violation.nodes[0]?.target}`
+	);
 }
+
+/** Runs axe in the light and the dark colour scheme; returns what either found. */
+async function axeInBothSchemes(page, state) {
+	const found = [];
+	for (const colorScheme of ['light', 'dark']) {
+		await page.emulateMedia({ colorScheme, reducedMotion: 'reduce' });
+		for (const violation of await axeViolations(page))
+			found.push(`${state}, ${colorScheme}: ${violation}`);
+	}
+	await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' });
+	return found;
+}
+
+/** The id of the tile under a point of the page, or null. */
+const tileAt = (page, x, y) =>
+	page.evaluate(
+		([px, py]) =>
+			document.elementFromPoint(px, py)?.closest('[data-image-id]')?.dataset.imageId ?? null,
+		[x, y]
+	);
+
+/** The open picture's drawn width, its zoom and the page's own pinch-zoom scale. */
+const viewerScale = (page) =>
+	page.evaluate(() => {
+		const canvas = document.querySelector('[data-testid="viewer-canvas"]');
+		return {
+			width: canvas?.getBoundingClientRect().width ?? 0,
+			zoom: Number(canvas?.dataset.zoom ?? 0),
+			pageScale: window.visualViewport?.scale ?? 1
+		};
+	});
 
 describe('an empty collection', () => {
 	let server;
@@ -105,8 +137,7 @@ describe('an empty collection', () => {
 		await empty.waitFor();
 		assert.match(await empty.innerText(), /ingestion is running/i);
 		await eventually(
-			async () =>
-				/Next request in \d+ seconds?/.test(await page.getByTestId('countdown').innerText()),
+			async () => /checking again in \d+ s/i.test(await page.getByTestId('countdown').innerText()),
 			{
 				message: 'the countdown'
 			}
@@ -116,13 +147,66 @@ describe('an empty collection', () => {
 	});
 });
 
+describe('every picture source failing', () => {
+	let server;
+	before(async () => {
+		const nowhere = path.join(await mkdtemp(path.join(tmpdir(), 'catdog-e2e-gone-')), 'missing');
+		server = new CatdogServer({ name: 'failing', sourcesDir: nowhere });
+		await server.start();
+	});
+	after(async () => server?.stop());
+
+	it('says which sources failed and why, and how to run offline', async () => {
+		await eventually(
+			async () =>
+				(await server.getJson('/api/v1/stats')).sources.every((source) => source.last_error),
+			{ message: 'the source to fail once' }
+		);
+		const page = await openPage(server.baseUrl);
+		const empty = page.getByTestId('empty-state');
+		await empty.waitFor();
+		const failing = page.getByTestId('failing-sources');
+		await failing.waitFor();
+		const { sources } = await server.getJson('/api/v1/stats');
+		assert.match(await failing.innerText(), new RegExp(`${sources[0].name}: \\S`));
+		assert.match(await empty.innerText(), /INGEST_SOURCES=folder:PATH scripts\/serve\.sh/);
+		assert.doesNotMatch(await empty.innerText(), /ingestion is running/i);
+		assert.deepEqual(await axeInBothSchemes(page, 'failing sources'), []);
+		await page.close();
+	});
+
+	it('has a 404 page that says so and links home, without scripts', async () => {
+		const response = await fetch(`${server.baseUrl}/404.html`);
+		assert.equal(response.ok, true);
+		const html = await response.text();
+		assert.match(html, /This page does not exist/);
+		assert.match(html, /<a [^>]*href="\/"[^>]*>Go to the gallery<\/a>/);
+		assert.doesNotMatch(html, /<script/);
+		assert.doesNotMatch(html, /="\.\//, 'links work from any depth');
+	});
+});
+
 describe('the gallery', () => {
 	let server;
 	let sources;
+	/** How many photos are in the source folder so far. */
+	let copied = 0;
+
+	/** Waits until the server has taken in and classified every photo copied so far. */
+	async function allTakenIn() {
+		await eventually(
+			async () => {
+				const { by_status } = await server.getJson('/api/v1/stats');
+				const known = Object.values(by_status).reduce((sum, count) => sum + count, 0);
+				return known >= copied && by_status.pending === 0;
+			},
+			{ timeout: 120_000, message: `all ${copied} photos classified` }
+		);
+	}
 
 	before(async () => {
 		sources = await mkdtemp(path.join(tmpdir(), 'catdog-e2e-src-'));
-		await copyDevPhotos(sources, INITIAL_PHOTOS);
+		copied += (await copyDevPhotos(sources, INITIAL_PHOTOS)).length;
 		server = new CatdogServer({
 			name: 'main',
 			sourcesDir: sources,
@@ -159,7 +243,7 @@ describe('the gallery', () => {
 		const topBefore = await firstOfEach();
 
 		// Whatever the ingestion has already taken, these two are new to it.
-		await copyDevPhotos(sources, ...later(1, 1));
+		copied += (await copyDevPhotos(sources, ...later(1, 1))).length;
 		await eventually(
 			async () => {
 				const top = await firstOfEach();
@@ -171,11 +255,15 @@ describe('the gallery', () => {
 		assert.match(await page.getByTestId('total').innerText(), /\d+ pictures?/);
 		const texts = await page.evaluate(() => window.__statusTexts);
 		assert.ok(
-			texts.some((text) => /Fetching new pictures/.test(text)),
+			texts.some((text) => /Checking for new pictures/.test(text)),
 			'the spinner showed'
 		);
+		assert.ok(
+			texts.some((text) => /^Updated (just now|\d+ s ago) · checking again in \d+ s$/.test(text)),
+			`the header says when it last looked and when it looks again: ${texts.slice(-3)}`
+		);
 		const seconds = texts
-			.map((text) => /Next request in (\d+) seconds?/.exec(text)?.[1])
+			.map((text) => /checking again in (\d+) s/.exec(text)?.[1])
 			.filter(Boolean)
 			.map(Number);
 		assert.ok(
@@ -261,7 +349,7 @@ describe('the gallery', () => {
 		const before = await positions();
 
 		// Four photos the server has not seen yet arrive in its source folder.
-		await copyDevPhotos(sources, ...later(2, 2, 1));
+		copied += (await copyDevPhotos(sources, ...later(2, 2, 1))).length;
 		const notice = page.getByRole('button', { name: /new pictures?/ });
 		await notice.waitFor({ timeout: 90_000 });
 		// Older pages may have been added below; nothing already shown may move.
@@ -272,9 +360,17 @@ describe('the gallery', () => {
 		await notice.click();
 		await page.waitForFunction(() => window.scrollY === 0);
 		await notice.waitFor({ state: 'detached' });
+		// The first news may have been dogs only; with focus now on the newest
+		// picture, later ones wait behind the button again.
+		await eventually(
+			async () => {
+				if (await notice.isVisible()) await notice.click();
+				return (await tileIds(page, 'cat')).indexOf(catsBefore[0]) > 0;
+			},
+			{ timeout: 90_000, message: 'new cats shown on top' }
+		);
 		const catsAfter = await tileIds(page, 'cat');
 		const added = catsAfter.indexOf(catsBefore[0]);
-		assert.ok(added > 0, 'new pictures are shown on top');
 		assert.deepEqual(
 			catsAfter.slice(added, added + catsBefore.length),
 			catsBefore,
@@ -283,7 +379,66 @@ describe('the gallery', () => {
 		await page.close();
 	});
 
+	it('keeps the tile under a still pointer while new pictures arrive at the top', async () => {
+		await allTakenIn();
+		const page = await openPage(server.baseUrl);
+		const cats = tiles(page, 'cat');
+		await cats.nth(4).waitFor();
+		assert.equal(await page.evaluate(() => window.scrollY), 0);
+		await page.waitForTimeout(500);
+		assert.equal(
+			(await page.getByTestId('announcer').innerText()).trim(),
+			'',
+			'the first load is not announced as new pictures'
+		);
+		const box = await cats.first().boundingBox();
+		const [x, y] = [box.x + box.width / 2, box.y + box.height / 2];
+		await page.mouse.move(x, y);
+		const under = await tileAt(page, x, y);
+		assert.ok(under, 'the pointer is over a tile');
+
+		// Eight photos the server has not seen yet: four cats and four dogs.
+		copied += (await copyDevPhotos(sources, ...later(4, 4, 3))).length;
+		const notice = page.getByRole('button', { name: /new pictures?/ });
+		await notice.waitFor({ timeout: 90_000 });
+		assert.equal(await tileAt(page, x, y), under, 'the picture under the pointer changed');
+		assert.equal((await tileIds(page, 'cat'))[0], under, 'nothing was put above it');
+
+		// Once the pointer leaves the pictures, they come in by themselves.
+		await page.mouse.move(5, 5);
+		await notice.waitFor({ state: 'detached', timeout: 10_000 });
+		await eventually(async () => (await tileIds(page, 'cat')).indexOf(under) > 0, {
+			timeout: 90_000,
+			message: 'the new cats on top'
+		});
+		await page.close();
+	});
+
+	it('keeps the tile in keyboard focus while new pictures arrive at the top', async () => {
+		await allTakenIn();
+		const page = await openPage(server.baseUrl);
+		const dogs = tiles(page, 'dog');
+		await dogs.nth(2).waitFor();
+		const focused = (await tileIds(page, 'dog'))[0];
+		await dogs.first().focus();
+		const before = await dogs.first().boundingBox();
+		copied += (await copyDevPhotos(sources, ...later(0, 2, 7))).length;
+		const notice = page.getByRole('button', { name: /new pictures?/ });
+		await notice.waitFor({ timeout: 90_000 });
+		assert.equal((await tileIds(page, 'dog'))[0], focused);
+		assert.deepEqual(await dogs.first().boundingBox(), before, 'the focused tile moved');
+		// The notice's click shows them and puts focus on the newest, not on <body>.
+		await notice.click();
+		await notice.waitFor({ state: 'detached' });
+		const active = await page.evaluate(() => document.activeElement?.dataset.imageId ?? null);
+		const tops = [(await tileIds(page, 'cat'))[0], (await tileIds(page, 'dog'))[0]];
+		assert.ok(tops.includes(active), `focus is on the newest picture of a column, not ${active}`);
+		assert.notEqual(active, focused);
+		await page.close();
+	});
+
 	it('opens a picture with Enter, moves with the arrow keys and closes with Esc', async () => {
+		await allTakenIn();
 		const page = await openPage(server.baseUrl);
 		const cats = tiles(page, 'cat');
 		await cats.nth(2).waitFor();
@@ -295,7 +450,7 @@ describe('the gallery', () => {
 		await viewer.waitFor();
 		assert.equal(new URL(page.url()).searchParams.get('image'), first);
 		const details = await viewer.innerText();
-		assert.match(details, /Cat/);
+		assert.match(details, /\bcat\b/i);
 		assert.match(details, /\d+% sure/);
 		assert.match(details, /Added/);
 		assert.match(details, /From/);
@@ -305,10 +460,29 @@ describe('the gallery', () => {
 			item.url
 		);
 
+		assert.equal(
+			await page.evaluate(() => document.activeElement?.getAttribute('aria-label')),
+			'Close viewer',
+			'focus starts on Close'
+		);
+
 		await page.keyboard.press('ArrowRight');
 		await page.waitForURL((url) => url.searchParams.get('image') === second);
 		await page.keyboard.press('ArrowLeft');
 		await page.waitForURL((url) => url.searchParams.get('image') === first);
+		await page.keyboard.press('PageDown');
+		await page.waitForURL((url) => url.searchParams.get('image') === second);
+		await page.keyboard.press('PageUp');
+		await page.waitForURL((url) => url.searchParams.get('image') === first);
+		const loaded = await tileIds(page, 'cat');
+		await page.keyboard.press('End');
+		await page.waitForURL((url) => url.searchParams.get('image') === loaded.at(-1));
+		await page.keyboard.press('Home');
+		await page.waitForURL((url) => url.searchParams.get('image') === first);
+		// The count is the category's (the server's count) unless the whole list is loaded.
+		const { by_category } = await server.getJson('/api/v1/stats');
+		const total = new RegExp(`\\b1 of (${by_category.cat}|${loaded.length})\\b`);
+		assert.match(await viewer.innerText(), total);
 
 		// Focus stays inside the viewer however far the visitor tabs.
 		for (let step = 0; step < 8; step++) {
@@ -335,14 +509,140 @@ describe('the gallery', () => {
 		const page = await openPage(`${server.baseUrl}/?image=${dog.id}`);
 		const viewer = page.getByTestId('viewer');
 		await viewer.waitFor();
-		assert.match(await viewer.innerText(), /Dog/);
+		assert.match(await viewer.innerText(), /\bdog\b/i);
 		assert.equal(await viewer.locator('img.full').getAttribute('src'), dog.url);
 		await page.keyboard.press('Escape');
 		await viewer.waitFor({ state: 'detached' });
 		await page.close();
 	});
 
+	it('opens a shared link beyond the first page with working arrows, and closes to a reloadable address', async () => {
+		const { items } = await server.getJson(`/api/v1/images?category=cat&limit=${PAGE_SIZE + 4}`);
+		const deep = items[PAGE_SIZE + 2];
+		assert.ok(deep, 'more than one page of cats');
+		const page = await openPage(`${server.baseUrl}/?image=${deep.id}`);
+		const viewer = page.getByTestId('viewer');
+		await viewer.waitFor();
+		await eventually(async () => /\d+ of \d+/.test(await viewer.innerText()), {
+			message: 'the picture found in its list'
+		});
+		assert.match(await viewer.innerText(), new RegExp(`${PAGE_SIZE + 3} of \\d+`));
+		assert.equal(await viewer.getByRole('button', { name: 'Previous picture' }).isEnabled(), true);
+		await page.keyboard.press('ArrowLeft');
+		await page.waitForURL((url) => url.searchParams.get('image') === items[PAGE_SIZE + 1].id);
+		await page.keyboard.press('Escape');
+		await viewer.waitFor({ state: 'detached' });
+		const closed = new URL(page.url());
+		assert.equal(closed.pathname, '/');
+		assert.equal(closed.search, '');
+		await page.reload();
+		await tiles(page, 'cat').first().waitFor();
+		await page.close();
+	});
+
+	it('says so when a shared link names a picture the gallery does not have', async () => {
+		// The server's 404 for the unknown picture is logged by the browser, and expected.
+		expectNetworkErrors = true;
+		const page = await openPage(`${server.baseUrl}/?image=0192ffff-0000-7000-8000-000000000000`);
+		const viewer = page.getByTestId('viewer');
+		await viewer.waitFor();
+		const missing = viewer.getByTestId('viewer-missing');
+		await eventually(async () => /not in the gallery/i.test(await missing.innerText()), {
+			message: 'the not-found message'
+		});
+		assert.deepEqual(await axeInBothSchemes(page, 'missing picture'), []);
+		await page.keyboard.press('Escape');
+		await viewer.waitFor({ state: 'detached' });
+		assert.equal(new URL(page.url()).searchParams.get('image'), null);
+
+		const garbled = await openPage(`${server.baseUrl}/?image=not-an-id`);
+		await eventually(
+			async () =>
+				/not in the gallery/i.test(await garbled.getByTestId('viewer-missing').innerText()),
+			{ message: 'the not-found message for a malformed id' }
+		);
+		await garbled.close();
+		await page.close();
+		expectNetworkErrors = false;
+	});
+
+	it('zooms the picture, not the page: wheel, double-click, pinch and drag', async () => {
+		const page = await openPage(server.baseUrl);
+		await tiles(page, 'cat').first().click();
+		const stage = page.getByTestId('viewer-stage');
+		await page.getByTestId('viewer-canvas').waitFor();
+		await page.waitForFunction(() => document.querySelector('img.full')?.complete);
+		const fitted = await viewerScale(page);
+		const natural = await page.evaluate(() => document.querySelector('img.full')?.naturalWidth);
+		assert.ok(
+			fitted.width <= 2 * natural + 1,
+			`a small picture is enlarged at most twice (${fitted.width} for ${natural})`
+		);
+		const box = await stage.boundingBox();
+		const [cx, cy] = [box.x + box.width / 2, box.y + box.height / 2];
+
+		// The wheel.
+		await page.mouse.move(cx, cy);
+		await page.mouse.wheel(0, -400);
+		await eventually(async () => (await viewerScale(page)).zoom > 1.2, { message: 'wheel zoom' });
+		let now = await viewerScale(page);
+		assert.ok(now.width > fitted.width * 1.2, 'the picture is drawn larger');
+		assert.equal(now.pageScale, 1, 'the page did not zoom');
+		// Ctrl + wheel (a trackpad pinch) zooms the picture too, never the page.
+		await page.keyboard.down('Control');
+		await page.mouse.wheel(0, -100);
+		await page.keyboard.up('Control');
+		assert.equal((await viewerScale(page)).pageScale, 1);
+
+		// Dragging pans the zoomed picture.
+		const before = await page.getByTestId('viewer-canvas').boundingBox();
+		await page.mouse.down();
+		await page.mouse.move(cx + 80, cy + 40, { steps: 4 });
+		await page.mouse.up();
+		const after = await page.getByTestId('viewer-canvas').boundingBox();
+		assert.ok(Math.abs(after.x - before.x) > 20 || Math.abs(after.y - before.y) > 10, 'drag pans');
+
+		// The next picture starts whole again.
+		await page.keyboard.press('ArrowRight');
+		await eventually(async () => (await viewerScale(page)).zoom === 1, {
+			message: 'zoom reset on step'
+		});
+
+		// A double-click toggles a closer look and back.
+		await page.mouse.dblclick(cx, cy);
+		await eventually(async () => (await viewerScale(page)).zoom > 1.5, {
+			message: 'double-click zoom'
+		});
+		await page.mouse.dblclick(cx, cy);
+		await eventually(async () => (await viewerScale(page)).zoom === 1, {
+			message: 'double-click back'
+		});
+
+		// A two-finger pinch, as a touch screen sends it.
+		const cdp = await page.context().newCDPSession(page);
+		await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: true, maxTouchPoints: 5 });
+		const fingers = (spread) => [
+			{ x: cx - spread, y: cy, id: 1 },
+			{ x: cx + spread, y: cy, id: 2 }
+		];
+		await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: fingers(30) });
+		for (let spread = 40; spread <= 150; spread += 10) {
+			await cdp.send('Input.dispatchTouchEvent', {
+				type: 'touchMove',
+				touchPoints: fingers(spread)
+			});
+		}
+		await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+		now = await viewerScale(page);
+		assert.ok(now.zoom > 1.5, `the pinch zoomed the picture (zoom ${now.zoom})`);
+		assert.equal(now.pageScale, 1, 'the pinch did not zoom the page');
+		await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: false });
+		await cdp.detach();
+		await page.close();
+	});
+
 	it('uses tabs on a phone: All, Cats and Dogs', async () => {
+		await allTakenIn();
 		const page = await openPage(server.baseUrl, PHONE);
 		await tiles(page, 'all').first().waitFor();
 		const tabs = page.getByRole('tab');
@@ -370,28 +670,87 @@ describe('the gallery', () => {
 		);
 		assert.ok(dogCategories.every((category) => category === 'dog'));
 
+		assert.equal(new URL(page.url()).searchParams.get('tab'), 'dog', 'the tab is in the address');
+		await page.goBack();
+		await eventually(
+			async () =>
+				(await page.getByRole('tab', { name: /Cats/ }).getAttribute('aria-selected')) === 'true',
+			{ message: 'back to the Cats tab' }
+		);
+		assert.equal(new URL(page.url()).searchParams.get('tab'), 'cat');
+		await page.reload();
+		await tiles(page, 'cat').first().waitFor();
+		assert.equal(
+			await page.getByRole('tab', { name: /Cats/ }).getAttribute('aria-selected'),
+			'true'
+		);
+
+		// Each tab keeps its own scroll position; a tab not seen yet starts at the top.
+		await page.evaluate(() => window.scrollTo({ top: 900 }));
+		await page.waitForFunction(() => window.scrollY >= 800);
+		const catScroll = await page.evaluate(() => window.scrollY);
+		// A click as a finger makes it: Playwright's click() would first scroll the sticky tab "into view".
+		await page.getByRole('tab', { name: /All/ }).dispatchEvent('click');
+		await tiles(page, 'all').first().waitFor();
+		await page.waitForFunction(() => window.scrollY === 0);
+		await page.getByRole('tab', { name: /Cats/ }).dispatchEvent('click');
+		await page.waitForFunction((top) => Math.abs(window.scrollY - top) < 2, catScroll);
+
+		// d jumps to the dogs: their tab, focus on the first of them.
+		await page.keyboard.press('d');
+		await tiles(page, 'dog').first().waitFor();
+		assert.equal(new URL(page.url()).searchParams.get('tab'), 'dog');
+		assert.equal(
+			await page.evaluate(() => document.activeElement?.dataset.imageId),
+			(await tileIds(page, 'dog'))[0]
+		);
+
 		await page.getByRole('tab', { name: /All/ }).click();
 		await tiles(page, 'all').first().waitFor();
+		await page.evaluate(() => window.scrollTo({ top: 0 }));
 		await thumbnailsInView(page);
 		await page.screenshot({ path: path.join(RESULTS_DIR, 'phone.png') });
 		await page.close();
 	});
 
-	it('has no serious or critical accessibility violations (axe-core)', async () => {
+	it('jumps to the cats and dogs with c and d, and lists the keys with ?', async () => {
+		const page = await openPage(server.baseUrl);
+		await tiles(page, 'dog').first().waitFor();
+		const focusedId = () => page.evaluate(() => document.activeElement?.dataset.imageId ?? null);
+		await page.keyboard.press('d');
+		assert.equal(await focusedId(), (await tileIds(page, 'dog'))[0]);
+		await page.keyboard.press('c');
+		assert.equal(await focusedId(), (await tileIds(page, 'cat'))[0]);
+
+		await page.keyboard.press('?');
+		const keys = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
+		await keys.waitFor();
+		assert.match(await keys.innerText(), /Go to the dogs/);
+		assert.match(await keys.innerText(), /Page Up/);
+		assert.deepEqual(await axeInBothSchemes(page, 'keys dialog'), []);
+		await page.keyboard.press('Escape');
+		await keys.waitFor({ state: 'detached' });
+		assert.equal(await focusedId(), (await tileIds(page, 'cat'))[0], 'focus went back');
+		await page.close();
+	});
+
+	it('has no accessibility violations (axe-core), in light and dark', async () => {
 		const page = await openPage(server.baseUrl);
 		await tiles(page, 'cat').first().waitFor();
 		await thumbnailsInView(page);
 		await page.screenshot({ path: path.join(RESULTS_DIR, 'desktop.png') });
-		assert.deepEqual(await seriousAxeViolations(page), [], 'desktop gallery');
+		assert.deepEqual(await axeInBothSchemes(page, 'desktop gallery'), []);
 
 		await tiles(page, 'dog').first().click();
 		await page.getByTestId('viewer').waitFor();
-		assert.deepEqual(await seriousAxeViolations(page), [], 'viewer');
+		assert.deepEqual(await axeInBothSchemes(page, 'viewer'), []);
+		await page.mouse.dblclick(640, 300);
+		assert.deepEqual(await axeInBothSchemes(page, 'zoomed viewer'), []);
 		await page.close();
 
 		const phone = await openPage(server.baseUrl, PHONE);
 		await tiles(phone, 'all').first().waitFor();
-		assert.deepEqual(await seriousAxeViolations(phone), [], 'phone gallery');
+		assert.deepEqual(await axeInBothSchemes(phone, 'phone gallery'), []);
 		await phone.close();
 	});
 
@@ -400,13 +759,38 @@ describe('the gallery', () => {
 		await tiles(page, 'cat').first().waitFor();
 		const shownBefore = await page.locator('[data-image-id]').count();
 		const banner = page.getByTestId('connection-banner');
+		// A phone with the whole list loaded: a long page to scroll while the server is away.
+		const phone = await openPage(server.baseUrl, PHONE);
+		const all = tiles(phone, 'all');
+		await all.first().waitFor();
+		await eventually(
+			async () => {
+				await all.last().scrollIntoViewIfNeeded();
+				return phone.getByText(/That's all \d+ pictures/).isVisible();
+			},
+			{ message: 'the whole list on the phone' }
+		);
+		await phone.evaluate(() => window.scrollTo({ top: 0 }));
 
 		expectNetworkErrors = true;
 		try {
 			await server.stop();
 			await banner.waitFor({ timeout: 30_000 });
 			assert.match(await banner.innerText(), /can't reach/i);
+			assert.equal(await banner.getAttribute('role'), 'status', 'a polite live region');
 			assert.equal(await page.locator('[data-image-id]').count(), shownBefore, 'kept the pictures');
+			assert.deepEqual(await axeInBothSchemes(page, 'outage banner'), []);
+
+			const phoneBanner = phone.getByTestId('connection-banner');
+			await phoneBanner.waitFor({ timeout: 30_000 });
+			await phone.evaluate(() => window.scrollBy({ top: 3 * window.innerHeight }));
+			await phone.waitForFunction(() => window.scrollY >= 3 * window.innerHeight - 1);
+			const inView = await phoneBanner.evaluate((element) => {
+				const rect = element.getBoundingClientRect();
+				return rect.top >= 0 && rect.bottom <= window.innerHeight && rect.height > 0;
+			});
+			assert.ok(inView, 'the banner stays in view after scrolling three screens');
+			await phone.close();
 
 			await server.start();
 			await banner.waitFor({ state: 'detached', timeout: 30_000 });

@@ -1,9 +1,10 @@
 // See https://svelte.dev/docs/kit/types#app.d.ts
 declare global {
 	namespace App {
-		/** Shallow-routing state: the picture open in the viewer, if any. */
+		/** Shallow-routing state of the gallery's history entries. */
 		interface PageState {
-			viewerImageId?: string;
+			/** This entry was added by opening a picture from the gallery: closing goes back. */
+			viewerFromGallery?: boolean;
 		}
 	}
 }

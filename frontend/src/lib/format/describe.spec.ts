@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { altText, percent, timeAgo } from './describe';
+import {
+	altText,
+	breedLine,
+	confidenceWords,
+	extras,
+	percent,
+	shortAgo,
+	tileLabel,
+	timeAgo
+} from './describe';
 
 const NOW = Date.parse('2026-11-23T10:00:00Z');
 
@@ -31,5 +40,36 @@ describe('timeAgo', () => {
 		expect(timeAgo('2026-11-23T08:00:00Z', NOW)).toBe('2 hours ago');
 		expect(timeAgo('2026-11-20T10:00:00Z', NOW)).toBe('3 days ago');
 		expect(timeAgo('2026-11-23T10:00:05Z', NOW)).toBe('just now');
+	});
+});
+
+describe('tile wording', () => {
+	it('puts the confidence in words instead of a bare percentage', () => {
+		expect(confidenceWords('cat', 0.99)).toBe('Surely a cat');
+		expect(confidenceWords('dog', 0.75)).toBe('Probably a dog');
+		expect(confidenceWords('other', 0.4)).toBe('Neither cat nor dog');
+		expect(confidenceWords('cat', null)).toBe('Cat');
+	});
+
+	it('shows the breed when the server sends one', () => {
+		const item = { category: 'dog', confidence: 0.99 } as const;
+		expect(tileLabel(item)).toBe('Surely a dog');
+		expect(tileLabel({ ...item, breed: 'Beagle', breed_probability: 0.8 })).toBe('Beagle');
+		expect(tileLabel({ ...item, breed: 'Beagle', breed_probability: 0.3 })).toBe('Beagle?');
+		expect(breedLine({ breed: 'Beagle', breed_probability: 0.8 })).toBe('Beagle (80% sure)');
+		expect(breedLine({})).toBeNull();
+		expect(extras({ breed: '  ', why: 'ears' })).toEqual({
+			breed: null,
+			breed_probability: null,
+			why: 'ears'
+		});
+	});
+});
+
+describe('shortAgo', () => {
+	it('is short', () => {
+		expect(shortAgo(NOW - 500, NOW)).toBe('just now');
+		expect(shortAgo(NOW - 12_000, NOW)).toBe('12 s ago');
+		expect(shortAgo(NOW - 180_000, NOW)).toBe('3 min ago');
 	});
 });

@@ -66,3 +66,63 @@ export function fullTime(isoTime: string): string {
 	if (Number.isNaN(time.getTime())) return isoTime;
 	return time.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 }
+
+/**
+ * Fields the API is going to add to an item (not in its OpenAPI document yet):
+ * the breed the classifier saw, how sure it was, and a sentence on why.
+ */
+export interface ItemExtras {
+	breed?: string | null;
+	breed_probability?: number | null;
+	why?: string | null;
+}
+
+/** The optional fields of an item, whether or not the server sends them yet. */
+export function extras(item: object): ItemExtras {
+	const raw = item as Record<string, unknown>;
+	return {
+		breed: typeof raw.breed === 'string' && raw.breed.trim() ? raw.breed.trim() : null,
+		breed_probability:
+			typeof raw.breed_probability === 'number' && Number.isFinite(raw.breed_probability)
+				? raw.breed_probability
+				: null,
+		why: typeof raw.why === 'string' && raw.why.trim() ? raw.why.trim() : null
+	};
+}
+
+/** "Surely a cat", "Probably a dog", "Maybe a cat": the classifier's confidence, in words. */
+export function confidenceWords(
+	category: string | null | undefined,
+	confidence: number | null | undefined
+): string {
+	if (category === 'other') return 'Neither cat nor dog';
+	const what = categoryName(category).toLowerCase();
+	const article = /^[aeiou]/.test(what) ? 'an' : 'a';
+	if (confidence === null || confidence === undefined) return categoryName(category);
+	if (confidence >= 0.9) return `Surely ${article} ${what}`;
+	if (confidence >= 0.7) return `Probably ${article} ${what}`;
+	return `Maybe ${article} ${what}`;
+}
+
+/** What a tile says about the picture: the breed when the server knows it, else the category in words. */
+export function tileLabel(item: Pick<ImageItem, 'category' | 'confidence'> & ItemExtras): string {
+	const { breed, breed_probability } = extras(item);
+	if (breed) return breed_probability != null && breed_probability < 0.5 ? `${breed}?` : breed;
+	return confidenceWords(item.category, item.confidence);
+}
+
+/** "Siamese (82% sure)": the breed line of the viewer, or null when there is none. */
+export function breedLine(item: object): string | null {
+	const { breed, breed_probability } = extras(item);
+	if (!breed) return null;
+	return breed_probability == null ? breed : `${breed} (${percent(breed_probability)} sure)`;
+}
+
+/** "just now", "12 s ago", "3 min ago", "2 h ago": short, for the header. */
+export function shortAgo(then: number, now: number): string {
+	const seconds = Math.max(0, Math.floor((now - then) / 1000));
+	if (seconds < 2) return 'just now';
+	if (seconds < 60) return `${seconds} s ago`;
+	if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+	return `${Math.floor(seconds / 3600)} h ago`;
+}

@@ -55,6 +55,27 @@ describe('Gallery', () => {
 		expect(gallery.feeds.dog.items).toHaveLength(1);
 	});
 
+	it('announces only what arrived after the first load, and whether it waits', async () => {
+		const api = new FakeImagesApi();
+		api.add(makeItem(1, 'cat', T - 60_000), makeItem(2, 'dog', T - 50_000));
+		let held = false;
+		const gallery = new Gallery(DEFAULT_CONFIG, new ApiClient('', api.fetch), () => held);
+		await gallery.refresh(() => T);
+		expect(gallery.lastAdded).toBe(0);
+		expect(gallery.updatedAt).toBe(T);
+		held = true;
+		api.add(makeItem(3, 'cat', T));
+		await gallery.refresh(() => T + 60_000);
+		expect(gallery.lastAdded).toBe(1);
+		expect(gallery.lastHeld).toBe(true);
+		expect(gallery.waiting).toBe(1);
+		// Nothing new, but nothing holds them any more: the waiting picture comes in.
+		held = false;
+		await gallery.refresh(() => T + 120_000);
+		expect(gallery.waiting).toBe(0);
+		expect(gallery.feeds.cat.items).toHaveLength(2);
+	});
+
 	it('keeps the pictures and retries when the server is unreachable, and recovers', async () => {
 		const { api, gallery } = setUp();
 		await gallery.refresh(() => T);

@@ -29,8 +29,15 @@ export class Gallery {
 	waitStartedAt = $state(0);
 	/** The server could not be reached on the last try. */
 	unreachable = $state(false);
-	/** Pictures added by the last refresh, announced politely to screen readers. */
+	/**
+	 * Pictures the last refresh brought that were not there before (0 for the
+	 * first load, which is not news), announced politely to screen readers.
+	 */
 	lastAdded = $state(0);
+	/** Whether those pictures wait behind the "new pictures" button. */
+	lastHeld = $state(false);
+	/** When the server last answered a refresh (epoch ms), for "Updated 12 s ago". */
+	updatedAt = $state(0);
 
 	#failures = 0;
 	#holdNewPictures: HoldNewPictures;
@@ -85,6 +92,7 @@ export class Gallery {
 		try {
 			const hold = this.#holdNewPictures();
 			const { all, cat, dog } = this.feeds;
+			const firstLoad = !cat.started || !dog.started;
 			const [stats, newCats, newDogs] = await Promise.all([
 				this.client.getStats(),
 				cat.refreshNewest(hold),
@@ -93,7 +101,11 @@ export class Gallery {
 				all.started ? all.refreshNewest(hold) : 0
 			]);
 			this.stats = stats;
-			this.lastAdded = newCats + newDogs;
+			// Pictures held earlier come in once nothing needs them held.
+			if (!hold) this.revealNew();
+			this.lastAdded = firstLoad ? 0 : newCats + newDogs;
+			this.lastHeld = hold && this.waiting > 0;
+			this.updatedAt = now();
 			this.#failures = 0;
 			this.unreachable = false;
 			this.#plan(nextRefreshAt(stats, this.config.refreshIntervalSecs, now(), now()), now());

@@ -1,0 +1,33 @@
+/** What the address says: the phone tab and the open picture. */
+export type TabName = 'all' | 'cat' | 'dog';
+
+export interface GalleryAddress {
+	tab: TabName;
+	/** The picture open in the viewer (`?image=ID`), or null. */
+	image: string | null;
+}
+
+const TABS: readonly TabName[] = ['all', 'cat', 'dog'];
+
+/** Reads `?tab=` and `?image=`; unknown tabs are the All tab. */
+export function readAddress(url: URL): GalleryAddress {
+	const tab = url.searchParams.get('tab');
+	const image = url.searchParams.get('image');
+	return {
+		tab: TABS.includes(tab as TabName) ? (tab as TabName) : 'all',
+		image: image ? image : null
+	};
+}
+
+/**
+ * The gallery's address under `base` (SvelteKit's base path, '' at the root):
+ * always `${base}/` so a reload finds index.html, plus the kept query.
+ * The All tab is the default and is left out.
+ */
+export function galleryHref(base: string, address: GalleryAddress): string {
+	const params = new URLSearchParams();
+	if (address.tab !== 'all') params.set('tab', address.tab);
+	if (address.image) params.set('image', address.image);
+	const query = params.toString();
+	return `${base}/${query ? `?${query}` : ''}`;
+}
