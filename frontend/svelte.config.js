@@ -9,7 +9,10 @@ const config = {
 		// `catdog serve` locally. config.json is written beside index.html at deploy time.
 		adapter: adapter({ pages: 'build', assets: 'build', fallback: undefined, strict: true }),
 		// Keep the built files free of any build-time environment: one build runs anywhere.
-		env: { publicPrefix: 'NEVER_BAKED_IN_' }
+		env: { publicPrefix: 'NEVER_BAKED_IN_' },
+		// The path the page is served under: '' locally and behind a domain,
+		// '/BUCKET' on storage.googleapis.com (Cloud Build passes BASE_PATH).
+		paths: { base: process.env.BASE_PATH ?? '' }
 	}
 };
 

@@ -341,11 +341,6 @@ def test_page_is_built_for_the_path_it_is_served_under():
     assert "BASE_PATH=${_BASE_PATH}" in env, "the page is built without BASE_PATH"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="frontend/ (another engineer's) must set kit.paths.base from process.env.BASE_PATH; "
-    "when it does, this passes and the marker must go",
-)
 def test_frontend_reads_the_base_path():
     config = (REPO / "frontend" / "svelte.config.js").read_text()
     assert re.search(r"paths\s*:\s*\{[^}]*base\s*:\s*process\.env\.BASE_PATH", config, re.DOTALL)

@@ -22,6 +22,13 @@ describe('galleryHref', () => {
 		);
 	});
 
+	it('keeps the document path when the page was opened as index.html', () => {
+		expect(galleryHref('/bucket', { tab: 'cat', image: null }, '/bucket/index.html')).toBe(
+			'/bucket/index.html?tab=cat'
+		);
+		expect(galleryHref('/bucket', { tab: 'all', image: null }, '/bucket/')).toBe('/bucket/');
+	});
+
 	it('round-trips through readAddress', () => {
 		const address = { tab: 'cat', image: '0192-x' } as const;
 		expect(readAddress(new URL(galleryHref('/g', address), 'https://x.test'))).toEqual(address);

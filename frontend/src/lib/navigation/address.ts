@@ -21,13 +21,16 @@ export function readAddress(url: URL): GalleryAddress {
 
 /**
  * The gallery's address under `base` (SvelteKit's base path, '' at the root):
- * always `${base}/` so a reload finds index.html, plus the kept query.
+ * `${base}/` so a reload finds index.html, plus the kept query. Where the page
+ * was opened as `…/index.html` (a bucket served without a domain answers
+ * only that, not `…/`), `current`, the document's own path, is kept instead.
  * The All tab is the default and is left out.
  */
-export function galleryHref(base: string, address: GalleryAddress): string {
+export function galleryHref(base: string, address: GalleryAddress, current = ''): string {
 	const params = new URLSearchParams();
 	if (address.tab !== 'all') params.set('tab', address.tab);
 	if (address.image) params.set('image', address.image);
 	const query = params.toString();
-	return `${base}/${query ? `?${query}` : ''}`;
+	const path = current.endsWith('/index.html') ? current : `${base}/`;
+	return `${path}${query ? `?${query}` : ''}`;
 }
