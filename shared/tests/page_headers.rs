@@ -54,14 +54,7 @@ async fn every_answer_of_the_page_carries_the_security_headers() {
             "{path}: {}",
             response.status()
         );
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_owned()
-        };
+        let header = |name: &str| header_of(&response, name);
         let csp = header("content-security-policy");
         let directives: Vec<&str> = csp.split(';').map(str::trim).collect();
         assert!(directives.contains(&"script-src 'self'"), "{path}: {csp}");
