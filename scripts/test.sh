@@ -41,7 +41,9 @@ step "web page: install, lint, type check, unit tests, build, size budget"
 )
 
 step "web page: browser tests against the real catdog serve"
-cargo build --locked --workspace --all-features --bins
+# The catdog binary the Rust tests ran (cargo test builds it for cli's tests):
+# no second build of the dependencies with other features.
+cargo test --locked --workspace --all-features --no-run
 CATDOG_BIN="$CARGO_TARGET_DIR/debug/catdog" npm --prefix frontend run test:e2e
 
 step "deployment: terraform fmt, checkov, yamllint, consistency with the code"

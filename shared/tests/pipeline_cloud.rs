@@ -46,17 +46,19 @@ fn model_dir() -> PathBuf {
     dir
 }
 
-/// Builds the workspace's binaries (cargo only builds the tested package's
-/// own) and returns the folder they are in. Exactly as the test command
-/// builds them (`--workspace --all-features --bins`): other features would
-/// replace the binaries other tests run (the `lambda` build of list-images),
-/// and another package selection would compile every dependency again.
+/// The functions' binaries, as the test command's own `cargo test
+/// --workspace --all-features` builds them for their packages' tests (cargo
+/// puts them in target/debug). Asking for exactly that build again is a
+/// no-op inside the test command, builds what is missing when this test runs
+/// alone, and never compiles the dependencies a second time with other
+/// features, as `cargo build --bins` did.
 fn function_binaries() -> PathBuf {
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--workspace", "--all-features", "--bins"])
+        .args(["test", "--workspace", "--all-features", "--no-run"])
         .current_dir(repo_root())
+        .stdout(std::process::Stdio::null())
         .status()
-        .expect("run cargo build");
+        .expect("run cargo test --no-run");
     assert!(status.success(), "building the functions failed");
     // target/debug/deps/pipeline_cloud-… → target/debug
     let exe = std::env::current_exe().expect("the test's own path");
