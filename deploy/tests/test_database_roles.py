@@ -1,6 +1,6 @@
 """Database roles by workload, on a real PostgreSQL.
 
-Applies shared/src/store/migrations/postgres/*.sql in order, the way the Rust
+Applies shared/store/src/migrations/postgres/*.sql in order, the way the Rust
 store does (one transaction, after creating schema_migrations), as an owner
 that is not a superuser but may create roles (like Cloud SQL's `catdog`
 user), to a throwaway database. The services' login roles exist beforehand,
@@ -34,8 +34,8 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-MIGRATIONS = REPO / "shared" / "src" / "store" / "migrations" / "postgres"
-REGISTRY = REPO / "shared" / "src" / "store" / "postgres.rs"
+MIGRATIONS = REPO / "shared" / "store" / "src" / "migrations" / "postgres"
+REGISTRY = REPO / "shared" / "store" / "src" / "postgres.rs"
 URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
