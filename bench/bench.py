@@ -283,7 +283,7 @@ UPDATE gallery_state SET gallery_seq = COALESCE((SELECT max(gallery_seq) FROM im
     last_ingest_at = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER) WHERE id = 1;
 """
 
-# The statements a listing request runs (shared/src/store/{postgres,sqlite}.rs),
+# The statements a listing request runs (shared/store/src/{postgres,sqlite}.rs),
 # with the first page's parameters. On PostgreSQL a listing is one statement
 # (`listing_sql`): the state row left-joined to its pages. SQLite runs the
 # state and each page in one read transaction. A request with If-None-Match

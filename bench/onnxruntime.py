@@ -23,7 +23,7 @@ SIDE = 224
 
 def preprocess(path: str) -> np.ndarray:
     """Short side to 256, centre crop 224, scaled to [-1, 1], channels first:
-    the same steps as shared/src/classifier/preprocess.rs (not the same resize
+    the same steps as shared/model/src/preprocess.rs (not the same resize
     filter, which only changes the values, not the work the model does)."""
     with Image.open(path) as image:
         image = image.convert("RGB")

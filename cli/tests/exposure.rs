@@ -3,11 +3,12 @@
 //! routes refuse callers from other addresses unless they hold the admin
 //! token.
 //!
-//! "Another machine" is an address that is not loopback: a dummy interface
-//! with 192.0.2.1 (TEST-NET-1, reserved for documentation) inside a network
-//! namespace of the test's own (`unshare --net`), so nothing outside this
-//! process tree is touched or reached. A connection from the namespace to
-//! 192.0.2.1 comes from 192.0.2.1, so the server sees a non-loopback peer.
+//! "Another machine" is an address that is not loopback: 192.0.2.1
+//! (TEST-NET-1, reserved for documentation) added to the loopback device of
+//! a network namespace of the test's own (`unshare --net`), so nothing
+//! outside this process tree is touched or reached. A connection from the
+//! namespace to 192.0.2.1 comes from 192.0.2.1, so the server sees a peer
+//! that is not loopback.
 //! Needs root (CI runs as root); elsewhere it skips loudly, and with CI=true
 //! it fails instead.
 
@@ -31,9 +32,7 @@ const SCRIPT: &str = r#"
 set -euo pipefail
 bin=$1 data=$2
 ip link set lo up
-ip link add probe0 type dummy
-ip addr add 192.0.2.1/24 dev probe0
-ip link set probe0 up
+ip addr add 192.0.2.1/32 dev lo
 mkdir -p "$data/empty"
 export INGEST_SOURCES="folder:$data/empty" INGEST_INTERVAL_SECS=3600
 
@@ -41,7 +40,8 @@ pid=""
 start() {
   "$bin" serve --port 18080 --data-dir "$data" --web-dir "$data/no-page" "$@" >>"$data/serve.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 600); do
+  for _ in $(seq 1 300); do
+    kill -0 "$pid" 2>/dev/null || break
     if curl -s -o /dev/null http://127.0.0.1:18080/healthz; then return; fi
     sleep 0.1
   done
@@ -92,7 +92,7 @@ fn serve_is_private_by_default_and_writes_stay_local_when_shared() {
         .arg(env!("CARGO_BIN_EXE_catdog"))
         .arg(dir.path())
         .env("MODEL_DIR", model_dir())
-        .env("LOG_FORMAT", "text")
+        .env("LOG_FORMAT", "pretty")
         .output()
         .expect("run unshare");
     let stdout = String::from_utf8_lossy(&output.stdout);
