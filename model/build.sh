@@ -4,8 +4,11 @@
 # there and was made by the current export script from the same checkpoint,
 # it does nothing but say where it is.
 #
-#   model/build.sh            # build when missing or stale
-#   model/build.sh --venv     # only make the Python tools' virtualenv
+#   model/build.sh             # build when missing or stale
+#   model/build.sh --venv      # only make the Python tools' virtualenv
+#   model/build.sh --train     # also fetch the negatives (model/negatives.sh,
+#                              # pinned Debian packages) and retrain the head,
+#                              # rewriting model/head.json (needs ../shared/data)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,10 +41,18 @@ ensure_venv() {
 }
 
 ensure_venv
-if [[ "${1:-}" == "--venv" ]]; then
-  log "virtualenv ready: $VENV"
-  exit 0
-fi
+case "${1:-}" in
+  "") ;;
+  --venv)
+    log "virtualenv ready: $VENV"
+    exit 0
+    ;;
+  --train) ;;
+  *)
+    log "unknown option $1"
+    exit 2
+    ;;
+esac
 
 mkdir -p "$MODEL_DIR"
 ONNX="$MODEL_DIR/backbone.onnx"
@@ -49,8 +60,17 @@ STAMP="$MODEL_DIR/backbone.stamp"
 # What the model is made from: the checkpoint and the export script.
 WANT_STAMP="checkpoint=$CHECKPOINT_SHA256 export=$(sha256_of model/export.py)"
 
+train() {
+  if [[ "${1:-}" != "--train" ]]; then
+    return
+  fi
+  model/negatives.sh
+  MODEL_DIR="$MODEL_DIR" "$VENV/bin/python" model/train_head.py
+}
+
 if [[ -f "$ONNX" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT_STAMP" ]]; then
   log "up to date: $ONNX"
+  train "${1:-}"
   echo "$ONNX"
   exit 0
 fi
@@ -93,4 +113,5 @@ fi
 mv "$ONNX.new" "$ONNX"
 echo "$WANT_STAMP" >"$STAMP"
 log "built $ONNX ($(sha256_of "$ONNX"))"
+train "${1:-}"
 echo "$ONNX"

@@ -1,17 +1,27 @@
-"""Train the cat-vs-dog head and calibrate the "neither" rule; write model/head.json.
+"""Train the cat-vs-dog head and the "neither" detector; write model/head.json.
 
-  .cache/venv-model/bin/python model/train_head.py [--images ../shared/data/images]
+  model/build.sh --train            # fetches the negatives, then runs this
+  .cache/venv-model/bin/python model/train_head.py [--images ../shared/data/images] [--cv-repeats 5]
 
-Features are the backbone's 1280 pooled features (output `features` of
-$MODEL_DIR/backbone.onnx, built by model/build.sh), computed with onnxruntime
-from pictures preprocessed exactly as MODEL.md describes and as the Rust
-classifier does. They are cached under $MODEL_DIR/features-*.npz, so a rerun
-only repeats the (fast) training.
+Features are the backbone's 1280 pooled features and ImageNet logits (outputs
+of $MODEL_DIR/backbone.onnx, built by model/build.sh), computed with
+onnxruntime from pictures preprocessed exactly as MODEL.md describes and as
+the Rust classifier does. They are cached under $MODEL_DIR/features-*.npz, so
+a rerun only repeats the training.
 
-The head is an L2-regularised logistic regression, fitted with Newton's method
-in numpy on `train/{cat,dog}`; its regularisation strength is chosen on
-`dev/{cat,dog}`. "Neither" is decided from the backbone's own ImageNet
-softmax: the probability mass of the dog and domestic-cat classes. See MODEL.md.
+- Cat vs dog: an L2-regularised logistic regression (Newton's method, numpy).
+- Neither: p(pet) = sigmoid(a * ln(pet mass) + a_bias) * sigmoid(learned score),
+  the ImageNet evidence (softmax mass of dog and domestic-cat classes) times
+  a logistic regression of cats and dogs against negatives: pictures from
+  Debian packages (model/negatives.py, model/negatives/manifest.tsv) and
+  synthetic ones (model/synthetic.py).
+- The yardstick is repeated 5-fold cross-validation over train+dev cats and
+  dogs and all negatives (negatives from one folder of a package, or of one
+  synthetic kind, stay in one fold). Its figures, with their spread over the
+  repeats, are printed and written to $MODEL_DIR/cv-report.json.
+- The committed head is then fitted on train/ and all negatives; dev is
+  reported with the written, rounded head applied as Rust applies it.
+  dev/other (scikit-image's samples) is never trained or calibrated on.
 """
 
 from __future__ import annotations
@@ -27,7 +37,17 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image, ImageOps
 
-HEAD_VERSION = "catdog-head-1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import negatives  # noqa: E402
+import synthetic  # noqa: E402
+
+HEAD_VERSION = "catdog-head-2"
+# Cats and dogs that cross-validation may call other, at most (issue 14 aims at 0.5%).
+TARGET_PETS_OTHER = 0.004
+# The ImageNet evidence: its threshold is this quantile of the cats' and dogs'
+# pet mass; its weights (steepness) are candidates for cross-validation.
+MASS_QUANTILE = 0.002
+MASS_WEIGHTS = (2.0, 4.0)
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / os.environ.get("MODEL_DIR", ".cache/model")
 HEAD_JSON = ROOT / "model" / "head.json"
@@ -60,24 +80,28 @@ def resized_size(width: int, height: int) -> tuple[int, int]:
 def preprocess(path: Path) -> np.ndarray:
     """Decode, orient, RGB, shorter side 256 (triangle filter), centre 224, (x/255-0.5)/0.5."""
     with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        im = im.convert("RGB")
-        # Beyond 4:1 only the middle of the long side is kept (as in Rust,
-        # where this bounds the memory a thin panorama costs).
-        w, h = im.size
-        short, long = min(w, h), max(w, h)
-        kept = min(long, short * MAX_ASPECT_RATIO)
-        if kept < long:
-            start = (long - kept) // 2
-            box = (start, 0, start + kept, h) if w > h else (0, start, w, start + kept)
-            im = im.crop(box)
-        w, h = resized_size(*im.size)
-        # Pillow's BILINEAR widens its support when shrinking, like the
-        # `image` crate's Triangle filter the Rust side uses.
-        im = im.resize((w, h), Image.Resampling.BILINEAR)
-        left, top = (w - CROP) // 2, (h - CROP) // 2
-        im = im.crop((left, top, left + CROP, top + CROP))
-        x = np.asarray(im, dtype=np.float32) / 255.0
+        return preprocess_image(ImageOps.exif_transpose(im))
+
+
+def preprocess_image(im: Image.Image) -> np.ndarray:
+    """preprocess() of an already decoded and upright picture."""
+    im = im.convert("RGB")
+    # Beyond 4:1 only the middle of the long side is kept (as in Rust,
+    # where this bounds the memory a thin panorama costs).
+    w, h = im.size
+    short, long = min(w, h), max(w, h)
+    kept = min(long, short * MAX_ASPECT_RATIO)
+    if kept < long:
+        start = (long - kept) // 2
+        box = (start, 0, start + kept, h) if w > h else (0, start, w, start + kept)
+        im = im.crop(box)
+    w, h = resized_size(*im.size)
+    # Pillow's BILINEAR widens its support when shrinking, like the
+    # `image` crate's Triangle filter the Rust side uses.
+    im = im.resize((w, h), Image.Resampling.BILINEAR)
+    left, top = (w - CROP) // 2, (h - CROP) // 2
+    im = im.crop((left, top, left + CROP, top + CROP))
+    x = np.asarray(im, dtype=np.float32) / 255.0
     x = (x - 0.5) / 0.5
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
@@ -92,29 +116,34 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def extract(session: ort.InferenceSession, paths: list[Path], cache: Path, backbone_digest: str):
-    """Features and ImageNet pet mass for each picture, cached by content."""
+def extract(session: ort.InferenceSession, items: list[tuple[str, object]], cache: Path, backbone_digest: str):
+    """Features and ImageNet logits of each picture.
+
+    `items` are (name, picture) where picture is a path or a function giving
+    a PIL image. Cached under `cache`, keyed by the backbone, the
+    preprocessing and the names (with file sizes where there are files).
+    """
     key = hashlib.sha256()
     key.update(backbone_digest.encode())
     key.update(PREPROCESS_VERSION.encode())
-    for p in paths:
-        key.update(p.name.encode())
-        key.update(str(p.stat().st_size).encode())
+    for name, picture in items:
+        key.update(name.encode())
+        if isinstance(picture, Path):
+            key.update(str(picture.stat().st_size).encode())
     key = key.hexdigest()
     if cache.exists():
         saved = np.load(cache)
         if str(saved["key"]) == key:
-            return saved["features"], saved["logits"]
-    features = np.zeros((len(paths), 1280), dtype=np.float32)
-    logits = np.zeros((len(paths), 1000), dtype=np.float32)
-    for i, p in enumerate(paths):
-        x = preprocess(p)[None]
+            return {k: saved[k] for k in ("features", "logits")}
+    out = {k: np.zeros((len(items), n), dtype=np.float32) for k, n in (("features", 1280), ("logits", 1000))}
+    for i, (name, picture) in enumerate(items):
+        x = preprocess(picture)[None] if isinstance(picture, Path) else preprocess_image(picture())[None]
         out_logits, out_features = session.run(["logits", "features"], {"input": x})
-        logits[i], features[i] = out_logits[0], out_features[0]
-        if (i + 1) % 100 == 0:
-            print(f"  {cache.stem}: {i + 1}/{len(paths)}", file=sys.stderr)
-    np.savez(cache, key=key, features=features, logits=logits)
-    return features, logits
+        out["logits"][i], out["features"][i] = out_logits[0], out_features[0]
+        if (i + 1) % 200 == 0:
+            print(f"  {cache.stem}: {i + 1}/{len(items)}", file=sys.stderr)
+    np.savez(cache, key=key, **out)
+    return out
 
 
 def pet_mass(logits: np.ndarray) -> np.ndarray:
@@ -125,16 +154,21 @@ def pet_mass(logits: np.ndarray) -> np.ndarray:
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, sample_weight: np.ndarray) -> np.ndarray:
-    """Weights (bias last) of an L2-regularised logistic regression, by Newton's method."""
+    """Weights (bias last) of an L2-regularised logistic regression, by Newton's method.
+
+    The bias is not shrunk. The Hessian is summed in float32 (it only steers the steps; the gradient,
+    which decides where they stop, is float64).
+    """
     n, d = x.shape
     xb = np.hstack([x, np.ones((n, 1))])
+    xb32 = xb.astype(np.float32)
     w = np.zeros(d + 1)
     penalty = np.full(d + 1, l2)
-    penalty[-1] = 0.0  # the bias is not shrunk
+    penalty[-1] = 0.0
     for _ in range(50):
         p = 1.0 / (1.0 + np.exp(-(xb @ w)))
         grad = xb.T @ (sample_weight * (p - y)) + penalty * w
-        hess = (xb * (sample_weight * p * (1 - p))[:, None]).T @ xb + np.diag(penalty)
+        hess = ((xb32 * (sample_weight * p * (1 - p)).astype(np.float32)[:, None]).T @ xb32).astype(np.float64) + np.diag(penalty)
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.max(np.abs(step)) < 1e-8:
@@ -172,9 +206,120 @@ def log_loss(p: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
+def folds_for(rng: np.random.Generator, y: np.ndarray, groups: np.ndarray | None, k: int) -> np.ndarray:
+    """Fold of each row: stratified by y; rows of one group always share a fold."""
+    fold = np.zeros(len(y), dtype=int)
+    if groups is None:
+        for c in np.unique(y):
+            idx = rng.permutation(np.where(y == c)[0])
+            fold[idx] = np.arange(len(idx)) % k
+        return fold
+    names = rng.permutation(np.unique(groups))
+    # Deal the groups, largest first, to the fold with fewest rows so far.
+    sizes = {g: int(np.sum(groups == g)) for g in names}
+    load = np.zeros(k)
+    for g in sorted(names, key=lambda g: -sizes[g]):
+        f = int(np.argmin(load + rng.random(k) * 1e-3))
+        fold[groups == g] = f
+        load[f] += sizes[g]
+    return fold
+
+
+class Standardized:
+    """Logistic regression on standardised inputs, folded back to raw inputs."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, l2: float):
+        self.mean, self.std = x.mean(axis=0), x.std(axis=0) + 1e-6
+        w = fit_logistic((x - self.mean) / self.std, y, l2, balanced_weights(y))
+        self.weights = w[:-1] / self.std
+        self.bias = float(w[-1] - np.sum(w[:-1] * self.mean / self.std))
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.weights + self.bias
+
+
+def ln_mass(d: dict) -> np.ndarray:
+    """ln of the ImageNet pet mass (as Rust: at least the smallest positive float)."""
+    return np.log(np.maximum(pet_mass(d["logits"].astype(np.float64)), np.finfo(np.float64).tiny))
+
+
+def p_pet(mass_weight: float, mass_bias: float, ln_m: np.ndarray, z_learned: np.ndarray) -> np.ndarray:
+    """Both must say pet: the ImageNet evidence and the learned pet-vs-neither score."""
+    return sigmoid(mass_weight * ln_m + mass_bias) * sigmoid(z_learned)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def decide(p_pet: np.ndarray, p_dog: np.ndarray) -> np.ndarray:
+    """0 cat, 1 dog, 2 other: the highest score, as shared/src/classifier/head.rs."""
+    scores = np.stack([p_pet * (1 - p_dog), p_pet * p_dog, 1 - p_pet], axis=1)
+    return np.argmax(scores, axis=1)
+
+
+def take(d: dict, rows) -> dict:
+    return {k: v[rows] for k, v in d.items()}
+
+
+def cat(*ds: dict) -> dict:
+    return {k: np.concatenate([d[k] for d in ds]) for k in ds[0]}
+
+
+def cross_validate(pets: dict, y_dog: np.ndarray, negs: dict, neg_groups: np.ndarray,
+                   l2_catdog: float, l2_neither: float, repeats: int, k: int = 5):
+    """Out-of-fold logits, repeat by repeat: (dog logit of pets, pet logit of pets, pet logit of negatives)."""
+    out = []
+    x_pets_n, x_negs_n = pets["features"].astype(np.float64), negs["features"].astype(np.float64)
+    for r in range(repeats):
+        rng = np.random.default_rng(1000 + r)
+        fp = folds_for(rng, y_dog, None, k)
+        fn = folds_for(rng, np.zeros(len(neg_groups)), neg_groups, k)
+        z_dog, z_pet, z_neg = np.zeros(len(y_dog)), np.zeros(len(y_dog)), np.zeros(len(neg_groups))
+        for f in range(k):
+            tp, tn = fp != f, fn != f
+            catdog = Standardized(pets["features"][tp].astype(np.float64), y_dog[tp], l2_catdog)
+            z_dog[~tp] = catdog.logit(pets["features"][~tp].astype(np.float64))
+            xn = np.vstack([x_pets_n[tp], x_negs_n[tn]])
+            yn = np.concatenate([np.ones(tp.sum()), np.zeros(tn.sum())])
+            neither = Standardized(xn, yn, l2_neither)
+            z_pet[~tp] = neither.logit(x_pets_n[~tp])
+            z_neg[~tn] = neither.logit(x_negs_n[~tn])
+        out.append((z_dog, z_pet, z_neg))
+        print(f"  cv repeat {r + 1}/{repeats} done", file=sys.stderr)
+    return out
+
+
+def cv_figures(runs, y_dog: np.ndarray, neg_kinds: np.ndarray, rule: tuple[float, float, float],
+               ln_m_pets: np.ndarray, ln_m_negs: np.ndarray) -> dict:
+    """Per-repeat figures of a rule (mass weight, mass bias, offset on the learned logit); mean and spread."""
+    a, a_bias, offset = rule
+    per = {"cat_dog_accuracy": [], "head_accuracy": [], "pets_called_other": [], "negatives_refused": []}
+    kinds = sorted(set(neg_kinds))
+    per.update({f"refused_{kd}": [] for kd in kinds})
+    for z_dog, z_pet, z_neg in runs:
+        pred = decide(p_pet(a, a_bias, ln_m_pets, z_pet + offset), sigmoid(z_dog))
+        per["cat_dog_accuracy"].append(np.mean(pred == y_dog))
+        per["head_accuracy"].append(np.mean((z_dog > 0) == y_dog))
+        per["pets_called_other"].append(np.mean(pred == 2))
+        neg_pred = decide(p_pet(a, a_bias, ln_m_negs, z_neg + offset), np.full(len(z_neg), 0.5))
+        per["negatives_refused"].append(np.mean(neg_pred == 2))
+        for kd in kinds:
+            per[f"refused_{kd}"].append(np.mean(neg_pred[neg_kinds == kd] == 2))
+    return {k: (float(np.mean(v)), float(np.std(v)), float(np.min(v)), float(np.max(v))) for k, v in per.items()}
+
+
+def show(figures: dict) -> str:
+    return "  ".join(f"{k} {m * 100:.2f}%±{s * 100:.2f}" for k, (m, s, _, _) in figures.items())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=Path, default=ROOT / ".." / "shared" / "data" / "images")
+    parser.add_argument("--cv-repeats", type=int, default=5, help="repeats of 5-fold cross-validation")
+    parser.add_argument("--l2-catdog", type=float, nargs="+", default=[1.0])
+    parser.add_argument("--l2-neither", type=float, nargs="+", default=[100.0])
+    parser.add_argument("--no-write", action="store_true", help="cross-validate only")
     args = parser.parse_args()
 
     backbone = MODEL_DIR / "backbone.onnx"
@@ -192,116 +337,124 @@ def main() -> int:
             paths = list_images(args.images / split / label)
             if paths:
                 cache = MODEL_DIR / f"features-{split}-{label}.npz"
-                feats, logits = extract(session, paths, cache, backbone_digest)
-                data[(split, label)] = (paths, feats, logits)
+                data[(split, label)] = (paths, extract(session, [(p.name, p) for p in paths], cache, backbone_digest))
 
-    def cat_dog(split):
-        (_, fc, lc), (_, fd, ld) = data[(split, "cat")], data[(split, "dog")]
-        x = np.vstack([fc, fd]).astype(np.float64)
-        y = np.concatenate([np.zeros(len(fc)), np.ones(len(fd))])  # 1 = dog
-        return x, y, np.vstack([lc, ld])
+    rows = negatives.read_manifest()
+    items = [(f"{r['package']}/{r['member']}/{r['transform']}", (lambda r=r: negatives.load(r))) for r in rows]
+    collected = extract(session, items, MODEL_DIR / "features-negatives.npz", backbone_digest)
+    synth = list(synthetic.pictures())
+    synth_feats = extract(session, [(f"synthetic-{i}-{kd}", (lambda im=im: im)) for i, (kd, im) in enumerate(synth)],
+                          MODEL_DIR / "features-synthetic.npz", backbone_digest)
+    negs = cat(collected, synth_feats)
+    # Rows that share a source share a fold: a folder of a package (so a Tux
+    # Paint stamp and its silhouette go together), or a kind of synthetic picture.
+    neg_groups = np.array([f"{r['package']}/{r['member'].split('!')[-1].rsplit('/', 1)[0]}" for r in rows]
+                          + [f"synthetic/{kd}" for kd, _ in synth])
+    neg_kinds = np.array([r["kind"] for r in rows] + [f"synthetic-{'silhouette' if kd == 'silhouette' else 'texture'}" for kd, _ in synth])
 
-    x_train, y_train, logits_train = cat_dog("train")
-    x_dev, y_dev, logits_dev = cat_dog("dev")
+    def pets_of(splits):
+        parts = [data[(s, lb)][1] for s in splits for lb in ("cat", "dog")]
+        y = np.concatenate([np.full(len(data[(s, lb)][0]), lb == "dog", dtype=float) for s in splits for lb in ("cat", "dog")])
+        return cat(*parts), y
 
-    # Standardise with the training statistics; the weights are folded back
-    # into raw-feature space afterwards, so Rust needs only a dot product.
-    mean, std = x_train.mean(axis=0), x_train.std(axis=0) + 1e-6
-    z_train, z_dev = (x_train - mean) / std, (x_dev - mean) / std
-    sw = balanced_weights(y_train)
+    # The yardstick: repeated 5-fold cross-validation over train+dev cats and
+    # dogs and all negatives (dev/other, the scikit-image samples, is kept
+    # for judging and never trained on).
+    pets_all, y_all = pets_of(("train", "dev"))
+    print(f"cross-validation: {len(y_all)} cats and dogs, {len(neg_groups)} negatives in {len(set(neg_groups))} groups")
+    ln_m_pets, ln_m_negs = ln_mass(pets_all), ln_mass(negs)
+    # The ImageNet evidence's threshold: the pet mass below which only
+    # MASS_QUANTILE of the train+dev cats and dogs lie.
+    threshold = float(np.quantile(np.exp(ln_m_pets), MASS_QUANTILE))
+    print(f"pet-mass threshold {threshold:.4f} ({MASS_QUANTILE:.1%} of cats and dogs below it)")
+    best = None
+    for l2c in args.l2_catdog:
+        for l2n in args.l2_neither:
+            runs = cross_validate(pets_all, y_all, negs, neg_groups, l2c, l2n, args.cv_repeats)
+            for a in MASS_WEIGHTS:
+                # The offset added to the learned logit: the smallest (so the
+                # most negatives refused) whose pets-called-other rate,
+                # averaged over the repeats, is at most TARGET_PETS_OTHER.
+                for off in np.arange(-2, 10.01, 0.1):
+                    rule = (a, -a * np.log(threshold), float(round(off, 2)))
+                    fig = cv_figures(runs, y_all, neg_kinds, rule, ln_m_pets, ln_m_negs)
+                    if fig["pets_called_other"][0] <= TARGET_PETS_OTHER:
+                        break
+                print(f"l2 cat/dog {l2c:g}, l2 neither {l2n:g}, mass weight {a:g}, offset {rule[2]:+.2f}: {show(fig)}")
+                for other in (-1, -0.5, 0.5, 1):
+                    near = (a, rule[1], round(rule[2] + other, 2))
+                    print(f"    (offset {near[2]:+.2f}: {show(cv_figures(runs, y_all, neg_kinds, near, ln_m_pets, ln_m_negs))})")
+                score = fig["cat_dog_accuracy"][0] + fig["negatives_refused"][0]
+                if best is None or score > best[0]:
+                    best = (score, l2c, l2n, rule, fig)
+    _, l2c, l2n, rule, fig = best
+    a, a_bias, offset = rule
+    print(f"chosen: l2 cat/dog {l2c:g}, l2 neither {l2n:g}, mass weight {a:g}, offset {offset:+.2f}")
+    report = {"l2_catdog": l2c, "l2_neither": l2n, "mass_threshold": threshold, "mass_weight": a, "offset": offset,
+              "repeats": args.cv_repeats, "folds": 5,
+              "pets": int(len(y_all)), "negatives": int(len(neg_groups)), "figures": fig}
+    (MODEL_DIR / "cv-report.json").write_text(json.dumps(report, indent=1) + "\n")
+    if args.no_write:
+        return 0
 
-    # Dev is small and every setting below gets it all right, so the tie is
-    # broken by log-loss pooled over dev and 5-fold cross-validation on train:
-    # that prefers a head that is right *and* not needlessly overconfident.
-    folds = np.array_split(np.random.default_rng(0).permutation(len(z_train)), 5)
-    print("L2 strength  dev accuracy  dev log-loss  cv accuracy  cv log-loss")
-    candidates = []
-    for l2 in [0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000]:
-        w = fit_logistic(z_train, y_train, l2, sw)
-        p_dev = predict(z_dev, w)
-        p_cv = np.zeros(len(z_train))
-        for fold in folds:
-            keep = np.ones(len(z_train), dtype=bool)
-            keep[fold] = False
-            w_fold = fit_logistic(z_train[keep], y_train[keep], l2, balanced_weights(y_train[keep]))
-            p_cv[fold] = predict(z_train[fold], w_fold)
-        acc_dev = float(np.mean((p_dev > 0.5) == y_dev))
-        acc_cv = float(np.mean((p_cv > 0.5) == y_train))
-        loss_dev, loss_cv = log_loss(p_dev, y_dev), log_loss(p_cv, y_train)
-        pooled = (loss_dev * len(y_dev) + loss_cv * len(y_train)) / (len(y_dev) + len(y_train))
-        print(f"{l2:11g}  {acc_dev:12.4f}  {loss_dev:12.4f}  {acc_cv:11.4f}  {loss_cv:11.4f}")
-        candidates.append((-acc_dev, pooled, l2, w))
-    _, _, best_l2, w = min(candidates, key=lambda c: (c[0], c[1]))
-    weights = w[:-1] / std
-    bias = float(w[-1] - np.sum(w[:-1] * mean / std))
-    print(f"chosen L2 strength {best_l2}")
-
-    # The neither rule: the share of ImageNet softmax on pet classes.
-    masses = {k: pet_mass(v[2]) for k, v in data.items()}
-    for k, m in sorted(masses.items()):
-        print(f"pet mass {k[0]:5}/{k[1]:5}: min {m.min():.4f}  p1 {np.quantile(m, 0.01):.4f}  median {np.median(m):.4f}  max {m.max():.4f}")
-    pets = np.concatenate([m for k, m in masses.items() if k[1] != "other"])
-    others = masses.get(("dev", "other"))
-    if others is None:
-        print("dev/other is needed to calibrate the neither rule", file=sys.stderr)
-        return 1
-    # A few cat and dog photos look less like a pet to ImageNet than any
-    # "other" does (a cat behind a feather boa, a dog as a speck), so no
-    # threshold separates everything. We take the geometric middle between
-    # the most pet-like "other" and the 1st percentile of cats and dogs:
-    # a margin on both sides, at the cost of about 1% of pets called other.
-    most_pet_like_other = float(others.max())
-    pet_p1 = float(np.quantile(pets, 0.01))
-    threshold = float(np.sqrt(most_pet_like_other * pet_p1))
-    print(f"most pet-like other {most_pet_like_other:.4f}, 1st percentile of pets {pet_p1:.4f} -> threshold {threshold:.4f}")
-    print(f"pets below it: {int((pets < threshold).sum())} of {len(pets)}; others above it: {int((others >= threshold).sum())} of {len(others)}")
-    # Scores: p(pet) = sigmoid(slope * ln(mass / threshold)), the slope fitted
-    # (balanced) on pets vs dev others, so 0.5 falls exactly on the threshold.
-    u = np.log(np.concatenate([pets, others]) / threshold)[:, None]
-    t = np.concatenate([np.ones(len(pets)), np.zeros(len(others))])
-    slope = float(fit_logistic_no_bias(u, t, balanced_weights(t)))
-    print(f"pet-probability slope {slope:.3f}")
+    # The committed head is trained on train/ only (dev stays a check) and
+    # all negatives.
+    pets_train, y_train = pets_of(("train",))
+    catdog = Standardized(pets_train["features"].astype(np.float64), y_train, l2c)
+    xn = np.vstack([pets_train["features"], negs["features"]]).astype(np.float64)
+    yn = np.concatenate([np.ones(len(y_train)), np.zeros(len(neg_groups))])
+    neither = Standardized(xn, yn, l2n)
 
     head = {
         "version": HEAD_VERSION,
-        "description": "logistic regression on EfficientNet-Lite0 pooled features; p(dog) = sigmoid(weights . features + bias)",
+        "description": "logistic regressions on EfficientNet-Lite0 pooled features: p(dog | pet) = sigmoid(weights . features + bias); "
+                       "p(pet) = sigmoid(neither.mass_weight * ln(pet mass) + neither.mass_bias) * sigmoid(neither.weights . features + neither.bias)",
         "preprocess": PREPROCESS_VERSION,
-        "feature_len": int(len(weights)),
+        "feature_len": int(len(catdog.weights)),
         "positive_class": "dog",
-        "l2": best_l2,
-        "weights": [float(f"{v:.7g}") for v in weights],
-        "bias": float(f"{bias:.7g}"),
+        "l2": l2c,
+        "weights": [float(f"{v:.7g}") for v in catdog.weights],
+        "bias": float(f"{catdog.bias:.7g}"),
         "neither": {
-            "rule": "other when the ImageNet softmax mass of dog and domestic-cat classes is below threshold",
+            "rule": "p(pet) is the ImageNet evidence times a learned pet-vs-neither score; the pet mass is the ImageNet softmax summed over dog and domestic-cat classes",
             "dog_classes": [DOG_CLASSES.start, DOG_CLASSES.stop - 1],
             "cat_classes": [CAT_CLASSES.start, CAT_CLASSES.stop - 1],
-            "threshold": float(f"{threshold:.6g}"),
-            "slope": float(f"{slope:.6g}"),
+            "l2": l2n,
+            "mass_threshold": float(f"{threshold:.6g}"),
+            "offset": offset,
+            "mass_weight": a,
+            "mass_bias": float(f"{a_bias:.7g}"),
+            "weights": [float(f"{v:.7g}") for v in neither.weights],
+            "bias": float(f"{neither.bias + offset:.7g}"),
         },
     }
     HEAD_JSON.write_text(json.dumps(head, indent=1) + "\n")
     print(f"wrote {HEAD_JSON.relative_to(ROOT)}")
 
-    # Dev report with the rounded, written head, applied exactly as Rust does
-    # (shared/src/classifier/head.rs): the category is the highest score.
-    w_r, b_r = np.array(head["weights"]), head["bias"]
-    t_r, slope_r = head["neither"]["threshold"], head["neither"]["slope"]
+    # Dev, and the training negatives, with the rounded, written head applied
+    # exactly as Rust does (shared/src/classifier/head.rs).
     labels = ("cat", "dog", "other")
     confusion = {t: {p: 0 for p in labels} for t in labels}
-    for (split, truth), (paths, feats, logits) in data.items():
+    for (split, truth), (paths, d) in data.items():
         if split != "dev":
             continue
-        p_dog = 1 / (1 + np.exp(-(feats.astype(np.float64) @ w_r + b_r)))
-        mass = pet_mass(logits)
-        p_pet = 1 / (1 + np.exp(-slope_r * np.log(mass / t_r)))
-        scores = np.stack([p_pet * (1 - p_dog), p_pet * p_dog, 1 - p_pet], axis=1)
-        for path, s, m in zip(paths, scores, mass):
-            pred = labels[int(np.argmax(s))]
-            confusion[truth][pred] += 1
-            if pred != truth:
-                print(f"  dev miss: {truth}/{path.name} -> {pred} (scores {np.round(s, 3).tolist()}, pet mass {m:.4f})")
+        pred = apply_head(head, d)
+        for path, pr in zip(paths, pred):
+            confusion[truth][labels[pr]] += 1
+            if labels[pr] != truth:
+                print(f"  dev miss: {truth}/{path.name} -> {labels[pr]}")
     print("dev confusion (rows truth, columns predicted):", json.dumps(confusion))
+    neg_pred = apply_head(head, negs)
+    print(f"training negatives called cat or dog: {int(np.sum(neg_pred != 2))} of {len(neg_pred)}")
     return 0
+
+
+def apply_head(head: dict, d: dict) -> np.ndarray:
+    f = d["features"].astype(np.float64)
+    n = head["neither"]
+    pp = p_pet(n["mass_weight"], n["mass_bias"], ln_mass(d), f @ np.array(n["weights"]) + n["bias"])
+    p_dog = sigmoid(f @ np.array(head["weights"]) + head["bias"])
+    return decide(pp, p_dog)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use catdog::classifier::{
-    Classifier, DecodeError, DecodeLimits, ModelInput, SupportedFormat, decode,
+    Classifier, DecodeError, DecodeLimits, ModelInput, SupportedFormat, decode, preprocess,
 };
 use catdog::domain::Category;
 use image::{DynamicImage, ImageFormat, RgbImage};
@@ -557,8 +557,8 @@ fn the_model_version_names_the_head_and_a_digest() {
 #[test]
 fn the_dev_set_is_classified_within_the_documented_bound() {
     // MODEL.md: on dev, no cat is called a dog or the reverse, every "other"
-    // picture is other, and at most 2 of the 121 cats and dogs are called other
-    // (cat-vs-dog accuracy ≥ 98%).
+    // picture is other, and at most 1 of the 121 cats and dogs is called other
+    // (cat-vs-dog accuracy ≥ 99%; the head trained for issue 14 gets all 121).
     let dev = shared_data().join("images/dev");
     let mut confusion = std::collections::HashMap::<(Category, Category), Vec<String>>::new();
     for truth in Category::ALL {
@@ -594,11 +594,200 @@ fn the_dev_set_is_classified_within_the_documented_bound() {
     );
     let pets_called_other =
         count(Category::Cat, Category::Other) + count(Category::Dog, Category::Other);
-    assert!(pets_called_other <= 2, "{report}");
+    assert!(pets_called_other <= 1, "{report}");
     let pets = count(Category::Cat, Category::Cat) + count(Category::Dog, Category::Dog);
     let accuracy = pets as f64 / (pets + pets_called_other) as f64;
     assert!(
-        accuracy >= 0.98,
+        accuracy >= 0.99,
         "cat-vs-dog accuracy {accuracy:.3}: {report}"
+    );
+}
+
+/// A small deterministic generator (xorshift64*), so the pictures are the same on every run.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+const SIDE: u32 = 320;
+
+fn mix(a: [u8; 3], b: [u8; 3], t: f64) -> image::Rgb<u8> {
+    let t = t.clamp(0.0, 1.0);
+    image::Rgb(std::array::from_fn(|i| {
+        (f64::from(a[i]) + (f64::from(b[i]) - f64::from(a[i])) * t).round() as u8
+    }))
+}
+
+/// Value noise summed over octaves (each half the size and weight of the
+/// last): a cloudy, grass- or gravel-like texture in [0, 1].
+fn fractal_noise(seed: u64, octaves: u32, persistence: f64) -> Vec<f64> {
+    let n = SIDE as usize;
+    let mut out = vec![0.0; n * n];
+    let mut rng = Noise(seed);
+    let mut weight = 1.0;
+    let mut total = 0.0;
+    for octave in 0..octaves {
+        let cells = 2usize << octave;
+        let grid: Vec<f64> = (0..(cells + 1) * (cells + 1)).map(|_| rng.next()).collect();
+        for y in 0..n {
+            for x in 0..n {
+                let (fx, fy) = (
+                    x as f64 * cells as f64 / n as f64,
+                    y as f64 * cells as f64 / n as f64,
+                );
+                let (ix, iy) = (fx as usize, fy as usize);
+                let (tx, ty) = (fx - ix as f64, fy - iy as f64);
+                let g = |i: usize, j: usize| grid[j * (cells + 1) + i];
+                let top = g(ix, iy) * (1.0 - tx) + g(ix + 1, iy) * tx;
+                let bottom = g(ix, iy + 1) * (1.0 - tx) + g(ix + 1, iy + 1) * tx;
+                out[y * n + x] += weight * (top * (1.0 - ty) + bottom * ty);
+            }
+        }
+        total += weight;
+        weight *= persistence;
+    }
+    out.iter().map(|v| v / total).collect()
+}
+
+fn textures() -> Vec<(String, RgbImage)> {
+    let mut pictures = Vec::new();
+    let mut rng = Noise(0x5eed_1234);
+    pictures.push((
+        "colour noise".to_string(),
+        RgbImage::from_fn(SIDE, SIDE, |_, _| {
+            image::Rgb(std::array::from_fn(|_| (rng.next() * 255.0) as u8))
+        }),
+    ));
+    pictures.push((
+        "grey noise".to_string(),
+        RgbImage::from_fn(SIDE, SIDE, |_, _| {
+            image::Rgb([(rng.next() * 255.0) as u8; 3])
+        }),
+    ));
+    for (angle, period, a, b) in [
+        (0.0_f64, 12.0, [0, 0, 0], [255, 255, 255]),
+        (0.7, 30.0, [200, 40, 30], [240, 220, 60]),
+        (1.9, 7.0, [30, 60, 160], [230, 230, 230]),
+        (2.6, 50.0, [90, 60, 30], [200, 160, 110]),
+    ] {
+        let (c, s) = (angle.cos(), angle.sin());
+        pictures.push((
+            format!("stripes at {angle} rad, period {period}"),
+            RgbImage::from_fn(SIDE, SIDE, |x, y| {
+                let t = (f64::from(x) * c + f64::from(y) * s) / period;
+                mix(a, b, f64::from(u8::from(t.fract().abs() < 0.5)))
+            }),
+        ));
+    }
+    for (name, seed, dark, light, persistence) in [
+        ("grass", 1, [25, 70, 15], [140, 200, 70], 0.8),
+        ("dry grass", 2, [90, 80, 30], [200, 190, 110], 0.75),
+        ("gravel", 3, [70, 68, 64], [200, 196, 188], 0.9),
+        ("soil", 4, [55, 38, 22], [150, 112, 75], 0.6),
+    ] {
+        let v = fractal_noise(seed, 7, persistence);
+        pictures.push((
+            format!("{name} (fractal noise)"),
+            RgbImage::from_fn(SIDE, SIDE, |x, y| {
+                mix(dark, light, v[(y * SIDE + x) as usize])
+            }),
+        ));
+    }
+    pictures
+}
+
+/// A filled shape: inside(x, y) in a unit square, drawn in `ink` on `paper`.
+fn silhouette(ink: [u8; 3], paper: [u8; 3], inside: impl Fn(f64, f64) -> bool) -> RgbImage {
+    RgbImage::from_fn(SIDE, SIDE, |x, y| {
+        let (u, v) = (
+            f64::from(x) / f64::from(SIDE),
+            f64::from(y) / f64::from(SIDE),
+        );
+        if inside(u, v) {
+            image::Rgb(ink)
+        } else {
+            image::Rgb(paper)
+        }
+    })
+}
+
+fn ellipse(u: f64, v: f64, cx: f64, cy: f64, rx: f64, ry: f64) -> bool {
+    ((u - cx) / rx).powi(2) + ((v - cy) / ry).powi(2) <= 1.0
+}
+
+fn bar(u: f64, v: f64, (x0, y0): (f64, f64), (x1, y1): (f64, f64), half_width: f64) -> bool {
+    let (dx, dy) = (x1 - x0, y1 - y0);
+    let t = (((u - x0) * dx + (v - y0) * dy) / (dx * dx + dy * dy)).clamp(0.0, 1.0);
+    (u - x0 - t * dx).hypot(v - y0 - t * dy) <= half_width
+}
+
+/// A horse: long body, four long legs, a raised neck and a long head, a tail.
+fn horse(u: f64, v: f64) -> bool {
+    ellipse(u, v, 0.48, 0.45, 0.22, 0.1)
+        || [0.32, 0.38, 0.58, 0.64]
+            .iter()
+            .any(|&x| bar(u, v, (x, 0.48), (x, 0.82), 0.025))
+        || bar(u, v, (0.66, 0.42), (0.76, 0.2), 0.045)
+        || bar(u, v, (0.76, 0.2), (0.86, 0.3), 0.03)
+        || bar(u, v, (0.27, 0.42), (0.2, 0.62), 0.02)
+}
+
+/// A bird: round body, small head, a beak, a raised wing, a fan tail.
+fn bird(u: f64, v: f64) -> bool {
+    ellipse(u, v, 0.5, 0.55, 0.18, 0.11)
+        || ellipse(u, v, 0.7, 0.42, 0.06, 0.06)
+        || bar(u, v, (0.75, 0.42), (0.83, 0.44), 0.012)
+        || bar(u, v, (0.45, 0.5), (0.3, 0.25), 0.04)
+        || bar(u, v, (0.33, 0.58), (0.18, 0.66), 0.035)
+        || bar(u, v, (0.5, 0.64), (0.5, 0.78), 0.01)
+}
+
+/// A giraffe: short body on long legs, a very long neck.
+fn giraffe(u: f64, v: f64) -> bool {
+    ellipse(u, v, 0.45, 0.5, 0.16, 0.08)
+        || [0.34, 0.38, 0.52, 0.56]
+            .iter()
+            .any(|&x| bar(u, v, (x, 0.52), (x, 0.9), 0.018))
+        || bar(u, v, (0.56, 0.46), (0.7, 0.1), 0.03)
+        || bar(u, v, (0.7, 0.1), (0.78, 0.14), 0.03)
+}
+
+#[test]
+fn textures_and_flat_silhouettes_are_never_a_cat_or_a_dog() {
+    // Issue 14: a grass texture, a gravel texture and a black horse silhouette
+    // were called dogs. None of these pictures, made here, may be a cat or a dog.
+    let mut pictures = textures();
+    for (name, ink, paper) in [
+        ("black on white", [0, 0, 0], [255, 255, 255]),
+        ("brown on sky blue", [70, 45, 25], [170, 210, 240]),
+        ("white on dark grey", [245, 245, 245], [40, 40, 40]),
+    ] {
+        pictures.push((format!("horse, {name}"), silhouette(ink, paper, horse)));
+        pictures.push((format!("bird, {name}"), silhouette(ink, paper, bird)));
+        pictures.push((format!("giraffe, {name}"), silhouette(ink, paper, giraffe)));
+    }
+    let mut called_pets = Vec::new();
+    for (name, picture) in &pictures {
+        let classification = classifier()
+            .classify_input(&preprocess(picture))
+            .expect("classify");
+        if classification.category != Category::Other {
+            called_pets.push(format!(
+                "{name}: {} {:?}",
+                classification.category, classification.scores
+            ));
+        }
+    }
+    assert!(
+        called_pets.is_empty(),
+        "{} of {} called a pet: {called_pets:#?}",
+        called_pets.len(),
+        pictures.len()
     );
 }

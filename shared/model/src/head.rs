@@ -1,4 +1,4 @@
-//! The cat/dog head and the "neither" rule, as trained by model/train_head.py.
+//! The cat/dog head and the "neither" detector, as trained by model/train_head.py.
 //!
 //! model/head.json is the one source of truth: it is compiled in, so every
 //! binary applies exactly the head that was committed.
@@ -25,8 +25,10 @@ struct HeadFile {
 struct NeitherFile {
     dog_classes: [usize; 2],
     cat_classes: [usize; 2],
-    threshold: f64,
-    slope: f64,
+    mass_weight: f64,
+    mass_bias: f64,
+    weights: Vec<f32>,
+    bias: f64,
 }
 
 /// Per-class scores; they sum to 1.
@@ -68,8 +70,11 @@ pub struct Head {
     bias: f32,
     /// ImageNet classes that are a dog or a domestic cat.
     pet_classes: Vec<usize>,
-    threshold: f64,
-    slope: f64,
+    /// p(pet) = σ(mass_weight · ln(pet mass) + mass_bias) · σ(neither_weights · features + neither_bias).
+    mass_weight: f64,
+    mass_bias: f64,
+    neither_weights: Vec<f32>,
+    neither_bias: f64,
 }
 
 impl Head {
@@ -80,11 +85,13 @@ impl Head {
     pub fn parse(json: &str) -> Result<Self, ModelError> {
         let file: HeadFile =
             serde_json::from_str(json).map_err(|e| ModelError::Head(e.to_string()))?;
-        if file.weights.len() != FEATURES {
-            return Err(ModelError::Head(format!(
-                "{} weights, the backbone gives {FEATURES} features",
-                file.weights.len()
-            )));
+        for weights in [&file.weights, &file.neither.weights] {
+            if weights.len() != FEATURES {
+                return Err(ModelError::Head(format!(
+                    "{} weights, the backbone gives {FEATURES} features",
+                    weights.len()
+                )));
+            }
         }
         if file.positive_class != "dog" {
             return Err(ModelError::Head(
@@ -101,9 +108,9 @@ impl Head {
             }
         };
         let n = &file.neither;
-        if !(n.threshold > 0.0 && n.threshold < 1.0 && n.slope > 0.0) {
+        if !(n.mass_weight > 0.0 && n.mass_bias.is_finite() && n.bias.is_finite()) {
             return Err(ModelError::Head(
-                "the neither rule needs 0 < threshold < 1 and slope > 0".into(),
+                "the neither detector needs mass_weight > 0 and finite biases".into(),
             ));
         }
         let pet_classes = range(n.dog_classes)?.chain(range(n.cat_classes)?).collect();
@@ -112,14 +119,18 @@ impl Head {
             weights: file.weights,
             bias: file.bias,
             pet_classes,
-            threshold: n.threshold,
-            slope: n.slope,
+            mass_weight: n.mass_weight,
+            mass_bias: n.mass_bias,
+            neither_bias: n.bias,
+            neither_weights: file.neither.weights,
         })
     }
 
     /// Scores from the backbone's output:
-    /// - p(pet) = σ(slope · ln(pet mass / threshold)), where the pet mass is the
-    ///   ImageNet softmax summed over dog and domestic-cat classes;
+    /// - p(pet) = σ(mass weight · ln(pet mass) + mass bias) ·
+    ///   σ(neither weights · features + neither bias): the ImageNet evidence
+    ///   (the softmax summed over dog and domestic-cat classes) and a learned
+    ///   pet-vs-neither score must both say pet;
     /// - p(dog | pet) = σ(weights · features + bias);
     /// - cat = p(pet)·(1 − p(dog | pet)), dog = p(pet)·p(dog | pet), other = 1 − p(pet).
     pub fn scores(&self, output: &BackboneOutput) -> Scores {
@@ -136,22 +147,23 @@ impl Head {
             .map(|&i| exp(output.logits[i]))
             .sum();
         let pet_mass = (pet / total).max(f64::MIN_POSITIVE);
-        let p_pet = sigmoid(self.slope * (pet_mass / self.threshold).ln());
-
-        let z: f64 = self
-            .weights
-            .iter()
-            .zip(&output.features)
-            .map(|(&w, &f)| f64::from(w) * f64::from(f))
-            .sum::<f64>()
-            + f64::from(self.bias);
-        let p_dog = sigmoid(z);
+        let p_pet = sigmoid(self.mass_weight * pet_mass.ln() + self.mass_bias)
+            * sigmoid(dot(&self.neither_weights, &output.features) + self.neither_bias);
+        let p_dog = sigmoid(dot(&self.weights, &output.features) + f64::from(self.bias));
         Scores {
             cat: (p_pet * (1.0 - p_dog)) as f32,
             dog: (p_pet * p_dog) as f32,
             other: (1.0 - p_pet) as f32,
         }
     }
+}
+
+fn dot(weights: &[f32], features: &[f32]) -> f64 {
+    weights
+        .iter()
+        .zip(features)
+        .map(|(&w, &f)| f64::from(w) * f64::from(f))
+        .sum()
 }
 
 fn sigmoid(x: f64) -> f64 {
@@ -171,6 +183,18 @@ mod tests {
     #[test]
     fn a_head_for_another_backbone_is_refused() {
         let json = HEAD_JSON.replacen("\"weights\": [", "\"weights\": [0.5,", 1);
+        let error = Head::parse(&json).unwrap_err();
+        assert!(error.to_string().contains("1281 weights"), "{error}");
+    }
+
+    #[test]
+    fn a_neither_detector_for_another_backbone_is_refused() {
+        let at = HEAD_JSON.find("\"neither\"").expect("a neither section");
+        let (before, after) = HEAD_JSON.split_at(at);
+        let json = format!(
+            "{before}{}",
+            after.replacen("\"weights\": [", "\"weights\": [0.5,", 1)
+        );
         let error = Head::parse(&json).unwrap_err();
         assert!(error.to_string().contains("1281 weights"), "{error}");
     }
