@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / os.environ.get("MODEL_DIR", ".cache/model")
 HEAD_JSON = ROOT / "model" / "head.json"
 
-# Preprocessing (kept in step with shared/src/classifier and MODEL.md).
+# Preprocessing (kept in step with shared/model and MODEL.md).
 RESIZE_SHORTER_SIDE = 256
 CROP = 224
 MAX_ASPECT_RATIO = 4
@@ -69,7 +69,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".ti
 def resized_size(width: int, height: int) -> tuple[int, int]:
     """Size after scaling the shorter side to 256, rounding the longer side."""
     def scale(long: int, short: int) -> int:
-        # Round half up in integers, exactly as shared/src/classifier/preprocess.rs.
+        # Round half up in integers, exactly as shared/model/src/preprocess.rs.
         return max(RESIZE_SHORTER_SIDE, (long * RESIZE_SHORTER_SIDE * 2 + short) // (2 * short))
 
     if width <= height:
@@ -253,7 +253,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def decide(p_pet: np.ndarray, p_dog: np.ndarray) -> np.ndarray:
-    """0 cat, 1 dog, 2 other: the highest score, as shared/src/classifier/head.rs."""
+    """0 cat, 1 dog, 2 other: the highest score, as shared/model/src/head.rs."""
     scores = np.stack([p_pet * (1 - p_dog), p_pet * p_dog, 1 - p_pet], axis=1)
     return np.argmax(scores, axis=1)
 
@@ -432,7 +432,7 @@ def main() -> int:
     print(f"wrote {HEAD_JSON.relative_to(ROOT)}")
 
     # Dev, and the training negatives, with the rounded, written head applied
-    # exactly as Rust does (shared/src/classifier/head.rs).
+    # exactly as Rust does (shared/model/src/head.rs).
     labels = ("cat", "dog", "other")
     confusion = {t: {p: 0 for p in labels} for t in labels}
     for (split, truth), (paths, d) in data.items():
