@@ -53,7 +53,18 @@ fn model_dir() -> PathBuf {
 /// alone, and never compiles the dependencies a second time with other
 /// features, as `cargo build --bins` did.
 fn function_binaries() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
+    let mut cargo = Command::new(env!("CARGO"));
+    // What cargo sets for a running test (CARGO_MANIFEST_DIR, CARGO_PKG_*,
+    // …) would reach build scripts that watch the environment and make the
+    // inner build differ from the outer one.
+    for (key, _) in std::env::vars() {
+        let set_for_tests =
+            key.starts_with("CARGO_") && !matches!(key.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR");
+        if set_for_tests || key == "OUT_DIR" || key == "RUST_RECURSION_COUNT" {
+            cargo.env_remove(key);
+        }
+    }
+    let status = cargo
         .args(["test", "--workspace", "--all-features", "--no-run"])
         .current_dir(repo_root())
         .stdout(std::process::Stdio::null())
