@@ -218,6 +218,23 @@ fn printable(text: &str, max: usize) -> String {
     text.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
+/// Runs a private function (ingest-trigger, classify-image) as
+/// [`run_service`] does, with its routes, not the health checks, behind the
+/// identity token check that `REQUIRE_OIDC` asks for (see [`guard`]).
+/// The OIDC settings are checked before `build` runs.
+pub fn run_private_service<F, Fut>(name: &'static str, build: F) -> ExitCode
+where
+    F: FnOnce(Env, Backends) -> Fut,
+    Fut: Future<Output = Result<Router, StartupError>>,
+{
+    run_service(name, |env, backends| async move {
+        let oidc = OidcConfig::from_env(&env)?;
+        let verifier = oidc.verifier(VerifierOptions::default())?;
+        let routes = build(env, backends).await?;
+        Ok(guard(routes, verifier))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,21 +291,4 @@ mod tests {
         assert_eq!(printable("a\nb\u{1b}[31m", 64), "ab[31m");
         assert_eq!(printable(&"x".repeat(500), 64).len(), 64);
     }
-}
-
-/// Runs a private function (ingest-trigger, classify-image) as
-/// [`run_service`] does, with its routes, not the health checks, behind the
-/// identity token check that `REQUIRE_OIDC` asks for (see [`guard`]).
-/// The OIDC settings are checked before `build` runs.
-pub fn run_private_service<F, Fut>(name: &'static str, build: F) -> ExitCode
-where
-    F: FnOnce(Env, Backends) -> Fut,
-    Fut: Future<Output = Result<Router, StartupError>>,
-{
-    run_service(name, |env, backends| async move {
-        let oidc = OidcConfig::from_env(&env)?;
-        let verifier = oidc.verifier(VerifierOptions::default())?;
-        let routes = build(env, backends).await?;
-        Ok(guard(routes, verifier))
-    })
 }
