@@ -50,7 +50,12 @@ start() {
   exit 1
 }
 stop() { kill "$pid"; wait "$pid" || true; }
-status() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@" || echo "refused"; }
+# The HTTP status, or "refused" when curl could not even connect.
+status() {
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@") || code="refused"
+  echo "$code"
+}
 
 start
 echo "default_healthz_loopback=$(status http://127.0.0.1:18080/healthz)"
