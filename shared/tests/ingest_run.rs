@@ -583,6 +583,34 @@ async fn passing_failures_are_retried_within_the_run() {
 }
 
 #[tokio::test]
+async fn a_folder_file_that_is_not_a_picture_is_reported_once_until_it_changes() {
+    let world = World::sqlite().await;
+    let folder = world.photo_folder(&dev_photos("cat")[..1]);
+    let broken = folder.join("broken.jpg");
+    std::fs::write(&broken, "a text file named like a picture").unwrap();
+    let ingestor = world.ingestor(folder_config(&folder)).await;
+
+    let first = ingestor.run_once().await.unwrap();
+    assert_eq!(first.stored, 1);
+    assert_eq!(first.errors.len(), 1, "{:?}", first.errors);
+    assert!(
+        first.errors[0]
+            .error
+            .starts_with("broken.jpg: not a picture")
+    );
+
+    // The same file, unchanged: neither read nor reported again.
+    let second = ingestor.run_once().await.unwrap();
+    assert!(second.errors.is_empty(), "{:?}", second.errors);
+    assert_eq!((second.stored, second.duplicates), (0, 1));
+
+    // Changed (another size): tried, and reported, again.
+    std::fs::write(&broken, "still not a picture, but longer than before").unwrap();
+    let third = ingestor.run_once().await.unwrap();
+    assert_eq!(third.errors.len(), 1, "{:?}", third.errors);
+}
+
+#[tokio::test]
 async fn a_source_that_hangs_costs_its_timeout_and_no_more() {
     let world = World::sqlite().await;
     let slow = SourceServer::start(&dev_photos("cat")[..2]).await;
