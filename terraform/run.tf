@@ -512,8 +512,11 @@ resource "google_cloud_run_v2_service" "classify_image" {
         value = local.run_url["classify-image"]
       }
       env {
-        name  = "OIDC_ALLOWED_EMAILS"
-        value = google_service_account.pubsub_push.email
+        name = "OIDC_ALLOWED_EMAILS"
+        # Pub/Sub's push identity delivers messages; the deployer may also
+        # correct verdicts (PUT /images/{id}/category), by impersonation:
+        # gcloud auth print-identity-token --impersonate-service-account=DEPLOYER --audiences=URL
+        value = "${google_service_account.pubsub_push.email},${google_service_account.deployer.email}"
       }
       env {
         name  = "MIGRATE_ON_START"
@@ -711,4 +714,13 @@ resource "google_cloud_run_v2_service_iam_member" "classify_image_pubsub" {
   name     = google_cloud_run_v2_service.classify_image.name
   role     = "roles/run.invoker"
   member   = google_service_account.pubsub_push.member
+}
+
+# Operators correct verdicts through classify-image as the deployer (README,
+# "Correcting a verdict"); the service's own check allows its e-mail too.
+resource "google_cloud_run_v2_service_iam_member" "classify_image_deployer" {
+  location = var.region
+  name     = google_cloud_run_v2_service.classify_image.name
+  role     = "roles/run.invoker"
+  member   = google_service_account.deployer.member
 }

@@ -35,6 +35,8 @@ enum Command {
     Import(commands::import::Args),
     /// List the messages local mode's queue gave up on, and why.
     DeadLetters(commands::dead_letters::Args),
+    /// Correct a picture's category (DATABASE_URL): recorded with who and when.
+    Relabel(commands::relabel::Args),
     /// Delete every stored object that no image row refers to (DATABASE_URL, STORAGE_URL).
     SweepOrphans(commands::sweep_orphans::Args),
 }
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
             Command::Eval(args) => commands::eval::run(args),
             Command::Import(args) => commands::import::run(args).await,
             Command::DeadLetters(args) => commands::dead_letters::run(args).await,
+            Command::Relabel(args) => commands::relabel::run(args).await,
             Command::SweepOrphans(args) => commands::sweep_orphans::run(args).await,
         }
     });

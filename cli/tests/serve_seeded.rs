@@ -43,6 +43,8 @@ async fn seed(store: &SqliteStore, category: Category) -> ImageId {
             height: 3,
             placeholder: String::new(),
         },
+        breed: None,
+        why: Vec::new(),
     };
     store.record_verdict(id, &verdict).await.unwrap();
     id

@@ -356,40 +356,52 @@ impl fmt::Debug for AdminToken {
     }
 }
 
-/// The routes that change state (`POST /ingest`, `POST /pubsub/push`)
+/// The routes that change state (`POST /ingest`, `POST /pubsub/push`,
+/// `PUT /images/{id}/category`)
 /// answer callers on this machine only, or callers that present the admin
 /// token: local mode has no identity tokens, and a gallery shared on a
 /// network must not let its visitors write.
 fn loopback_only(routes: Router, admin_token: Option<AdminToken>) -> Router {
-    routes.layer(middleware::from_fn(move |request: Request, next: Next| {
-        let admin_token = admin_token.clone();
-        async move {
-            let peer = request
-                .extensions()
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(peer)| peer.ip());
-            let local = peer.is_some_and(|ip| ip.to_canonical().is_loopback());
-            let token_ok = admin_token.as_ref().is_some_and(|token| {
-                request
-                    .headers()
-                    .get(header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.strip_prefix("Bearer "))
-                    .is_some_and(|presented| token.matches(presented.trim()))
-            });
-            if local || token_ok {
-                return next.run(request).await;
+    routes.layer(middleware::from_fn(
+        move |mut request: Request, next: Next| {
+            let admin_token = admin_token.clone();
+            async move {
+                let peer = request
+                    .extensions()
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(peer)| peer.ip());
+                let local = peer.is_some_and(|ip| ip.to_canonical().is_loopback());
+                let token_ok = admin_token.as_ref().is_some_and(|token| {
+                    request
+                        .headers()
+                        .get(header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| v.strip_prefix("Bearer "))
+                        .is_some_and(|presented| token.matches(presented.trim()))
+                });
+                if local || token_ok {
+                    // What a relabel records as its author.
+                    let who = if token_ok {
+                        "local mode (admin token)"
+                    } else {
+                        "local mode (this machine)"
+                    };
+                    request
+                        .extensions_mut()
+                        .insert(catdog_server::http::CallerIdentity(who.to_owned()));
+                    return next.run(request).await;
+                }
+                tracing::warn!(
+                    peer = ?peer,
+                    path = %request.uri().path(),
+                    "refused a state-changing request from another machine"
+                );
+                ApiError::Forbidden(
+                    "this route answers callers on the same machine only (or with the admin token)"
+                        .to_owned(),
+                )
+                .into_response()
             }
-            tracing::warn!(
-                peer = ?peer,
-                path = %request.uri().path(),
-                "refused a state-changing request from another machine"
-            );
-            ApiError::Forbidden(
-                "this route answers callers on the same machine only (or with the admin token)"
-                    .to_owned(),
-            )
-            .into_response()
-        }
-    }))
+        },
+    ))
 }

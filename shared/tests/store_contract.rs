@@ -15,11 +15,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use catdog::domain::{
-    Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Status, Thumbnail,
-    Verdict, now_micros,
+    BreedGuess, Category, ClassScore, Digest, ImageId, ImageRecord, NewImage, ObjectName,
+    PageLimit, Status, Thumbnail, Verdict, now_micros,
 };
 use catdog::store::{
-    ConnectOptions, ImageStore, IngestRun, InsertOutcome, RecordOutcome, StoreError, connect,
+    ConnectOptions, ImageStore, IngestRun, InsertOutcome, ListingFilter, RecordOutcome,
+    RelabelOutcome, StoreError, Window, connect,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use support::postgres::TestDatabase;
@@ -82,7 +83,11 @@ impl TestDb {
                 let version: i64 = rusqlite::Connection::open(path)
                     .and_then(|c| c.query_row("PRAGMA user_version", [], |r| r.get(0)))
                     .expect("read user_version");
-                (1..=version).collect()
+                // SQLite has no 3 (PostgreSQL's roles): it records the last applied.
+                self.all_migrations()
+                    .into_iter()
+                    .filter(|v| *v <= version)
+                    .collect()
             }
             Backend::Postgres(database) => database.applied_migrations().await,
         }
@@ -92,8 +97,8 @@ impl TestDb {
     /// workloads' database roles, which SQLite has no notion of.
     fn all_migrations(&self) -> Vec<i64> {
         match &self.backend {
-            Backend::Sqlite { .. } => vec![1, 2],
-            Backend::Postgres(_) => vec![1, 2, 3],
+            Backend::Sqlite { .. } => vec![1, 2, 4],
+            Backend::Postgres(_) => vec![1, 2, 3, 4],
         }
     }
 }
@@ -151,6 +156,12 @@ contract_tests!(
     concurrent_deliveries_of_one_picture_record_it_once,
     concurrent_classifications_get_distinct_positions,
     readers_never_see_a_gap_in_gallery_positions,
+    the_breed_and_its_reasons_read_back,
+    windows_page_both_ways_and_know_their_position,
+    a_window_around_a_picture_holds_it_and_its_neighbours,
+    a_breed_filter_narrows_a_listing,
+    a_relabel_moves_a_picture_and_is_kept,
+    only_classified_pictures_can_be_relabelled,
 );
 
 // ---------------------------------------------------------------------------
@@ -171,6 +182,28 @@ fn new_image(created_at: DateTime<Utc>) -> NewImage {
     }
 }
 
+/// One listing's page, as a listing request reads it.
+trait PageOf {
+    async fn gallery_page(
+        &self,
+        category: Option<Category>,
+        limit: PageLimit,
+        after_seq: Option<i64>,
+    ) -> Result<Vec<ImageRecord>, StoreError>;
+}
+
+impl PageOf for Arc<dyn ImageStore> {
+    async fn gallery_page(
+        &self,
+        category: Option<Category>,
+        limit: PageLimit,
+        after_seq: Option<i64>,
+    ) -> Result<Vec<ImageRecord>, StoreError> {
+        let listing = self.gallery_listing(&[category], limit, after_seq).await?;
+        Ok(listing.pages.into_iter().next().unwrap_or_default())
+    }
+}
+
 fn verdict(id: ImageId, category: Category) -> Verdict {
     Verdict {
         category,
@@ -186,6 +219,20 @@ fn verdict(id: ImageId, category: Category) -> Verdict {
             height: 360,
             placeholder: "1QcSHQRnh493V4dIh4eXh1h4kJUI".to_owned(),
         },
+        breed: (category != Category::Other).then(|| BreedGuess {
+            name: if category == Category::Cat {
+                "Siamese cat"
+            } else {
+                "golden retriever"
+            }
+            .to_owned(),
+            // Exactly representable, like the confidence.
+            probability: 0.75,
+        }),
+        why: vec![ClassScore {
+            label: "tabby".to_owned(),
+            probability: 0.5,
+        }],
     }
 }
 
@@ -317,6 +364,9 @@ async fn a_picture_is_stored_once(db: TestDb) {
         published_at: None,
         thumbnail: None,
         gallery_seq: None,
+        breed: None,
+        why: Vec::new(),
+        relabel: None,
     };
     assert_eq!(stored, expected);
     assert_eq!(
@@ -453,9 +503,15 @@ async fn rejected_pictures_are_never_shown(db: TestDb) {
     let record = store.get(id).await.unwrap().unwrap();
     assert_eq!(record.status, Status::Rejected);
     assert_eq!(record.last_error.as_deref(), Some("not an image: HTML"));
-    assert_eq!((record.category, record.gallery_seq), (None, None));
-
+    assert_eq!(record.category, None);
+    // It is listed with the refused pictures, with its reason, and nowhere else.
     assert_eq!(everything_shown(&store).await, vec![cat]);
+    let refused = store
+        .gallery_page(Some(Category::Other), limit(100), None)
+        .await
+        .unwrap();
+    assert_eq!(ids(&refused), vec![id]);
+    assert_eq!(refused[0].last_error.as_deref(), Some("not an image: HTML"));
     assert!(
         store
             .gallery_page(Some(Category::Dog), limit(100), None)
@@ -466,14 +522,15 @@ async fn rejected_pictures_are_never_shown(db: TestDb) {
     let stats = store.stats().await.unwrap();
     assert_eq!(stats.state.total_images, 1);
     assert_eq!(count(&stats.by_status, Status::Rejected), 1);
+    assert_eq!(stats.state.counts.refused, 1);
 }
 
 async fn other_pictures_are_kept_but_not_shown(db: TestDb) {
     let store = db.migrated().await;
     let (other, seq) = classified(&store, Category::Other).await;
-    assert_eq!(seq, None);
+    assert_eq!(seq, Some(1), "refused pictures have their own listing");
     let (dog, dog_seq) = classified(&store, Category::Dog).await;
-    assert_eq!(dog_seq, Some(1), "others take no gallery position");
+    assert_eq!(dog_seq, Some(2));
 
     let record = store.get(other).await.unwrap().unwrap();
     assert_eq!(
@@ -481,8 +538,16 @@ async fn other_pictures_are_kept_but_not_shown(db: TestDb) {
         (Status::Classified, Some(Category::Other))
     );
     assert_eq!(everything_shown(&store).await, vec![dog]);
+    assert_eq!(
+        ids(&store
+            .gallery_page(Some(Category::Other), limit(100), None)
+            .await
+            .unwrap()),
+        vec![other]
+    );
     let stats = store.stats().await.unwrap();
     assert_eq!(stats.state.total_images, 1);
+    assert_eq!(stats.state.counts.refused, 1);
     assert_eq!(count(&stats.by_category, Category::Other), 1);
     assert_eq!(count(&stats.by_status, Status::Classified), 2);
 }
@@ -1196,4 +1261,262 @@ fn rewrite_port(url: &str, port: u16) -> String {
         &url[..authority_start],
         &url[authority_end..]
     )
+}
+
+// ---------------------------------------------------------------------------
+// Breeds, windows and relabels
+
+async fn the_breed_and_its_reasons_read_back(db: TestDb) {
+    let store = db.migrated().await;
+    let (cat, _) = classified(&store, Category::Cat).await;
+    let (other, _) = classified(&store, Category::Other).await;
+    let record = store.get(cat).await.unwrap().unwrap();
+    assert_eq!(
+        record.breed,
+        Some(BreedGuess {
+            name: "Siamese cat".to_owned(),
+            probability: 0.75
+        })
+    );
+    assert_eq!(
+        record.why,
+        vec![ClassScore {
+            label: "tabby".to_owned(),
+            probability: 0.5
+        }]
+    );
+    assert_eq!(record.relabel, None);
+    assert_eq!(store.get(other).await.unwrap().unwrap().breed, None);
+}
+
+/// `n` cats, oldest first.
+async fn cats(store: &Arc<dyn ImageStore>, n: usize) -> Vec<(ImageId, i64)> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let (id, seq) = classified(store, Category::Cat).await;
+        out.push((id, seq.unwrap()));
+    }
+    out
+}
+
+fn cats_only() -> ListingFilter {
+    ListingFilter {
+        category: Some(Category::Cat),
+        breed: None,
+    }
+}
+
+async fn windows_page_both_ways_and_know_their_position(db: TestDb) {
+    let store = db.migrated().await;
+    let cats = cats(&store, 7).await;
+    classified(&store, Category::Dog).await;
+    let newest_first: Vec<ImageId> = cats.iter().rev().map(|(id, _)| *id).collect();
+
+    // The second page of three, reached from the first page's last picture.
+    let first = store
+        .listing_window(&cats_only(), Window::OlderThan(i64::MAX), limit(3))
+        .await
+        .unwrap();
+    assert_eq!(ids(&first.records), newest_first[..3]);
+    assert_eq!((first.position, first.total), (1, 7));
+    assert!(!first.has_newer && first.has_older);
+    let last_seq = first.records[2].gallery_seq.unwrap();
+    let second = store
+        .listing_window(&cats_only(), Window::OlderThan(last_seq), limit(3))
+        .await
+        .unwrap();
+    assert_eq!(ids(&second.records), newest_first[3..6]);
+    assert_eq!(second.position, 4);
+    assert!(second.has_newer && second.has_older);
+    let third = store
+        .listing_window(
+            &cats_only(),
+            Window::OlderThan(second.records[2].gallery_seq.unwrap()),
+            limit(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&third.records), newest_first[6..]);
+    assert_eq!(third.position, 7);
+    assert!(third.has_newer && !third.has_older);
+
+    // And back: the page of newer pictures before the third page's first.
+    let back = store
+        .listing_window(
+            &cats_only(),
+            Window::NewerThan(third.records[0].gallery_seq.unwrap()),
+            limit(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&back.records), newest_first[3..6]);
+    assert_eq!(back.position, 4);
+    let top = store
+        .listing_window(
+            &cats_only(),
+            Window::NewerThan(back.records[0].gallery_seq.unwrap()),
+            limit(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids(&top.records), newest_first[..3]);
+    assert!(!top.has_newer && top.has_older);
+}
+
+async fn a_window_around_a_picture_holds_it_and_its_neighbours(db: TestDb) {
+    let store = db.migrated().await;
+    let cats = cats(&store, 9).await;
+    let newest_first: Vec<ImageId> = cats.iter().rev().map(|(id, _)| *id).collect();
+    // The 6th newest: two newer before it, two older after it.
+    let (_, seq) = cats[3];
+    let window = store
+        .listing_window(&cats_only(), Window::Around(seq), limit(5))
+        .await
+        .unwrap();
+    assert_eq!(ids(&window.records), newest_first[3..8]);
+    assert_eq!(window.records[2].id, newest_first[5]);
+    assert_eq!((window.position, window.total), (4, 9));
+    assert!(window.has_newer && window.has_older);
+    // At the top there is nothing newer: the page starts with it.
+    let (_, newest) = cats[8];
+    let window = store
+        .listing_window(&cats_only(), Window::Around(newest), limit(5))
+        .await
+        .unwrap();
+    assert_eq!(ids(&window.records), newest_first[..5]);
+    assert_eq!(window.position, 1);
+    assert!(!window.has_newer);
+}
+
+async fn a_breed_filter_narrows_a_listing(db: TestDb) {
+    let store = db.migrated().await;
+    let (cat, _) = classified(&store, Category::Cat).await;
+    let (dog, _) = classified(&store, Category::Dog).await;
+    let golden = |category| ListingFilter {
+        category,
+        breed: Some("Golden Retriever".to_owned()),
+    };
+    let found = store
+        .listing_window(&golden(None), Window::OlderThan(i64::MAX), limit(10))
+        .await
+        .unwrap();
+    assert_eq!(ids(&found.records), vec![dog]);
+    assert_eq!(found.total, 1);
+    let none = store
+        .listing_window(
+            &golden(Some(Category::Cat)),
+            Window::OlderThan(i64::MAX),
+            limit(10),
+        )
+        .await
+        .unwrap();
+    assert!(none.records.is_empty());
+    assert_eq!(none.total, 0);
+    let siamese = ListingFilter {
+        category: None,
+        breed: Some("siamese cat".to_owned()),
+    };
+    let found = store
+        .listing_window(&siamese, Window::OlderThan(i64::MAX), limit(10))
+        .await
+        .unwrap();
+    assert_eq!(ids(&found.records), vec![cat]);
+}
+
+async fn a_relabel_moves_a_picture_and_is_kept(db: TestDb) {
+    let store = db.migrated().await;
+    let (cat, cat_seq) = classified(&store, Category::Cat).await;
+    let (dog, _) = classified(&store, Category::Dog).await;
+    let before = store.gallery_state().await.unwrap();
+
+    assert_eq!(
+        store
+            .relabel(cat, Category::Dog, "ops@example.com")
+            .await
+            .unwrap(),
+        RelabelOutcome::Relabelled
+    );
+    let record = store.get(cat).await.unwrap().unwrap();
+    assert_eq!(record.category, Some(Category::Dog));
+    assert_eq!(record.breed, None, "the cat's breed no longer applies");
+    let relabel = record.relabel.expect("recorded");
+    assert_eq!(relabel.by, "ops@example.com");
+    assert_eq!(relabel.previous, Some(Category::Cat));
+    // It moved to the top of the dogs, and the listings changed (new ETags).
+    assert!(record.gallery_seq > cat_seq);
+    let dogs = store
+        .gallery_page(Some(Category::Dog), limit(10), None)
+        .await
+        .unwrap();
+    assert_eq!(ids(&dogs), vec![cat, dog]);
+    assert!(
+        store
+            .gallery_page(Some(Category::Cat), limit(10), None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let after = store.gallery_state().await.unwrap();
+    assert_ne!(after.gallery_seq, before.gallery_seq);
+    assert_eq!((after.counts.cats, after.counts.dogs), (0, 2));
+    let stats = store.stats().await.unwrap();
+    assert_eq!(stats.relabelled, 1);
+    assert_eq!(count(&stats.by_category, Category::Dog), 2);
+
+    // A redelivered message for the picture leaves the operator's category.
+    assert_eq!(
+        store
+            .record_verdict(cat, &verdict(cat, Category::Cat))
+            .await
+            .unwrap(),
+        RecordOutcome::AlreadyDone
+    );
+    assert_eq!(
+        store.get(cat).await.unwrap().unwrap().category,
+        Some(Category::Dog)
+    );
+    // Asking again changes nothing; a second correction keeps the classifier's
+    // category as the one before.
+    assert_eq!(
+        store
+            .relabel(cat, Category::Dog, "ops@example.com")
+            .await
+            .unwrap(),
+        RelabelOutcome::Unchanged
+    );
+    assert_eq!(
+        store
+            .relabel(cat, Category::Other, "lead@example.com")
+            .await
+            .unwrap(),
+        RelabelOutcome::Relabelled
+    );
+    let relabel = store.get(cat).await.unwrap().unwrap().relabel.unwrap();
+    assert_eq!(relabel.by, "lead@example.com");
+    assert_eq!(relabel.previous, Some(Category::Cat));
+    let state = store.gallery_state().await.unwrap();
+    assert_eq!((state.counts.dogs, state.counts.refused), (1, 1));
+}
+
+async fn only_classified_pictures_can_be_relabelled(db: TestDb) {
+    let store = db.migrated().await;
+    let pending = insert(&store).await;
+    assert_eq!(
+        store.relabel(pending, Category::Cat, "ops").await.unwrap(),
+        RelabelOutcome::NotClassified(Status::Pending)
+    );
+    let rejected = insert(&store).await;
+    store.mark_rejected(rejected, "not an image").await.unwrap();
+    assert_eq!(
+        store.relabel(rejected, Category::Cat, "ops").await.unwrap(),
+        RelabelOutcome::NotClassified(Status::Rejected)
+    );
+    assert_eq!(
+        store
+            .relabel(ImageId::new(), Category::Cat, "ops")
+            .await
+            .unwrap(),
+        RelabelOutcome::NotFound
+    );
+    assert_eq!(store.stats().await.unwrap().relabelled, 0);
 }

@@ -56,6 +56,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "dog": round(f64::from(c.scores.dog), 4),
                     "other": round(f64::from(c.scores.other), 4),
                 },
+                "breed": c.breed.as_ref().map(|b| &b.name),
+                "breed_probability": c.breed.as_ref().map(|b| round(f64::from(b.probability), 4)),
+                "why": c.why.iter().map(|w| json!({
+                    "label": w.label,
+                    "probability": round(f64::from(w.probability), 4),
+                })).collect::<Vec<_>>(),
                 "ms": round(ms, 1),
             }),
             Err(e) => {

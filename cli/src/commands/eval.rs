@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use catdog::classifier::Classification;
 use catdog::domain::Category;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -16,6 +17,17 @@ use super::classify::{classify_file, load_from_settings, round};
 pub struct Args {
     /// A folder with subfolders `cat` and `dog`, and optionally `other`.
     pub dir: PathBuf,
+    /// Also list every wrongly classified file with its scores and the
+    /// classes behind the verdict, most confident mistakes first.
+    #[arg(long)]
+    pub errors: bool,
+}
+
+/// A picture the classifier got wrong.
+struct Miss {
+    file: PathBuf,
+    truth: Category,
+    classification: Classification,
 }
 
 /// Counts by (truth, predicted); pictures that failed to decode are counted apart.
@@ -23,6 +35,7 @@ pub struct Args {
 struct Tally {
     counts: BTreeMap<(&'static str, &'static str), usize>,
     errors: Vec<(PathBuf, String)>,
+    misses: Vec<Miss>,
     millis: Vec<f64>,
 }
 
@@ -116,6 +129,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         c.category,
                         c.confidence
                     ));
+                    tally.misses.push(Miss {
+                        file: file.clone(),
+                        truth: *truth,
+                        classification: c,
+                    });
                 }
             }
             Err(e) => {
@@ -127,8 +145,41 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     progress.finish_and_clear();
 
+    if args.errors {
+        print_misses(&mut tally.misses);
+    }
     print_report(&tally);
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per wrongly classified file, most confident mistakes first:
+/// where to look, what it is, what the classifier said and why.
+fn print_misses(misses: &mut [Miss]) {
+    misses.sort_by(|a, b| {
+        b.classification
+            .confidence
+            .total_cmp(&a.classification.confidence)
+    });
+    println!("wrongly classified: {}", misses.len());
+    for miss in misses.iter() {
+        let c = &miss.classification;
+        let why: Vec<String> = c
+            .why
+            .iter()
+            .map(|w| format!("{} {:.2}", w.label, w.probability))
+            .collect();
+        println!(
+            "{}\tis {}, classified {} ({:.4})\tcat {:.4} dog {:.4} other {:.4}\twhy: {}",
+            miss.file.display(),
+            miss.truth,
+            c.category,
+            c.confidence,
+            c.scores.cat,
+            c.scores.dog,
+            c.scores.other,
+            why.join(", ")
+        );
+    }
 }
 
 fn print_report(tally: &Tally) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, ORIGIN};
 use serde_json::Value;
-use support::{Service, seed_classified};
+use support::{Service, seed_classified, seed_rejected};
 
 use catdog::domain::Category;
 
@@ -355,4 +355,176 @@ async fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
         let last = stderr.lines().last().unwrap_or_default();
         assert!(last.contains(name), "{name}={value}: stderr: {stderr}");
     }
+}
+
+/// The `n`th picture (1-based, newest first) of a listing, opened by a deep
+/// link: the page around it says where it is and steps both ways.
+#[tokio::test]
+async fn a_page_around_a_picture_knows_its_position_and_steps_both_ways() {
+    let service = Service::start(&[]).await;
+    let cats = seed_classified(&service.store, Category::Cat, 60).await;
+    seed_classified(&service.store, Category::Dog, 3).await;
+    let newest_first: Vec<String> = cats.iter().rev().map(|id| id.to_string()).collect();
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // The 50th cat, on a page of 24: beyond the second page.
+    let fiftieth = &newest_first[49];
+    let page: Value = service
+        .get(&format!(
+            "/api/v1/images?category=cat&limit=24&around={fiftieth}"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let shown = ids(&page);
+    let at = shown.iter().position(|id| id == fiftieth).unwrap();
+    assert_eq!(page["total"], 60);
+    assert_eq!(page["position"].as_i64().unwrap() + at as i64, 50);
+    assert_eq!(shown, newest_first[50 - 1 - at..50 - 1 - at + shown.len()]);
+
+    // Newer: the page just before, ending right above this one.
+    let prev = page["prev_cursor"].as_str().unwrap();
+    let newer: Value = service
+        .get(&format!(
+            "/api/v1/images?category=cat&limit=24&cursor={prev}"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let first_shown = page["position"].as_i64().unwrap() as usize;
+    assert_eq!(
+        ids(&newer),
+        newest_first[first_shown - 1 - 24..first_shown - 1]
+    );
+    assert_eq!(
+        newer["position"].as_i64().unwrap() as usize,
+        first_shown - 24
+    );
+    // Older: the rest, to the end.
+    let next = page["next_cursor"].as_str().unwrap();
+    let older: Value = service
+        .get(&format!(
+            "/api/v1/images?category=cat&limit=24&cursor={next}"
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let after = first_shown - 1 + shown.len();
+    assert_eq!(ids(&older), newest_first[after..]);
+    assert_eq!(older["next_cursor"], Value::Null);
+
+    // The first page says where it is too, and has nothing newer.
+    let top: Value = service
+        .get("/api/v1/images?category=cat&limit=24")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (top["position"].as_i64(), top["total"].as_i64()),
+        (Some(1), Some(60))
+    );
+    assert_eq!(top["prev_cursor"], Value::Null);
+
+    // A dog is not in the cats' listing; an unknown id is nowhere: both 404,
+    // and a malformed one is a 400 naming the parameter.
+    let dog = service.get("/api/v1/images?category=dog&limit=1").await;
+    let dog: Value = dog.json().await.unwrap();
+    let dog_id = dog["items"][0]["id"].as_str().unwrap();
+    for missing in [
+        dog_id.to_owned(),
+        catdog::domain::ImageId::new().to_string(),
+    ] {
+        let response = service
+            .get(&format!("/api/v1/images?category=cat&around={missing}"))
+            .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+    let response = service.get("/api/v1/images?around=not-an-id").await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = service
+        .get(&format!("/api/v1/images?around={fiftieth}&cursor={next}"))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn refused_pictures_are_listed_with_their_reason_only_when_asked() {
+    let service = Service::start(&[]).await;
+    let cat = seed_classified(&service.store, Category::Cat, 1).await[0];
+    let other = seed_classified(&service.store, Category::Other, 1).await[0];
+    let broken = seed_rejected(&service.store, "could not decode the picture").await;
+
+    let all: Value = service.get("/api/v1/images").await.json().await.unwrap();
+    assert_eq!(all["items"].as_array().unwrap().len(), 1);
+    assert_eq!(all["items"][0]["id"], cat.to_string());
+    assert_eq!(all["items"][0]["reason"], Value::Null);
+
+    let refused: Value = service
+        .get("/api/v1/images?category=other")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["total"], 2);
+    let items = refused["items"].as_array().unwrap();
+    assert_eq!(items[0]["id"], broken.to_string());
+    assert_eq!(items[0]["status"], "rejected");
+    assert_eq!(items[0]["reason"], "could not decode the picture");
+    assert_eq!(items[1]["id"], other.to_string());
+    assert_eq!(items[1]["reason"], "not a cat or a dog");
+}
+
+#[tokio::test]
+async fn items_carry_their_breed_and_reasons_and_breed_filters() {
+    let service = Service::start(&[]).await;
+    seed_classified(&service.store, Category::Cat, 2).await;
+    seed_classified(&service.store, Category::Dog, 1).await;
+
+    let page: Value = service
+        .get("/api/v1/images?category=cat")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let item = &page["items"][0];
+    assert_eq!(item["breed"], "tabby");
+    assert!((item["breed_probability"].as_f64().unwrap() - 0.9).abs() < 1e-6);
+    assert_eq!(item["why"][0]["label"], "tabby");
+    assert_eq!(item["relabelled"], false);
+
+    let beagles: Value = service
+        .get("/api/v1/images?breed=BEAGLE")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(beagles["total"], 1);
+    assert_eq!(beagles["items"][0]["category"], "dog");
+    let none: Value = service
+        .get("/api/v1/images?category=cat&breed=beagle")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
+    let too_long = "x".repeat(65);
+    let response = service
+        .get(&format!("/api/v1/images?breed={too_long}"))
+        .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }

@@ -13,7 +13,7 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use catdog::domain::{Category, Cursor};
+use catdog::domain::{Category, Cursor, Toward};
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::{Service, seed_classified};
@@ -273,7 +273,8 @@ async fn forged_cursors_are_400_and_a_real_one_still_works() {
     forged.push(
         Cursor {
             category: Some(Category::Cat),
-            after_seq: -1,
+            seq: -1,
+            toward: Toward::Older,
         }
         .encode(),
     );
@@ -281,7 +282,8 @@ async fn forged_cursors_are_400_and_a_real_one_still_works() {
     forged.push(
         Cursor {
             category: Some(Category::Dog),
-            after_seq: 1,
+            seq: 1,
+            toward: Toward::Older,
         }
         .encode(),
     );
@@ -296,7 +298,8 @@ async fn forged_cursors_are_400_and_a_real_one_still_works() {
     // The largest position there is, correctly signed: a valid, empty-or-not page.
     let far = Cursor {
         category: Some(Category::Cat),
-        after_seq: i64::MAX,
+        seq: i64::MAX,
+        toward: Toward::Older,
     }
     .encode();
     let response = service

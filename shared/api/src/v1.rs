@@ -12,12 +12,20 @@ use utoipa::OpenApi;
 use super::listing_cache::{ListingKey, RenderedListing};
 use super::query::{QueryParams, invalid};
 use super::{ApiState, caching, legacy};
-use catdog_core::domain::{Category, Cursor, CursorError, ImageId, ImageRecord, PageLimit, Status};
+use catdog_core::domain::{
+    Category, Cursor, CursorError, ImageId, ImageRecord, PageLimit, Status, Toward,
+};
 use catdog_server::http::{ApiError, InvalidParam, ResourcePath};
-use catdog_store::GalleryState;
+use catdog_store::{GalleryState, ListingFilter, Window};
 
 /// The page size when `limit` is not given.
 pub const DEFAULT_PAGE_SIZE: u32 = 24;
+
+/// The longest `breed` filter accepted (the longest ImageNet name is 30).
+pub const MAX_BREED_LEN: usize = 64;
+
+/// What a picture judged neither is refused for, in words.
+pub const NOT_A_PET: &str = "not a cat or a dog";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +37,7 @@ pub const DEFAULT_PAGE_SIZE: u32 = 24;
     components(schemas(
         ImageItem,
         ImagePage,
+        WhyClass,
         StatsResponse,
         CategoryCounts,
         StatusCounts,
@@ -65,13 +74,40 @@ pub struct ImageItem {
     pub placeholder: Option<String>,
     pub source: String,
     pub source_ref: Option<String>,
+    /// The breed (or cat kind) the picture most resembles, when known.
+    pub breed: Option<String>,
+    /// 0 to 1: the breed's share among its category's breeds. Below 0.5 it
+    /// is a guess among several: show "mixed / unsure", not the breed.
+    pub breed_probability: Option<f32>,
+    /// The ImageNet classes behind the verdict, most probable first (empty
+    /// for pictures classified before they were kept).
+    pub why: Vec<WhyClass>,
+    /// Why a refused picture is not in the gallery: "not a cat or a dog", or
+    /// what was wrong with the file. `null` for cats and dogs.
+    pub reason: Option<String>,
+    /// An operator corrected this picture's category.
+    pub relabelled: bool,
+}
+
+/// One ImageNet class the classifier saw, with its probability.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct WhyClass {
+    pub label: String,
+    pub probability: f32,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct ImagePage {
     pub items: Vec<ImageItem>,
-    /// Pass as `cursor` for the next page; `null` at the end.
+    /// Pass as `cursor` for the next (older) page; `null` at the end.
     pub next_cursor: Option<String>,
+    /// Pass as `cursor` for the page of newer pictures before `items[0]`;
+    /// `null` when `items[0]` is the newest.
+    pub prev_cursor: Option<String>,
+    /// 1-based position of `items[0]` in this listing, newest first.
+    pub position: i64,
+    /// How many pictures this listing holds.
+    pub total: i64,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -109,6 +145,9 @@ pub struct StatsResponse {
     pub next_ingest_at: String,
     pub ingest_interval_secs: u64,
     pub sources: Vec<SourceHealth>,
+    /// Pictures whose category an operator corrected (counted in
+    /// `by_category` under the corrected category).
+    pub relabelled: i64,
 }
 
 /// An `application/problem+json` error body.
@@ -145,6 +184,24 @@ impl ImageItem {
             placeholder: thumbnail.map(|t| t.placeholder.clone()),
             source: record.source,
             source_ref: record.source_ref,
+            breed: record.breed.as_ref().map(|b| b.name.clone()),
+            breed_probability: record.breed.as_ref().map(|b| b.probability),
+            why: record
+                .why
+                .into_iter()
+                .map(|w| WhyClass {
+                    label: w.label,
+                    probability: w.probability,
+                })
+                .collect(),
+            reason: match (record.status, record.category) {
+                (Status::Rejected, _) => {
+                    Some(record.last_error.unwrap_or_else(|| "rejected".to_owned()))
+                }
+                (_, Some(Category::Other)) => Some(NOT_A_PET.to_owned()),
+                _ => None,
+            },
+            relabelled: record.relabel.is_some(),
         }
     }
 }
@@ -154,14 +211,17 @@ impl ImageItem {
     get,
     path = "/api/v1/images",
     params(
-        ("category" = Option<String>, Query, description = "`cat` or `dog`; absent: both"),
+        ("category" = Option<String>, Query, description = "`cat`, `dog` or `other` (the refused pictures); absent: cats and dogs"),
         ("limit" = Option<u32>, Query, description = "1 to 100, default 24"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page"),
+        ("cursor" = Option<String>, Query, description = "`next_cursor` or `prev_cursor` of a page of the same listing"),
+        ("around" = Option<String>, Query, description = "a picture's id: the page holding it, with newer pictures before it and older after; not with `cursor`"),
+        ("breed" = Option<String>, Query, description = "only this breed (as the API spells it, any case)"),
     ),
     responses(
         (status = 200, body = ImagePage),
         (status = 304, description = "not modified since the ETag given in If-None-Match"),
         (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "`around` names no picture of this listing"),
         (status = 503, body = Problem, content_type = "application/problem+json"),
     ),
     tag = "v1"
@@ -176,7 +236,8 @@ pub async fn list_images(
         None | Some("") => None,
         Some("cat") => Some(Category::Cat),
         Some("dog") => Some(Category::Dog),
-        Some(_) => return Err(invalid("category", "must be cat or dog")),
+        Some("other") => Some(Category::Other),
+        Some(_) => return Err(invalid("category", "must be cat, dog or other")),
     };
     let limit = match params.get("limit") {
         None => PageLimit::new(DEFAULT_PAGE_SIZE).unwrap_or(state.config.images_limit),
@@ -192,21 +253,46 @@ pub async fn list_images(
                 invalid("cursor", e.to_string())
             }
         })?;
+    let breed = match params.get("breed") {
+        None | Some("") => None,
+        Some(b) if b.chars().count() > MAX_BREED_LEN || b.chars().any(char::is_control) => {
+            return Err(invalid(
+                "breed",
+                format!("must be at most {MAX_BREED_LEN} printable characters"),
+            ));
+        }
+        Some(b) => Some(b.to_owned()),
+    };
+    let around = match params.get("around") {
+        None | Some("") => None,
+        Some(_) if cursor.is_some() => {
+            return Err(invalid("around", "give either around or cursor, not both"));
+        }
+        Some(raw) => Some(
+            raw.parse::<ImageId>()
+                .map_err(|_| invalid("around", "must be a picture's id (a UUID)"))?,
+        ),
+    };
+    let filter = ListingFilter { category, breed };
 
     let etag_of = |gallery: &GalleryState| {
         let key = format!(
-            "{}|{}|{}",
+            "{}|{}|{}|{}|{}",
             category.map_or("all", |c| c.as_str()),
             limit.get(),
-            cursor.map_or(-1, |c| c.after_seq)
+            cursor.map_or_else(|| "-".to_owned(), |c| c.encode()),
+            around.map_or_else(|| "-".to_owned(), |id| id.to_string()),
+            filter.breed.as_deref().unwrap_or("-").to_lowercase(),
         );
         caching::etag(gallery, "v1/images", &key)
     };
-    // Cursor pages are never kept: few visitors share them.
-    let key = cursor.is_none().then_some(ListingKey::FirstPage {
-        category,
-        limit: limit.get(),
-    });
+    // Only the first page of a whole listing is kept: few visitors share the others.
+    let key = (cursor.is_none() && around.is_none() && filter.breed.is_none()).then_some(
+        ListingKey::FirstPage {
+            category,
+            limit: limit.get(),
+        },
+    );
     // A page the cache serves answers revalidations from the kept listing;
     // any other from the gallery state alone, without a page query.
     if !state.listings.serves(key)
@@ -215,46 +301,136 @@ pub async fn list_images(
     {
         return Ok(not_modified);
     }
-    let listing = state
-        .listings
-        .get_or_render(key, render_page(&state, category, limit, cursor, etag_of))
-        .await?;
+    let page = match (cursor, around) {
+        (None, None) if filter.breed.is_none() => None,
+        (Some(cursor), _) => Some(match cursor.toward {
+            Toward::Older => Window::OlderThan(cursor.seq),
+            Toward::Newer => Window::NewerThan(cursor.seq),
+        }),
+        (None, Some(id)) => Some(Window::Around(position_of(&state, &filter, id).await?)),
+        (None, None) => Some(Window::OlderThan(i64::MAX)),
+    };
+    let listing = match page {
+        None => {
+            state
+                .listings
+                .get_or_render(key, render_first_page(&state, category, limit, etag_of))
+                .await?
+        }
+        Some(window) => render_window(&state, &filter, window, limit, etag_of).await?,
+    };
     Ok(caching::respond(&headers, &listing))
 }
 
-/// One page of the listing, as sent.
-async fn render_page(
+/// The gallery position of picture `id` in the listing `filter` selects;
+/// 404 when it is not there.
+async fn position_of(
+    state: &ApiState,
+    filter: &ListingFilter,
+    id: ImageId,
+) -> Result<i64, ApiError> {
+    let record = state.store.get(id).await?;
+    let in_listing = |r: &ImageRecord| {
+        let listed = match filter.category {
+            None => matches!(r.category, Some(Category::Cat | Category::Dog)),
+            Some(Category::Other) => {
+                r.status == Status::Rejected || r.category == Some(Category::Other)
+            }
+            Some(c) => r.category == Some(c),
+        };
+        let breed = match &filter.breed {
+            None => true,
+            Some(wanted) => r
+                .breed
+                .as_ref()
+                .is_some_and(|b| b.name.to_lowercase() == wanted.to_lowercase()),
+        };
+        listed && breed
+    };
+    record
+        .filter(in_listing)
+        .and_then(|r| r.gallery_seq)
+        .ok_or_else(|| ApiError::NotFound("no picture with this id in this listing".to_owned()))
+}
+
+fn page_body(
     state: &ApiState,
     category: Option<Category>,
-    limit: PageLimit,
-    cursor: Option<Cursor>,
-    etag_of: impl Fn(&GalleryState) -> HeaderValue,
-) -> Result<RenderedListing, ApiError> {
-    let listing = state
-        .store
-        .gallery_listing(&[category], limit, cursor.map(|c| c.after_seq))
-        .await?;
-    let etag = etag_of(&listing.state);
-    let records = listing.pages.into_iter().next().unwrap_or_default();
-    let next_cursor = if records.len() == limit.get() as usize {
-        records.last().and_then(|r| r.gallery_seq).map(|after_seq| {
+    records: Vec<ImageRecord>,
+    position: i64,
+    total: i64,
+    (has_newer, has_older): (bool, bool),
+) -> ImagePage {
+    let cursor = |record: Option<&ImageRecord>, toward| {
+        record.and_then(|r| r.gallery_seq).map(|seq| {
             Cursor {
                 category,
-                after_seq,
+                seq,
+                toward,
             }
             .encode()
         })
-    } else {
-        None
     };
+    let next_cursor = has_older
+        .then(|| cursor(records.last(), Toward::Older))
+        .flatten();
+    let prev_cursor = has_newer
+        .then(|| cursor(records.first(), Toward::Newer))
+        .flatten();
     let media = &state.config.public_storage_base_url;
-    let body = ImagePage {
+    ImagePage {
         items: records
             .into_iter()
             .map(|r| ImageItem::from_record(r, media))
             .collect(),
         next_cursor,
-    };
+        prev_cursor,
+        position,
+        total,
+    }
+}
+
+/// The newest page of a whole listing, as sent.
+async fn render_first_page(
+    state: &ApiState,
+    category: Option<Category>,
+    limit: PageLimit,
+    etag_of: impl Fn(&GalleryState) -> HeaderValue,
+) -> Result<RenderedListing, ApiError> {
+    let listing = state
+        .store
+        .gallery_listing(&[category], limit, None)
+        .await?;
+    let etag = etag_of(&listing.state);
+    let records = listing.pages.into_iter().next().unwrap_or_default();
+    let total = listing.state.counts.of(category);
+    let has_older = (records.len() as i64) < total;
+    let body = page_body(state, category, records, 1, total, (false, has_older));
+    Ok(RenderedListing {
+        etag,
+        body: caching::json_body(&body)?,
+    })
+}
+
+/// A page of a listing away from its top (a cursor's, one around a picture,
+/// or one breed's), as sent.
+async fn render_window(
+    state: &ApiState,
+    filter: &ListingFilter,
+    window: Window,
+    limit: PageLimit,
+    etag_of: impl Fn(&GalleryState) -> HeaderValue,
+) -> Result<RenderedListing, ApiError> {
+    let found = state.store.listing_window(filter, window, limit).await?;
+    let etag = etag_of(&found.state);
+    let body = page_body(
+        state,
+        filter.category,
+        found.records,
+        found.position,
+        found.total,
+        (found.has_newer, found.has_older),
+    );
     Ok(RenderedListing {
         etag,
         body: caching::json_body(&body)?,
@@ -333,6 +509,7 @@ pub async fn stats(
             last_ingest_at: rfc3339(stats.state.last_ingest_at),
             next_ingest_at: rfc3339(next),
             ingest_interval_secs: interval.as_secs(),
+            relabelled: stats.relabelled,
             sources: stats
                 .sources
                 .into_iter()

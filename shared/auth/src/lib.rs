@@ -162,7 +162,7 @@ pub fn guard(routes: Router, verifier: Option<OidcVerifier>) -> Router {
 
 async fn require_identity(
     State(verifier): State<Arc<OidcVerifier>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let checked = match bearer_token(request.headers()) {
@@ -172,6 +172,9 @@ async fn require_identity(
     match checked {
         Ok(caller) => {
             tracing::debug!(caller = %caller.email, "identity token verified");
+            request
+                .extensions_mut()
+                .insert(catdog_server::http::CallerIdentity(caller.email));
             next.run(request).await
         }
         Err(e) => refuse(&e),

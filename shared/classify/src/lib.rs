@@ -10,6 +10,7 @@
 
 mod inflight;
 pub mod push;
+mod relabel;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use catdog_objects::{ObjectError, ObjectStore};
 use catdog_store::{ImageStore, RecordOutcome, StoreError};
 
 pub use push::{MAX_PUSH_BODY_BYTES, PUSH_ROUTE, routes};
+pub use relabel::{RELABEL_ROUTE, RelabelRequest, RelabelResponse};
 
 /// What classify-image reads from its settings.
 #[derive(Clone, Debug)]
@@ -223,5 +225,7 @@ fn verdict_of(analysis: Analysis, thumbnail_name: ObjectName) -> Verdict {
             height: analysis.thumbnail.height,
             placeholder: analysis.thumbnail.placeholder,
         },
+        breed: classification.breed,
+        why: classification.why,
     }
 }

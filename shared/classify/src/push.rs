@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{post, put};
 
 use super::{ClassifyFailure, ClassifyService, Outcome};
 use catdog_core::pubsub::PushEnvelope;
@@ -30,6 +30,7 @@ pub const MAX_PUSH_BODY_BYTES: usize = 64 * 1024;
 pub fn routes(service: ClassifyService) -> Router {
     Router::new()
         .route(PUSH_ROUTE, post(push))
+        .route(super::relabel::RELABEL_ROUTE, put(super::relabel::relabel))
         .layer(DefaultBodyLimit::max(MAX_PUSH_BODY_BYTES))
         .with_state(service)
 }

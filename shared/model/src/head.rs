@@ -70,6 +70,8 @@ pub struct Head {
     bias: f32,
     /// ImageNet classes that are a dog or a domestic cat.
     pet_classes: Vec<usize>,
+    pub dog_classes: std::ops::RangeInclusive<usize>,
+    pub cat_classes: std::ops::RangeInclusive<usize>,
     /// p(pet) = σ(mass_weight · ln(pet mass) + mass_bias) · σ(neither_weights · features + neither_bias).
     mass_weight: f64,
     mass_bias: f64,
@@ -113,12 +115,15 @@ impl Head {
                 "the neither detector needs mass_weight > 0 and finite biases".into(),
             ));
         }
-        let pet_classes = range(n.dog_classes)?.chain(range(n.cat_classes)?).collect();
+        let (dog_classes, cat_classes) = (range(n.dog_classes)?, range(n.cat_classes)?);
+        let pet_classes = dog_classes.clone().chain(cat_classes.clone()).collect();
         Ok(Self {
             version: file.version,
             weights: file.weights,
             bias: file.bias,
             pet_classes,
+            dog_classes,
+            cat_classes,
             mass_weight: n.mass_weight,
             mass_bias: n.mass_bias,
             neither_bias: n.bias,

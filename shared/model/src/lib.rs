@@ -17,6 +17,7 @@
 
 mod backbone;
 mod decode;
+mod explain;
 mod head;
 mod preprocess;
 mod thumbnail;
@@ -35,7 +36,7 @@ pub use preprocess::{ModelInput, preprocess};
 pub use thumbnail::{RenderedThumbnail, THUMBNAIL_LONG_SIDE, ThumbnailError};
 
 use backbone::Backbone;
-use catdog_core::domain::Category;
+use catdog_core::domain::{BreedGuess, Category, ClassScore};
 use head::Head;
 
 /// The default of `MODEL_DIR`, relative to the repository root.
@@ -89,6 +90,10 @@ pub struct Classification {
     pub scores: Scores,
     /// Which model decided: a digest of the backbone and the head.
     pub model_version: String,
+    /// The breed (or cat kind) a cat or dog most resembles.
+    pub breed: Option<BreedGuess>,
+    /// The ImageNet classes the backbone saw most, most probable first.
+    pub why: Vec<ClassScore>,
 }
 
 /// Everything one decode of a picture gives: its class, its upright size and
@@ -157,11 +162,19 @@ impl Classifier {
         let output = self.backbone.run(input)?;
         let scores = self.head.scores(&output);
         let category = scores.best();
+        let (breed, why) = explain::explain(
+            &output.logits,
+            category,
+            &self.head.dog_classes,
+            &self.head.cat_classes,
+        );
         Ok(Classification {
             category,
             confidence: scores.get(category),
             scores,
             model_version: self.model_version.clone(),
+            breed,
+            why,
         })
     }
 

@@ -20,6 +20,11 @@ use tower_http::trace::TraceLayer;
 
 use catdog_store::ImageStore;
 
+/// Who made a request, as the identity check found it (an account's e-mail):
+/// put in the request's extensions for handlers that record who did what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallerIdentity(pub String);
+
 /// `GET /healthz` (the process answers) and `GET /readyz` (the database does).
 pub fn health_routes(store: Arc<dyn ImageStore>) -> Router {
     Router::new()

@@ -72,10 +72,80 @@ pub enum RecordOutcome {
 pub struct GalleryState {
     /// Cats plus dogs classified: the images shown in the gallery.
     pub total_images: i64,
+    /// How many pictures each listing holds.
+    pub counts: ListingCounts,
     /// The highest gallery position handed out so far.
     pub gallery_seq: i64,
     /// When ingestion last finished, or when the database was created.
     pub last_ingest_at: DateTime<Utc>,
+}
+
+/// The size of each listing, from the counters the writes keep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListingCounts {
+    pub cats: i64,
+    pub dogs: i64,
+    /// Judged neither, plus files that could not be used (rejected).
+    pub refused: i64,
+}
+
+impl ListingCounts {
+    /// The size of the listing of `category` (`None`: cats and dogs;
+    /// `Other`: the refused pictures).
+    pub fn of(&self, category: Option<Category>) -> i64 {
+        match category {
+            None => self.cats + self.dogs,
+            Some(Category::Cat) => self.cats,
+            Some(Category::Dog) => self.dogs,
+            Some(Category::Other) => self.refused,
+        }
+    }
+}
+
+/// Which part of a listing to read, in gallery positions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    /// The newest pictures with a position below this one.
+    OlderThan(i64),
+    /// The oldest pictures with a position above this one (shown newest first).
+    NewerThan(i64),
+    /// The picture at this position, about half a page of newer ones before
+    /// it and older ones after it.
+    Around(i64),
+}
+
+/// A listing: `category` `None` is cats and dogs together, `Other` the
+/// refused pictures; `breed` narrows it to one breed, case-insensitively.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListingFilter {
+    pub category: Option<Category>,
+    pub breed: Option<String>,
+}
+
+/// A window of a listing with where it sits in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListingWindow {
+    pub state: GalleryState,
+    /// Newest first.
+    pub records: Vec<ImageRecord>,
+    /// 1-based position of the first record in the listing (newest first).
+    pub position: i64,
+    /// How many pictures the listing holds.
+    pub total: i64,
+    pub has_newer: bool,
+    pub has_older: bool,
+}
+
+/// Why a relabel changed nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RelabelOutcome {
+    Relabelled,
+    /// The picture already has this category: nothing changed.
+    Unchanged,
+    NotFound,
+    /// Only classified pictures can be relabelled (a pending one has no
+    /// verdict yet; a rejected file has nothing to show).
+    NotClassified(Status),
 }
 
 /// What one listing shows, read at once: the gallery state and its pages,
@@ -99,6 +169,8 @@ pub struct SourceStatus {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stats {
     pub state: GalleryState,
+    /// Pictures whose category an operator corrected.
+    pub relabelled: i64,
     pub by_category: Vec<(Category, i64)>,
     pub by_status: Vec<(Status, i64)>,
     pub sources: Vec<SourceStatus>,
@@ -176,27 +248,38 @@ pub trait ImageStore: Send + Sync + 'static {
     /// Counts a failed attempt (our fault, not the picture's) and keeps the error.
     async fn record_failure(&self, id: ImageId, error: &str) -> StoreResult<()>;
 
-    /// Cats and dogs in gallery order, newest first. `category` narrows the
-    /// listing; `after_seq` continues after a previous page's last image.
-    async fn gallery_page(
-        &self,
-        category: Option<Category>,
-        limit: PageLimit,
-        after_seq: Option<i64>,
-    ) -> StoreResult<Vec<ImageRecord>>;
-
     async fn gallery_state(&self) -> StoreResult<GalleryState>;
 
     /// [`gallery_state`](Self::gallery_state) and, for each of `categories`,
-    /// the page [`gallery_page`](Self::gallery_page) would answer, in one
+    /// the listing's newest pictures (or those below `after_seq`), in one
     /// read of one snapshot: what a listing request needs, in one round
-    /// trip on PostgreSQL.
+    /// trip on PostgreSQL. `None` lists cats and dogs together, `Other` the
+    /// refused pictures.
     async fn gallery_listing(
         &self,
         categories: &[Option<Category>],
         limit: PageLimit,
         after_seq: Option<i64>,
     ) -> StoreResult<GalleryListing>;
+
+    /// A window of a listing, with its position and size, from one snapshot:
+    /// cursor pages both ways, pages around a picture, and `breed=` filters.
+    async fn listing_window(
+        &self,
+        filter: &ListingFilter,
+        window: Window,
+        limit: PageLimit,
+    ) -> StoreResult<ListingWindow>;
+
+    /// Sets a classified picture's category by an operator's decision:
+    /// clears the breed guess, records who, when and the category before,
+    /// and gives it a new position so it shows at the top of its listing.
+    async fn relabel(
+        &self,
+        id: ImageId,
+        category: Category,
+        by: &str,
+    ) -> StoreResult<RelabelOutcome>;
 
     async fn stats(&self) -> StoreResult<Stats>;
 

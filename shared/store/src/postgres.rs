@@ -23,11 +23,12 @@ use uuid::Uuid;
 
 use super::{
     ConnectOptions, GIVE_UP_REASON_SQL, GalleryListing, GalleryState, ImageStore, IngestRun,
-    InsertOutcome, RecordOutcome, SourceStatus, Stats, StoreError, StoreResult,
+    InsertOutcome, ListingCounts, ListingFilter, ListingWindow, RecordOutcome, RelabelOutcome,
+    SourceStatus, Stats, StoreError, StoreResult, Window,
 };
 use catdog_core::domain::{
-    Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Status, Thumbnail,
-    Verdict, now_micros,
+    BreedGuess, Category, ClassScore, Digest, ImageId, ImageRecord, NewImage, ObjectName,
+    PageLimit, Relabel, Status, Thumbnail, Verdict, now_micros,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -39,6 +40,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("migrations/postgres/0003_workload_roles.sql"),
+    ),
+    (
+        4,
+        include_str!("migrations/postgres/0004_breeds_and_relabels.sql"),
     ),
 ];
 
@@ -259,7 +264,8 @@ fn to_i32(what: &str, n: u32) -> StoreResult<i32> {
 const COLUMNS: &str = "id, sha256, source, source_ref, object_name, content_type, byte_size, \
     width, height, status, category, confidence, scores, model_version, attempts, last_error, \
     created_at, classified_at, published_at, thumbnail_object, thumbnail_width, \
-    thumbnail_height, placeholder, gallery_seq";
+    thumbnail_height, placeholder, gallery_seq, breed, breed_probability, why, relabelled_by, \
+    relabelled_at, relabelled_from";
 
 fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
     row: &'a Row,
@@ -322,7 +328,51 @@ fn record(row: &Row) -> StoreResult<ImageRecord> {
         published_at: get(row, 18, "published_at")?,
         thumbnail,
         gallery_seq: get(row, 23, "gallery_seq")?,
+        breed: match (
+            get::<Option<String>>(row, 24, "breed")?,
+            get::<Option<f32>>(row, 25, "breed probability")?,
+        ) {
+            (Some(name), Some(probability)) => Some(BreedGuess { name, probability }),
+            _ => None,
+        },
+        why: get::<Option<serde_json::Value>>(row, 26, "why")?
+            .map(serde_json::from_value::<Vec<ClassScore>>)
+            .transpose()
+            .map_err(|e| corrupt("why", e))?
+            .unwrap_or_default(),
+        relabel: match (
+            get::<Option<String>>(row, 27, "relabelled_by")?,
+            get::<Option<DateTime<Utc>>>(row, 28, "relabelled_at")?,
+        ) {
+            (Some(by), Some(at)) => Some(Relabel {
+                by,
+                at,
+                previous: get::<Option<String>>(row, 29, "relabelled_from")?
+                    .map(|c| c.parse::<Category>())
+                    .transpose()
+                    .map_err(|e| corrupt("relabelled_from", e))?,
+            }),
+            _ => None,
+        },
     })
+}
+
+/// The condition on `images` that selects a listing's pictures; the breed,
+/// when filtering by one, is the parameter `${breed_param}`. Categories are
+/// our own enum's spellings, written into the statement.
+fn listing_condition(filter: &ListingFilter, breed_param: usize) -> String {
+    let listing = match filter.category {
+        None => "category IN ('cat', 'dog')",
+        Some(Category::Cat) => "category = 'cat'",
+        Some(Category::Dog) => "category = 'dog'",
+        Some(Category::Other) => "(category = 'other' OR status = 'rejected')",
+    };
+    let breed = if filter.breed.is_some() {
+        format!(" AND lower(breed) = lower(${breed_param})")
+    } else {
+        String::new()
+    };
+    format!("gallery_seq IS NOT NULL AND {listing}{breed}")
 }
 
 /// A gallery page; `$1` is the position to continue after. The category
@@ -330,16 +380,14 @@ fn record(row: &Row) -> StoreResult<ImageRecord> {
 /// statement: with `LIMIT $2`, PostgreSQL cannot cost a generic plan and
 /// plans every execution anew, which cost more than running it.
 fn page_sql(category: Option<Category>, limit: PageLimit, columns: &str) -> String {
-    let filter = match category {
-        Some(category) => format!(
-            "category = '{}' AND gallery_seq IS NOT NULL AND ",
-            category.as_str()
-        ),
-        None => String::new(),
+    let filter = ListingFilter {
+        category,
+        breed: None,
     };
     format!(
-        "SELECT {columns} FROM images WHERE {filter}gallery_seq < $1 \
+        "SELECT {columns} FROM images WHERE {} AND gallery_seq < $1 \
          ORDER BY gallery_seq DESC LIMIT {}",
+        listing_condition(&filter, 0),
         limit.get()
     )
 }
@@ -358,16 +406,35 @@ fn listing_sql(categories: &[Option<Category>], limit: PageLimit) -> String {
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
     format!(
-        "SELECT p.*, s.* FROM (SELECT cat_count + dog_count AS state_total, \
-         gallery_seq AS state_seq, COALESCE(last_ingest_at, created_at) AS state_at \
+        "SELECT p.*, s.* FROM (SELECT {STATE_COLUMNS} \
          FROM gallery_state WHERE id = 1) AS s LEFT JOIN ({pages}) AS p ON true \
          ORDER BY p.page, p.gallery_seq DESC"
     )
 }
 
 /// Where the page index and the state sit in a [`listing_sql`] row.
-const LISTING_PAGE: usize = 24;
-const LISTING_STATE: usize = 25;
+const LISTING_PAGE: usize = 30;
+const LISTING_STATE: usize = 31;
+
+/// The state row's columns, as [`state_from`] reads them.
+const STATE_COLUMNS: &str = "cat_count AS state_cats, dog_count AS state_dogs, \
+    other_count + rejected_count AS state_refused, gallery_seq AS state_seq, \
+    COALESCE(last_ingest_at, created_at) AS state_at";
+
+/// Reads [`STATE_COLUMNS`] starting at column `at`.
+fn state_from(row: &Row, at: usize) -> StoreResult<GalleryState> {
+    let counts = ListingCounts {
+        cats: get(row, at, "cat count")?,
+        dogs: get(row, at + 1, "dog count")?,
+        refused: get(row, at + 2, "refused count")?,
+    };
+    Ok(GalleryState {
+        total_images: counts.cats + counts.dogs,
+        counts,
+        gallery_seq: get(row, at + 3, "gallery_seq")?,
+        last_ingest_at: get(row, at + 4, "last_ingest_at")?,
+    })
+}
 
 async fn query_records(
     client: &Object,
@@ -381,19 +448,160 @@ async fn query_records(
 
 async fn read_state(tx: &Transaction<'_>) -> Work<(GalleryState, [i64; 3])> {
     let statement = tx
-        .prepare_cached(
-            "SELECT cat_count, dog_count, other_count, gallery_seq, \
-             COALESCE(last_ingest_at, created_at) FROM gallery_state WHERE id = 1",
-        )
+        .prepare_cached(&format!(
+            "SELECT {STATE_COLUMNS}, other_count FROM gallery_state WHERE id = 1"
+        ))
         .await?;
     let row = tx.query_one(&statement, &[]).await?;
-    let (cats, dogs, others): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-    let state = GalleryState {
-        total_images: cats + dogs,
-        gallery_seq: row.try_get(3)?,
-        last_ingest_at: row.try_get(4)?,
+    let state = state_from(&row, 0)?;
+    let others: i64 = row.try_get(5)?;
+    let counts = state.counts;
+    Ok((state, [counts.cats, counts.dogs, others]))
+}
+
+/// A window of a listing, as [`ImageStore::listing_window`] describes it.
+async fn read_window(
+    tx: &Transaction<'_>,
+    filter: &ListingFilter,
+    window: Window,
+    limit: PageLimit,
+) -> Work<ListingWindow> {
+    // $1: a position, $2: a limit, $3: the breed (when filtering by one).
+    let condition = listing_condition(filter, 3);
+    let older_sql = format!(
+        "SELECT {COLUMNS} FROM images WHERE {condition} AND gallery_seq < $1 \
+         ORDER BY gallery_seq DESC LIMIT $2"
+    );
+    let newer_sql = format!(
+        "SELECT {COLUMNS} FROM images WHERE {condition} AND gallery_seq > $1 \
+         ORDER BY gallery_seq ASC LIMIT $2"
+    );
+    // $1: a position, $2: the breed.
+    let count_sql = format!(
+        "SELECT count(*) FROM images WHERE {} AND gallery_seq > $1",
+        listing_condition(filter, 2)
+    );
+    let breed = filter.breed.as_deref();
+    let read = |sql: String, seq: i64, n: i64| async move {
+        let statement = tx.prepare_cached(&sql).await?;
+        let rows = match breed {
+            Some(breed) => tx.query(&statement, &[&seq, &n, &breed]).await?,
+            None => tx.query(&statement, &[&seq, &n]).await?,
+        };
+        Ok::<_, Failure>(rows.iter().map(record).collect::<StoreResult<Vec<_>>>()?)
     };
-    Ok((state, [cats, dogs, others]))
+    let limit = i64::from(limit.get());
+    let mut records = match window {
+        Window::OlderThan(seq) => read(older_sql, seq, limit).await?,
+        Window::NewerThan(seq) => {
+            let mut newer = read(newer_sql, seq, limit).await?;
+            newer.reverse();
+            newer
+        }
+        Window::Around(seq) => {
+            let mut newer = read(newer_sql, seq, (limit - 1) / 2).await?;
+            newer.reverse();
+            let rest = limit - newer.len() as i64;
+            newer.extend(read(older_sql, seq.saturating_add(1), rest).await?);
+            newer
+        }
+    };
+    records.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let (state, _) = read_state(tx).await?;
+    let count_above = |seq: i64| {
+        let sql = count_sql.clone();
+        async move {
+            let statement = tx.prepare_cached(&sql).await?;
+            let row = match breed {
+                Some(breed) => tx.query_one(&statement, &[&seq, &breed]).await?,
+                None => tx.query_one(&statement, &[&seq]).await?,
+            };
+            Ok::<i64, Failure>(row.try_get(0)?)
+        }
+    };
+    let total = match filter.breed {
+        None => state.counts.of(filter.category),
+        Some(_) => count_above(-1).await?,
+    };
+    let position = match records.first().and_then(|r| r.gallery_seq) {
+        Some(first) => count_above(first).await? + 1,
+        None => match window {
+            Window::NewerThan(_) => 1,
+            Window::OlderThan(seq) | Window::Around(seq) => {
+                count_above(seq.saturating_sub(1)).await? + 1
+            }
+        },
+    };
+    let shown = records.len() as i64;
+    Ok(ListingWindow {
+        state,
+        records,
+        position,
+        total,
+        has_newer: position > 1,
+        has_older: position - 1 + shown < total,
+    })
+}
+
+/// An operator's correction, as [`ImageStore::relabel`] describes it.
+async fn relabel_image(
+    client: &mut Object,
+    id: ImageId,
+    category: Category,
+    by: &str,
+) -> Work<RelabelOutcome> {
+    let tx = client.transaction().await?;
+    let lock = tx
+        .prepare_cached("SELECT status, category FROM images WHERE id = $1 FOR UPDATE")
+        .await?;
+    let Some(row) = tx.query_opt(&lock, &[&id.as_uuid()]).await? else {
+        return Ok(RelabelOutcome::NotFound);
+    };
+    let status: Status = row
+        .try_get::<_, String>(0)?
+        .parse()
+        .map_err(|e| corrupt("status", e))?;
+    let current = match (status, row.try_get::<_, Option<String>>(1)?) {
+        (Status::Classified, Some(current)) => current
+            .parse::<Category>()
+            .map_err(|e| corrupt("category", e))?,
+        (status, _) => return Ok(RelabelOutcome::NotClassified(status)),
+    };
+    if current == category {
+        return Ok(RelabelOutcome::Unchanged);
+    }
+    let (from, to) = (counter_of(current), counter_of(category));
+    // Our own column names, never input.
+    let counters = tx
+        .prepare_cached(&format!(
+            "UPDATE gallery_state SET gallery_seq = gallery_seq + 1, \
+             {from} = {from} - 1, {to} = {to} + 1 WHERE id = 1 RETURNING gallery_seq"
+        ))
+        .await?;
+    let seq: i64 = tx.query_one(&counters, &[]).await?.try_get(0)?;
+    let update = tx
+        .prepare_cached(
+            "UPDATE images SET category = $2, breed = NULL, breed_probability = NULL, \
+             relabelled_from = COALESCE(relabelled_from, category), relabelled_by = $3, \
+             relabelled_at = $4, gallery_seq = $5 WHERE id = $1",
+        )
+        .await?;
+    tx.execute(
+        &update,
+        &[&id.as_uuid(), &category.as_str(), &by, &now_micros(), &seq],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(RelabelOutcome::Relabelled)
+}
+
+/// The `gallery_state` column counting a category's pictures.
+fn counter_of(category: Category) -> &'static str {
+    match category {
+        Category::Cat => "cat_count",
+        Category::Dog => "dog_count",
+        Category::Other => "other_count",
+    }
 }
 
 /// What finishes a pending (or failed) image.
@@ -433,19 +641,22 @@ async fn finish_image(client: &mut Object, id: ImageId, how: Finish<'_>) -> Work
                      dog_count = dog_count + 1 WHERE id = 1 RETURNING gallery_seq"
                 }
                 Category::Other => {
-                    "UPDATE gallery_state SET other_count = other_count + 1 WHERE id = 1 \
-                     RETURNING NULL::bigint"
+                    "UPDATE gallery_state SET gallery_seq = gallery_seq + 1, \
+                     other_count = other_count + 1 WHERE id = 1 RETURNING gallery_seq"
                 }
             };
             let counter = tx.prepare_cached(counter).await?;
-            let seq: Option<i64> = tx.query_one(&counter, &[]).await?.try_get(0)?;
+            let seq: i64 = tx.query_one(&counter, &[]).await?.try_get(0)?;
+            let why =
+                serde_json::to_value(&verdict.why).map_err(|e| StoreError::Other(e.to_string()))?;
             let update = tx
                 .prepare_cached(
                     "UPDATE images SET status = 'classified', category = $2, confidence = $3, \
                      scores = $4, model_version = $5, width = $6, height = $7, \
                      classified_at = $8, thumbnail_object = $9, thumbnail_width = $10, \
                      thumbnail_height = $11, placeholder = $12, gallery_seq = $13, \
-                     attempts = attempts + 1, last_error = NULL WHERE id = $1",
+                     attempts = attempts + 1, last_error = NULL, breed = $14, \
+                     breed_probability = $15, why = $16 WHERE id = $1",
                 )
                 .await?;
             let thumbnail = &verdict.thumbnail;
@@ -465,18 +676,29 @@ async fn finish_image(client: &mut Object, id: ImageId, how: Finish<'_>) -> Work
                     &to_i32("thumbnail height", thumbnail.height)?,
                     &thumbnail.placeholder,
                     &seq,
+                    &verdict.breed.as_ref().map(|b| b.name.as_str()),
+                    &verdict.breed.as_ref().map(|b| b.probability),
+                    &why,
                 ],
             )
             .await?;
         }
         Finish::Rejected(reason) => {
+            let counter = tx
+                .prepare_cached(
+                    "UPDATE gallery_state SET gallery_seq = gallery_seq + 1, \
+                     rejected_count = rejected_count + 1 WHERE id = 1 RETURNING gallery_seq",
+                )
+                .await?;
+            let seq: i64 = tx.query_one(&counter, &[]).await?.try_get(0)?;
             let update = tx
                 .prepare_cached(
                     "UPDATE images SET status = 'rejected', last_error = $2, \
-                     classified_at = $3, attempts = attempts + 1 WHERE id = $1",
+                     classified_at = $3, attempts = attempts + 1, gallery_seq = $4 WHERE id = $1",
                 )
                 .await?;
-            tx.execute(&update, &[&id.as_uuid(), &reason, &now]).await?;
+            tx.execute(&update, &[&id.as_uuid(), &reason, &now, &seq])
+                .await?;
         }
     }
     tx.commit().await?;
@@ -738,19 +960,38 @@ impl ImageStore for PostgresStore {
         self.settle(client, outcome)
     }
 
-    async fn gallery_page(
+    async fn listing_window(
         &self,
-        category: Option<Category>,
+        filter: &ListingFilter,
+        window: Window,
         limit: PageLimit,
-        after_seq: Option<i64>,
-    ) -> StoreResult<Vec<ImageRecord>> {
-        let client = self.client().await?;
-        let after = after_seq.unwrap_or(i64::MAX);
-        let sql = page_sql(category, limit, COLUMNS);
+    ) -> StoreResult<ListingWindow> {
+        let mut client = self.client().await?;
         let outcome = tokio::time::timeout(self.timeout, async {
-            query_records(&client, &sql, &[&after]).await
+            // One snapshot for the pictures, their position and the counts.
+            let tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let window = read_window(&tx, filter, window, limit).await?;
+            tx.commit().await?;
+            Ok(window)
         })
         .await;
+        self.settle(client, outcome)
+    }
+
+    async fn relabel(
+        &self,
+        id: ImageId,
+        category: Category,
+        by: &str,
+    ) -> StoreResult<RelabelOutcome> {
+        let mut client = self.client().await?;
+        let outcome =
+            tokio::time::timeout(self.timeout, relabel_image(&mut client, id, category, by)).await;
         self.settle(client, outcome)
     }
 
@@ -776,11 +1017,7 @@ impl ImageStore for PostgresStore {
             let first = rows.first().ok_or_else(|| {
                 StoreError::Corrupt("the gallery_state row is missing".to_owned())
             })?;
-            let state = GalleryState {
-                total_images: get(first, LISTING_STATE, "gallery total")?,
-                gallery_seq: get(first, LISTING_STATE + 1, "gallery_seq")?,
-                last_ingest_at: get(first, LISTING_STATE + 2, "last_ingest_at")?,
-            };
+            let state = state_from(first, LISTING_STATE)?;
             let mut pages = vec![Vec::new(); categories.len()];
             for row in &rows {
                 let Some(index) = get::<Option<i32>>(row, LISTING_PAGE, "page")? else {
@@ -802,17 +1039,12 @@ impl ImageStore for PostgresStore {
         let client = self.client().await?;
         let outcome = tokio::time::timeout(self.timeout, async {
             let statement = client
-                .prepare_cached(
-                    "SELECT cat_count + dog_count, gallery_seq, \
-                     COALESCE(last_ingest_at, created_at) FROM gallery_state WHERE id = 1",
-                )
+                .prepare_cached(&format!(
+                    "SELECT {STATE_COLUMNS} FROM gallery_state WHERE id = 1"
+                ))
                 .await?;
             let row = client.query_one(&statement, &[]).await?;
-            Ok(GalleryState {
-                total_images: row.try_get(0)?,
-                gallery_seq: row.try_get(1)?,
-                last_ingest_at: row.try_get(2)?,
-            })
+            Ok(state_from(&row, 0)?)
         })
         .await;
         self.settle(client, outcome)
@@ -846,6 +1078,10 @@ impl ImageStore for PostgresStore {
                     (status, n)
                 })
                 .collect();
+            let relabelled_sql = tx
+                .prepare_cached("SELECT count(*) FROM images WHERE relabelled_by IS NOT NULL")
+                .await?;
+            let relabelled: i64 = tx.query_one(&relabelled_sql, &[]).await?.try_get(0)?;
             let sources_sql = tx
                 .prepare_cached(
                     "SELECT name, last_error, last_error_at, last_success_at \
@@ -864,6 +1100,7 @@ impl ImageStore for PostgresStore {
             tx.commit().await?;
             Ok(Stats {
                 state,
+                relabelled,
                 by_category: vec![
                     (Category::Cat, cats),
                     (Category::Dog, dogs),

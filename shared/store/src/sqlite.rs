@@ -13,16 +13,21 @@ use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
     GIVE_UP_REASON_SQL, GalleryListing, GalleryState, ImageStore, IngestRun, InsertOutcome,
-    RecordOutcome, SourceStatus, Stats, StoreError, StoreResult,
+    ListingCounts, ListingFilter, ListingWindow, RecordOutcome, RelabelOutcome, SourceStatus,
+    Stats, StoreError, StoreResult, Window,
 };
 use catdog_core::domain::{
-    Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Status, Thumbnail,
-    Verdict, now_micros,
+    BreedGuess, Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Relabel,
+    Status, Thumbnail, Verdict, now_micros,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/sqlite/0001_initial.sql")),
     (2, include_str!("migrations/sqlite/0002_publish_count.sql")),
+    (
+        4,
+        include_str!("migrations/sqlite/0004_breeds_and_relabels.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -141,7 +146,8 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
 const COLUMNS: &str = "id, sha256, source, source_ref, object_name, content_type, byte_size, \
     width, height, status, category, confidence, scores, model_version, attempts, last_error, \
     created_at, classified_at, published_at, thumbnail_object, thumbnail_width, \
-    thumbnail_height, placeholder, gallery_seq";
+    thumbnail_height, placeholder, gallery_seq, breed, breed_probability, why, relabelled_by, \
+    relabelled_at, relabelled_from";
 
 /// The raw row, read without interpretation, so conversion errors become
 /// `StoreError::Corrupt` instead of rusqlite errors.
@@ -170,6 +176,12 @@ struct RawRow {
     thumbnail_height: Option<i64>,
     placeholder: Option<String>,
     gallery_seq: Option<i64>,
+    breed: Option<String>,
+    breed_probability: Option<f64>,
+    why: Option<String>,
+    relabelled_by: Option<String>,
+    relabelled_at: Option<i64>,
+    relabelled_from: Option<String>,
 }
 
 impl RawRow {
@@ -199,6 +211,12 @@ impl RawRow {
             thumbnail_height: row.get(21)?,
             placeholder: row.get(22)?,
             gallery_seq: row.get(23)?,
+            breed: row.get(24)?,
+            breed_probability: row.get(25)?,
+            why: row.get(26)?,
+            relabelled_by: row.get(27)?,
+            relabelled_at: row.get(28)?,
+            relabelled_from: row.get(29)?,
         })
     }
 
@@ -254,6 +272,31 @@ impl RawRow {
             published_at: self.published_at.map(from_micros).transpose()?,
             thumbnail,
             gallery_seq: self.gallery_seq,
+            breed: match (self.breed, self.breed_probability) {
+                (Some(name), Some(p)) => Some(BreedGuess {
+                    name,
+                    probability: p as f32,
+                }),
+                _ => None,
+            },
+            why: self
+                .why
+                .map(|s| serde_json::from_str(&s))
+                .transpose()
+                .map_err(|e| corrupt("why", e))?
+                .unwrap_or_default(),
+            relabel: match (self.relabelled_by, self.relabelled_at) {
+                (Some(by), Some(at)) => Some(Relabel {
+                    by,
+                    at: from_micros(at)?,
+                    previous: self
+                        .relabelled_from
+                        .map(|c| c.parse::<Category>())
+                        .transpose()
+                        .map_err(|e| corrupt("relabelled_from", e))?,
+                }),
+                _ => None,
+            },
         })
     }
 }
@@ -272,51 +315,267 @@ fn query_records(
     raw.into_iter().map(RawRow::into_record).collect()
 }
 
-/// A page of the gallery, as [`ImageStore::gallery_page`] describes it.
+/// The condition on `images` that selects a listing's pictures; a breed is
+/// bound as `:breed`.
+fn listing_condition(filter: &ListingFilter) -> String {
+    let listing = match filter.category {
+        None => "category IN ('cat', 'dog')",
+        Some(Category::Cat) => "category = 'cat'",
+        Some(Category::Dog) => "category = 'dog'",
+        Some(Category::Other) => "(category = 'other' OR status = 'rejected')",
+    };
+    let breed = if filter.breed.is_some() {
+        " AND lower(breed) = lower(:breed)"
+    } else {
+        ""
+    };
+    format!("gallery_seq IS NOT NULL AND {listing}{breed}")
+}
+
+/// Reads the records `sql` selects, binding `:breed` (when filtering by
+/// breed) and the other named parameters given.
+fn query_listing(
+    conn: &Connection,
+    sql: &str,
+    filter: &ListingFilter,
+    named: &[(&str, &dyn rusqlite::ToSql)],
+) -> StoreResult<Vec<ImageRecord>> {
+    let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = named.to_vec();
+    if let Some(breed) = &filter.breed {
+        params.push((":breed", breed));
+    }
+    query_records(conn, sql, params.as_slice())
+}
+
+fn count_listing(
+    conn: &Connection,
+    filter: &ListingFilter,
+    above_seq: Option<i64>,
+) -> StoreResult<i64> {
+    let mut sql = format!(
+        "SELECT COUNT(*) FROM images WHERE {}",
+        listing_condition(filter)
+    );
+    let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = Vec::new();
+    if let Some(breed) = &filter.breed {
+        params.push((":breed", breed));
+    }
+    if let Some(seq) = &above_seq {
+        sql.push_str(" AND gallery_seq > :seq");
+        params.push((":seq", seq));
+    }
+    conn.prepare_cached(&sql)
+        .and_then(|mut statement| statement.query_row(params.as_slice(), |r| r.get(0)))
+        .map_err(db_error)
+}
+
+/// The newest pictures of a listing below `after_seq` (all when `None`).
 fn read_page(
     conn: &Connection,
     category: Option<Category>,
     limit: PageLimit,
     after_seq: Option<i64>,
 ) -> StoreResult<Vec<ImageRecord>> {
+    let filter = ListingFilter {
+        category,
+        breed: None,
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM images WHERE {} AND gallery_seq < :seq \
+         ORDER BY gallery_seq DESC LIMIT :limit",
+        listing_condition(&filter)
+    );
     let after = after_seq.unwrap_or(i64::MAX);
-    let limit = limit.get();
-    match category {
-        Some(category) => {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM images WHERE category = ?1 \
-                 AND gallery_seq IS NOT NULL AND gallery_seq < ?2 \
-                 ORDER BY gallery_seq DESC LIMIT ?3"
-            );
-            query_records(conn, &sql, params![category.as_str(), after, limit])
+    query_listing(
+        conn,
+        &sql,
+        &filter,
+        &[(":seq", &after), (":limit", &limit.get())],
+    )
+}
+
+/// A window of a listing, as [`ImageStore::listing_window`] describes it.
+fn read_window(
+    conn: &Connection,
+    filter: &ListingFilter,
+    window: Window,
+    limit: PageLimit,
+) -> StoreResult<ListingWindow> {
+    let condition = listing_condition(filter);
+    let older_sql = format!(
+        "SELECT {COLUMNS} FROM images WHERE {condition} AND gallery_seq < :seq \
+         ORDER BY gallery_seq DESC LIMIT :limit"
+    );
+    let newer_sql = format!(
+        "SELECT {COLUMNS} FROM images WHERE {condition} AND gallery_seq > :seq \
+         ORDER BY gallery_seq ASC LIMIT :limit"
+    );
+    let limit = i64::from(limit.get());
+    let mut records = match window {
+        Window::OlderThan(seq) => query_listing(
+            conn,
+            &older_sql,
+            filter,
+            &[(":seq", &seq), (":limit", &limit)],
+        )?,
+        Window::NewerThan(seq) => {
+            let mut newer = query_listing(
+                conn,
+                &newer_sql,
+                filter,
+                &[(":seq", &seq), (":limit", &limit)],
+            )?;
+            newer.reverse();
+            newer
         }
-        None => {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM images WHERE gallery_seq < ?1 \
-                 ORDER BY gallery_seq DESC LIMIT ?2"
-            );
-            query_records(conn, &sql, params![after, limit])
+        Window::Around(seq) => {
+            let half = (limit - 1) / 2;
+            let mut newer = query_listing(
+                conn,
+                &newer_sql,
+                filter,
+                &[(":seq", &seq), (":limit", &half)],
+            )?;
+            newer.reverse();
+            let rest = limit - newer.len() as i64;
+            let from = seq.saturating_add(1);
+            let older = query_listing(
+                conn,
+                &older_sql,
+                filter,
+                &[(":seq", &from), (":limit", &rest)],
+            )?;
+            newer.extend(older);
+            newer
         }
-    }
+    };
+    records.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let state = read_state(conn)?;
+    let total = match filter.breed {
+        None => state.counts.of(filter.category),
+        Some(_) => count_listing(conn, filter, None)?,
+    };
+    let position = match records.first().and_then(|r| r.gallery_seq) {
+        Some(first) => count_listing(conn, filter, Some(first))? + 1,
+        None => match window {
+            Window::NewerThan(_) => 1,
+            Window::OlderThan(seq) | Window::Around(seq) => {
+                count_listing(conn, filter, Some(seq.saturating_sub(1)))? + 1
+            }
+        },
+    };
+    let shown = records.len() as i64;
+    Ok(ListingWindow {
+        state,
+        records,
+        position,
+        total,
+        has_newer: position > 1,
+        has_older: position - 1 + shown < total,
+    })
 }
 
 fn read_state(conn: &Connection) -> StoreResult<GalleryState> {
-    let (cats, dogs, seq, last, created): (i64, i64, i64, Option<i64>, i64) = conn
-        .prepare_cached(
-            "SELECT cat_count, dog_count, gallery_seq, last_ingest_at, created_at \
-             FROM gallery_state WHERE id = 1",
+    #[allow(clippy::type_complexity)]
+    let ((cats, dogs, seq, last, created), refused): ((i64, i64, i64, Option<i64>, i64), i64) =
+        conn.prepare_cached(
+            "SELECT cat_count, dog_count, gallery_seq, last_ingest_at, created_at, \
+             other_count + rejected_count FROM gallery_state WHERE id = 1",
         )
         .and_then(|mut statement| {
             statement.query_row([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok((
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+                    r.get(5)?,
+                ))
             })
         })
         .map_err(db_error)?;
     Ok(GalleryState {
         total_images: cats + dogs,
+        counts: ListingCounts {
+            cats,
+            dogs,
+            refused,
+        },
         gallery_seq: seq,
         last_ingest_at: from_micros(last.unwrap_or(created))?,
     })
+}
+
+/// Hands out the next listing position, inside the caller's write transaction.
+fn next_seq(tx: &rusqlite::Transaction<'_>) -> StoreResult<i64> {
+    tx.query_row(
+        "UPDATE gallery_state SET gallery_seq = gallery_seq + 1 WHERE id = 1 \
+         RETURNING gallery_seq",
+        [],
+        |r| r.get(0),
+    )
+    .map_err(db_error)
+}
+
+/// The `gallery_state` column counting a category's pictures.
+fn counter_of(category: Category) -> &'static str {
+    match category {
+        Category::Cat => "cat_count",
+        Category::Dog => "dog_count",
+        Category::Other => "other_count",
+    }
+}
+
+/// An operator's correction, as [`ImageStore::relabel`] describes it.
+fn relabel_image(
+    conn: &mut Connection,
+    id: ImageId,
+    category: Category,
+    by: &str,
+) -> StoreResult<RelabelOutcome> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_error)?;
+    let found: Option<(String, Option<String>)> = tx
+        .query_row(
+            "SELECT status, category FROM images WHERE id = ?1",
+            [id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(db_error)?;
+    let Some((status, current)) = found else {
+        return Ok(RelabelOutcome::NotFound);
+    };
+    let status: Status = status.parse().map_err(|e| corrupt("status", e))?;
+    let current = match (status, current) {
+        (Status::Classified, Some(current)) => current
+            .parse::<Category>()
+            .map_err(|e| corrupt("category", e))?,
+        (status, _) => return Ok(RelabelOutcome::NotClassified(status)),
+    };
+    if current == category {
+        return Ok(RelabelOutcome::Unchanged);
+    }
+    let seq = next_seq(&tx)?;
+    let (from, to) = (counter_of(current), counter_of(category));
+    tx.execute(
+        &format!("UPDATE gallery_state SET {from} = {from} - 1, {to} = {to} + 1 WHERE id = 1"),
+        [],
+    )
+    .map_err(db_error)?;
+    tx.execute(
+        "UPDATE images SET category = ?2, breed = NULL, breed_probability = NULL, \
+         relabelled_from = COALESCE(relabelled_from, category), relabelled_by = ?3, \
+         relabelled_at = ?4, gallery_seq = ?5 WHERE id = ?1",
+        params![
+            id.to_string(),
+            category.as_str(),
+            by,
+            micros(now_micros()),
+            seq
+        ],
+    )
+    .map_err(db_error)?;
+    tx.commit().map_err(db_error)?;
+    Ok(RelabelOutcome::Relabelled)
 }
 
 /// Finishes a pending (or failed) image, either classified or rejected.
@@ -346,34 +605,21 @@ fn finish_image(
     let now = micros(now_micros());
     match (verdict, rejection) {
         (Some(v), _) => {
-            let seq = if v.category.is_shown() {
-                let seq: i64 = tx
-                    .query_row(
-                        "UPDATE gallery_state SET gallery_seq = gallery_seq + 1 WHERE id = 1 \
-                         RETURNING gallery_seq",
-                        [],
-                        |r| r.get(0),
-                    )
-                    .map_err(db_error)?;
-                Some(seq)
-            } else {
-                None
-            };
-            let counter = match v.category {
-                Category::Cat => "cat_count",
-                Category::Dog => "dog_count",
-                Category::Other => "other_count",
-            };
+            let seq = next_seq(&tx)?;
+            let counter = counter_of(v.category);
             tx.execute(
                 &format!("UPDATE gallery_state SET {counter} = {counter} + 1 WHERE id = 1"),
                 [],
             )
             .map_err(db_error)?;
+            let why =
+                serde_json::to_string(&v.why).map_err(|e| StoreError::Other(e.to_string()))?;
             tx.execute(
                 "UPDATE images SET status = 'classified', category = ?2, confidence = ?3, \
                  scores = ?4, model_version = ?5, width = ?6, height = ?7, classified_at = ?8, \
                  thumbnail_object = ?9, thumbnail_width = ?10, thumbnail_height = ?11, \
-                 placeholder = ?12, gallery_seq = ?13, attempts = attempts + 1, last_error = NULL \
+                 placeholder = ?12, gallery_seq = ?13, attempts = attempts + 1, last_error = NULL, \
+                 breed = ?14, breed_probability = ?15, why = ?16 \
                  WHERE id = ?1",
                 params![
                     id.to_string(),
@@ -389,15 +635,24 @@ fn finish_image(
                     v.thumbnail.height,
                     v.thumbnail.placeholder,
                     seq,
+                    v.breed.as_ref().map(|b| b.name.as_str()),
+                    v.breed.as_ref().map(|b| f64::from(b.probability)),
+                    why,
                 ],
             )
             .map_err(db_error)?;
         }
         (None, reason) => {
+            let seq = next_seq(&tx)?;
+            tx.execute(
+                "UPDATE gallery_state SET rejected_count = rejected_count + 1 WHERE id = 1",
+                [],
+            )
+            .map_err(db_error)?;
             tx.execute(
                 "UPDATE images SET status = 'rejected', last_error = ?2, classified_at = ?3, \
-                 attempts = attempts + 1 WHERE id = ?1",
-                params![id.to_string(), reason.unwrap_or("rejected"), now],
+                 attempts = attempts + 1, gallery_seq = ?4 WHERE id = ?1",
+                params![id.to_string(), reason.unwrap_or("rejected"), now, seq],
             )
             .map_err(db_error)?;
         }
@@ -604,13 +859,31 @@ impl ImageStore for SqliteStore {
         .await
     }
 
-    async fn gallery_page(
+    async fn listing_window(
         &self,
-        category: Option<Category>,
+        filter: &ListingFilter,
+        window: Window,
         limit: PageLimit,
-        after_seq: Option<i64>,
-    ) -> StoreResult<Vec<ImageRecord>> {
-        self.with_conn(move |conn| read_page(conn, category, limit, after_seq))
+    ) -> StoreResult<ListingWindow> {
+        let filter = filter.clone();
+        self.with_conn(move |conn| {
+            // One read transaction: one snapshot for the pictures and the counts.
+            let tx = conn.transaction().map_err(db_error)?;
+            let window = read_window(&tx, &filter, window, limit)?;
+            tx.commit().map_err(db_error)?;
+            Ok(window)
+        })
+        .await
+    }
+
+    async fn relabel(
+        &self,
+        id: ImageId,
+        category: Category,
+        by: &str,
+    ) -> StoreResult<RelabelOutcome> {
+        let by = by.to_owned();
+        self.with_conn(move |conn| relabel_image(conn, id, category, &by))
             .await
     }
 
@@ -661,6 +934,13 @@ impl ImageStore for SqliteStore {
                     .map_err(db_error)?;
                 by_status.push((status, n));
             }
+            let relabelled: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM images WHERE relabelled_by IS NOT NULL",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db_error)?;
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT name, last_error, last_error_at, last_success_at \
@@ -692,6 +972,7 @@ impl ImageStore for SqliteStore {
                 .collect::<StoreResult<Vec<_>>>()?;
             Ok(Stats {
                 state,
+                relabelled,
                 by_category: vec![
                     (Category::Cat, cats),
                     (Category::Dog, dogs),

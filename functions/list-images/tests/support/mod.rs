@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use catdog::domain::{
-    Category, Digest, ImageId, NewImage, ObjectName, Thumbnail, Verdict, now_micros,
+    BreedGuess, Category, ClassScore, Digest, ImageId, NewImage, ObjectName, Thumbnail, Verdict,
+    now_micros,
 };
 use catdog::store::{ImageStore, InsertOutcome, RecordOutcome, SqliteStore};
 
@@ -184,6 +185,22 @@ pub async fn seed_classified(
                 height: 360,
                 placeholder: "1QcSHQRnh493V4dIh4eXh1h4kJUI".to_owned(),
             },
+            // Cats are sure of their kind; dogs are a mix (below BREED_SURE).
+            breed: match category {
+                Category::Cat => Some(BreedGuess {
+                    name: "tabby".to_owned(),
+                    probability: 0.9,
+                }),
+                Category::Dog => Some(BreedGuess {
+                    name: "beagle".to_owned(),
+                    probability: 0.4,
+                }),
+                Category::Other => None,
+            },
+            why: vec![ClassScore {
+                label: "tabby".to_owned(),
+                probability: 0.5,
+            }],
         };
         assert_eq!(
             store.record_verdict(id, &verdict).await.unwrap(),
@@ -192,4 +209,25 @@ pub async fn seed_classified(
         ids.push(id);
     }
     ids
+}
+
+/// Stores a file that could not be used (rejected with `reason`).
+pub async fn seed_rejected(store: &Arc<dyn ImageStore>, reason: &str) -> ImageId {
+    let id = ImageId::new();
+    let image = NewImage {
+        id,
+        sha256: Digest::of(id.to_string().as_bytes()),
+        source: "test".to_owned(),
+        source_ref: None,
+        object_name: ObjectName::original(id),
+        content_type: "image/jpeg".to_owned(),
+        byte_size: 10,
+        created_at: now_micros(),
+    };
+    store.insert_pending(&image).await.unwrap();
+    assert_eq!(
+        store.mark_rejected(id, reason).await.unwrap(),
+        RecordOutcome::Recorded
+    );
+    id
 }

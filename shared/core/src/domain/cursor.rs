@@ -4,17 +4,28 @@ use sha2::{Digest as _, Sha256};
 
 use super::Category;
 
-/// Where the next page starts: after the image at gallery position `after_seq`
-/// in the listing of `category` (`None`: cats and dogs together).
+/// Where the next page starts: next to the image at gallery position `seq` in
+/// the listing of `category` (`None`: cats and dogs together), toward older
+/// pictures (`next_cursor`) or newer ones (`prev_cursor`).
 ///
-/// On the wire it is opaque: base64url of `v1.{category}.{seq}.{check}`, where
-/// `check` is a short hash of the rest. The check is not a secret; it makes a
+/// On the wire it is opaque: base64url of `v1.{category}.{seq}.{check}`
+/// (older) or `v1.{category}.{seq}.newer.{check}`, where `check` is a short
+/// hash of the rest; cursors issued before there were two directions keep
+/// their meaning. The check is not a secret; it makes a
 /// cursor that was edited by hand (or cut short) fail loudly as a 400 instead
 /// of silently starting somewhere else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cursor {
     pub category: Option<Category>,
-    pub after_seq: i64,
+    pub seq: i64,
+    pub toward: Toward,
+}
+
+/// Which way a cursor pages from its position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Toward {
+    Older,
+    Newer,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -37,7 +48,15 @@ fn check(body: &str) -> String {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        let body = format!("{VERSION}.{}.{}", scope_name(self.category), self.after_seq);
+        let newer = match self.toward {
+            Toward::Older => "",
+            Toward::Newer => ".newer",
+        };
+        let body = format!(
+            "{VERSION}.{}.{}{newer}",
+            scope_name(self.category),
+            self.seq
+        );
         let token = format!("{body}.{}", check(&body));
         URL_SAFE_NO_PAD.encode(token)
     }
@@ -56,13 +75,22 @@ impl Cursor {
             return Err(CursorError::Malformed);
         }
         let mut parts = body.split('.');
-        let (Some(VERSION), Some(scope), Some(seq), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(VERSION), Some(scope), Some(seq), toward, None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(CursorError::Malformed);
         };
-        let after_seq: i64 = seq.parse().map_err(|_| CursorError::Malformed)?;
-        if after_seq < 0 {
+        let toward = match toward {
+            None => Toward::Older,
+            Some("newer") => Toward::Newer,
+            Some(_) => return Err(CursorError::Malformed),
+        };
+        let seq: i64 = seq.parse().map_err(|_| CursorError::Malformed)?;
+        if seq < 0 {
             return Err(CursorError::Malformed);
         }
         if scope != scope_name(category) {
@@ -72,7 +100,8 @@ impl Cursor {
         }
         Ok(Self {
             category,
-            after_seq,
+            seq,
+            toward,
         })
     }
 }
@@ -83,20 +112,35 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        for category in [None, Some(Category::Cat), Some(Category::Dog)] {
-            let c = Cursor {
-                category,
-                after_seq: 42,
-            };
-            assert_eq!(Cursor::decode(&c.encode(), category), Ok(c));
+        for category in [
+            None,
+            Some(Category::Cat),
+            Some(Category::Dog),
+            Some(Category::Other),
+        ] {
+            for toward in [Toward::Older, Toward::Newer] {
+                let c = Cursor {
+                    category,
+                    seq: 42,
+                    toward,
+                };
+                assert_eq!(Cursor::decode(&c.encode(), category), Ok(c));
+            }
         }
+        // A cursor issued before there were two directions pages older.
+        let old = URL_SAFE_NO_PAD.encode(format!("v1.cat.42.{}", check("v1.cat.42")));
+        assert_eq!(
+            Cursor::decode(&old, Some(Category::Cat)).map(|c| c.toward),
+            Ok(Toward::Older)
+        );
     }
 
     #[test]
     fn tampering_is_refused() {
         let c = Cursor {
             category: Some(Category::Cat),
-            after_seq: 42,
+            seq: 42,
+            toward: Toward::Older,
         }
         .encode();
         let forged = URL_SAFE_NO_PAD.encode("v1.cat.41.000000000000");

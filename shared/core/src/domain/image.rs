@@ -332,6 +332,40 @@ pub struct Verdict {
     pub width: u32,
     pub height: u32,
     pub thumbnail: Thumbnail,
+    /// The breed (or cat kind) the picture most resembles; `None` for "other".
+    pub breed: Option<BreedGuess>,
+    /// The ImageNet classes behind the verdict, most probable first (three).
+    pub why: Vec<ClassScore>,
+}
+
+/// Below this probability a breed is a guess among several ("mixed /
+/// unsure"), never shown as a fact.
+pub const BREED_SURE: f32 = 0.5;
+
+/// The breed (or cat kind) a cat or dog most resembles, and how likely it is
+/// among the breeds of its category.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BreedGuess {
+    pub name: String,
+    pub probability: f32,
+}
+
+/// One ImageNet class and its probability: part of why a picture got its verdict.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ClassScore {
+    pub label: String,
+    pub probability: f32,
+}
+
+/// An operator's correction of a verdict. It outlives redelivery and
+/// re-classification: a relabelled picture keeps the operator's category.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Relabel {
+    /// Who corrected it: an account's e-mail, or `local:USER` in local mode.
+    pub by: String,
+    pub at: DateTime<Utc>,
+    /// The category before the correction (the classifier's, for the first one).
+    pub previous: Option<Category>,
 }
 
 /// One stored image with everything the store knows about it.
@@ -357,9 +391,13 @@ pub struct ImageRecord {
     pub classified_at: Option<DateTime<Utc>>,
     pub published_at: Option<DateTime<Utc>>,
     pub thumbnail: Option<Thumbnail>,
-    /// Position in the gallery: set when a cat or dog is classified, and
-    /// increasing in commit order, so keyset pages never skip or repeat.
+    /// Position in its listing: set when a picture is classified, rejected or
+    /// relabelled, and increasing in commit order, so keyset pages never
+    /// skip or repeat.
     pub gallery_seq: Option<i64>,
+    pub breed: Option<BreedGuess>,
+    pub why: Vec<ClassScore>,
+    pub relabel: Option<Relabel>,
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 mod cursor;
 mod image;
 
-pub use cursor::{Cursor, CursorError};
+pub use cursor::{Cursor, CursorError, Toward};
 pub use image::{
-    Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Status, Thumbnail,
-    Verdict,
+    BREED_SURE, BreedGuess, Category, ClassScore, Digest, ImageId, ImageRecord, NewImage,
+    ObjectName, PageLimit, Relabel, Status, Thumbnail, Verdict,
 };
 
 /// Timestamps are kept to the microsecond, the precision both PostgreSQL and
