@@ -298,7 +298,7 @@ describe('the gallery', () => {
 			assert.ok(shown.length > 0);
 			for (const tile of shown) {
 				assert.equal(tile.category, column);
-				assert.match(tile.alt, new RegExp(`^${name}, \\d+% sure, added `));
+				assert.match(tile.alt, new RegExp(`^${name}, \\d+% sure, (.+, )?added `));
 			}
 			// And they are the pictures the API files under that category.
 			const api = await server.getJson(`/api/v1/images?category=${column}&limit=100`);
