@@ -10,8 +10,8 @@ import { CatdogServer, copyDevPhotos, RESULTS_DIR } from './catdog-server.mjs';
 
 const PAGE_SIZE = 24; // src/lib/gallery/feed.svelte.ts
 const DESKTOP = { width: 1280, height: 800 };
-/** What the folder source holds at start: more cats than one page, and a few of neither. */
-const INITIAL_PHOTOS = { cat: 32, dog: 32, other: 3 };
+/** What the folder source holds at start: more than 50 cats (two page boundaries), and a few of neither. */
+const INITIAL_PHOTOS = { cat: 52, dog: 32, other: 3 };
 /** Photos that arrive later, picked after the initial ones. */
 const later = (cat, dog, offset = 0) => [
 	{ cat, dog },
@@ -252,7 +252,7 @@ describe('the gallery', () => {
 			{ timeout: 90_000, message: 'a new picture at the top of a column' }
 		);
 		assert.equal(await page.evaluate(() => window.__sameDocument), true, 'the page reloaded');
-		assert.match(await page.getByTestId('total').innerText(), /\d+ pictures?/);
+		assert.match(await page.getByTestId('total').innerText(), /\d+ pictures? of cats and dogs/);
 		const texts = await page.evaluate(() => window.__statusTexts);
 		assert.ok(
 			texts.some((text) => /Checking for new pictures/.test(text)),
@@ -298,7 +298,7 @@ describe('the gallery', () => {
 			assert.ok(shown.length > 0);
 			for (const tile of shown) {
 				assert.equal(tile.category, column);
-				assert.match(tile.alt, new RegExp(`^${name}, \\d+% sure, added `));
+				assert.match(tile.alt, new RegExp(`^${name}, \\d+% sure, (.+, )?added `));
 			}
 			// And they are the pictures the API files under that category.
 			const api = await server.getJson(`/api/v1/images?category=${column}&limit=100`);
@@ -538,6 +538,93 @@ describe('the gallery', () => {
 		await page.reload();
 		await tiles(page, 'cat').first().waitFor();
 		await page.close();
+	});
+
+	it('opens a deep link to the 50th cat at its place, after a reload too, with both arrows crossing page boundaries', async () => {
+		await allTakenIn();
+		const { items, total } = await server.getJson('/api/v1/images?category=cat&limit=100');
+		assert.ok(items.length >= 50, `at least 50 cats (${items.length})`);
+		const place = (page) => page.getByTestId('viewer-place');
+		const at = async (page, position) => {
+			await page.waitForURL((url) => url.searchParams.get('image') === items[position - 1].id);
+			await eventually(
+				async () => (await place(page).innerText()) === `${position} of ${total} cats`,
+				{
+					message: `"${position} of ${total} cats"`
+				}
+			);
+		};
+
+		const page = await openPage(`${server.baseUrl}/?image=${items[49].id}`);
+		await at(page, 50);
+		await page.reload();
+		await at(page, 50);
+		assert.equal(await page.locator('img.full').getAttribute('src'), items[49].url);
+		// The page around the 50th starts 12 newer (24 a page): ← crosses into the newer page.
+		for (let position = 49; position >= 36; position--) {
+			await page.keyboard.press('ArrowLeft');
+			await at(page, position);
+		}
+		// Reloaded there, the page around the 36th ends before the 50th: → crosses into the older page.
+		await page.reload();
+		await at(page, 36);
+		for (let position = 37; position <= 50; position++) {
+			await page.keyboard.press('ArrowRight');
+			await at(page, position);
+		}
+		assert.deepEqual(await axeInBothSchemes(page, 'deep-linked viewer'), []);
+		await page.close();
+	});
+
+	it('lists the refused pictures with their reason, in a view of their own shown on demand', async () => {
+		await allTakenIn();
+		const refused = await server.getJson('/api/v1/images?category=other&limit=100');
+		assert.ok(refused.items.length > 0, 'some pictures were refused');
+		const first = refused.items[0];
+		assert.ok(first.reason, 'the API says why');
+		const stats = await server.getJson('/api/v1/stats');
+
+		const page = await openPage(server.baseUrl);
+		await tiles(page, 'cat').first().waitFor();
+		assert.equal(await page.getByTestId('column-other').count(), 0, 'not shown by default');
+		// The header's counts are the stats': the gallery's cats and dogs, and the refused.
+		const header = await page.getByTestId('total').innerText();
+		assert.match(header, new RegExp(`^${stats.total_images} pictures of cats and dogs`));
+		assert.match(header, new RegExp(`${refused.total} refused`));
+		assert.equal(stats.by_category.other + stats.by_status.rejected, refused.total);
+
+		await page.getByTestId('show-refused').click();
+		await page.waitForURL((url) => url.searchParams.get('tab') === 'other');
+		const tile = page.locator(`[data-testid="column-other"] [data-image-id="${first.id}"]`);
+		await tile.waitFor();
+		assert.match(await tile.innerText(), new RegExp(first.reason, 'i'));
+		assert.match(
+			(await tile.locator('img.thumb').getAttribute('alt')) ?? '',
+			new RegExp(`refused: ${first.reason}`)
+		);
+		assert.deepEqual(await axeInBothSchemes(page, 'refused pictures'), []);
+
+		await tile.click();
+		const viewer = page.getByTestId('viewer');
+		await viewer.waitFor();
+		assert.match(
+			await viewer.getByTestId('viewer-why').innerText(),
+			new RegExp(`Refused: ${first.reason}`)
+		);
+		await page.keyboard.press('Escape');
+		await viewer.waitFor({ state: 'detached' });
+		await page.getByRole('button', { name: /Hide/ }).click();
+		await page.getByTestId('column-other').waitFor({ state: 'detached' });
+		await page.close();
+
+		// On a phone the address opens them as a tab of their own.
+		const phone = await openPage(`${server.baseUrl}/?tab=other`, PHONE);
+		const tab = phone.getByRole('tab', { name: /Refused/ });
+		await tab.waitFor();
+		assert.equal(await tab.getAttribute('aria-selected'), 'true');
+		await tiles(phone, 'other').first().waitFor();
+		assert.deepEqual(await axeInBothSchemes(phone, 'refused pictures on a phone'), []);
+		await phone.close();
 	});
 
 	it('says so when a shared link names a picture the gallery does not have', async () => {

@@ -38,6 +38,7 @@ export class ApiClient {
 		if (query.category) params.set('category', query.category);
 		if (query.limit !== undefined) params.set('limit', String(query.limit));
 		if (query.cursor) params.set('cursor', query.cursor);
+		if (query.around) params.set('around', query.around);
 		const search = params.size > 0 ? `?${params}` : '';
 		return this.#get<ImagePage>(`/api/v1/images${search}`, signal);
 	}

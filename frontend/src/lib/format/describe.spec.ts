@@ -2,12 +2,14 @@ import { describe, expect, it } from 'vitest';
 import {
 	altText,
 	breedLine,
+	breedWords,
 	confidenceWords,
 	extras,
 	percent,
 	shortAgo,
 	tileLabel,
-	timeAgo
+	timeAgo,
+	whyLine
 } from './describe';
 
 const NOW = Date.parse('2026-11-23T10:00:00Z');
@@ -51,17 +53,55 @@ describe('tile wording', () => {
 		expect(confidenceWords('cat', null)).toBe('Cat');
 	});
 
-	it('shows the breed when the server sends one', () => {
+	it('shows the breed when the classifier is sure of it, and says so when it is not', () => {
 		const item = { category: 'dog', confidence: 0.99 } as const;
 		expect(tileLabel(item)).toBe('Surely a dog');
-		expect(tileLabel({ ...item, breed: 'Beagle', breed_probability: 0.8 })).toBe('Beagle');
-		expect(tileLabel({ ...item, breed: 'Beagle', breed_probability: 0.3 })).toBe('Beagle?');
-		expect(breedLine({ breed: 'Beagle', breed_probability: 0.8 })).toBe('Beagle (80% sure)');
+		const beagle = { ...item, breed: 'beagle', breed_probability: 0.8 };
+		expect(tileLabel(beagle)).toBe('Beagle');
+		expect(breedLine(beagle)).toBe('Beagle (80% sure)');
+		const unsure = { ...item, breed: 'beagle', breed_probability: 0.3 };
+		expect(tileLabel(unsure)).toBe('Dog, mixed / unsure');
+		expect(breedLine(unsure)).toBe('mixed / unsure');
+		expect(breedWords(unsure)).toBe('mixed / unsure');
 		expect(breedLine({})).toBeNull();
-		expect(extras({ breed: '  ', why: 'ears' })).toEqual({
+		expect(altText({ ...beagle, created_at: '2026-11-23T09:57:00Z' }, NOW)).toBe(
+			'Dog, 99% sure, Beagle, added 3 minutes ago'
+		);
+		expect(altText({ ...unsure, created_at: '2026-11-23T09:57:00Z' }, NOW)).toBe(
+			'Dog, 99% sure, breed mixed / unsure, added 3 minutes ago'
+		);
+	});
+
+	it('says why a refused picture is not in the gallery', () => {
+		const refused = { category: 'other', confidence: 0.9, reason: 'not a cat or a dog' } as const;
+		expect(tileLabel(refused)).toBe('Not a cat or a dog');
+		expect(altText({ ...refused, created_at: '2026-11-23T09:57:00Z' }, NOW)).toBe(
+			'Other, 90% sure, refused: not a cat or a dog, added 3 minutes ago'
+		);
+		const broken = { category: null, confidence: null, reason: 'could not decode the picture' };
+		expect(tileLabel(broken)).toBe('Could not decode the picture');
+	});
+
+	it('lists the top three classes behind the verdict, most likely first', () => {
+		const item = {
+			why: [
+				{ label: 'tiger cat', probability: 0.21 },
+				{ label: 'tabby', probability: 0.62 },
+				{ label: 'lynx', probability: 0.004 },
+				{ label: 'Egyptian cat', probability: 0.09 },
+				{ label: 'broken' }
+			]
+		};
+		expect(whyLine(item)).toBe('tabby 62% · tiger cat 21% · Egyptian cat 9%');
+		expect(whyLine({ why: [{ label: 'lynx', probability: 0.004 }] })).toBe('lynx <1%');
+		expect(whyLine({ why: [] })).toBeNull();
+		expect(whyLine({ why: 'a sentence from an older server' })).toBeNull();
+		expect(extras({ breed: '  ', relabelled: true })).toEqual({
 			breed: null,
 			breed_probability: null,
-			why: 'ears'
+			why: [],
+			reason: null,
+			relabelled: true
 		});
 	});
 });

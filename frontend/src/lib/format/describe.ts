@@ -46,13 +46,26 @@ export function timeAgo(isoTime: string, now: number): string {
 	return 'long ago';
 }
 
-/** Alt text that says what a sighted visitor gets from the tile: "Cat, 97% sure, added 3 minutes ago". */
+/**
+ * Alt text that says what a sighted visitor gets from the tile: "Cat, 97%
+ * sure, Siamese cat, added 3 minutes ago"; for a refused picture, why.
+ */
 export function altText(
 	item: Pick<ImageItem, 'category' | 'confidence' | 'created_at'>,
 	now: number
 ) {
 	const sure = item.confidence == null ? '' : `, ${percent(item.confidence)} sure`;
-	return `${categoryName(item.category)}${sure}, added ${timeAgo(item.created_at, now)}`;
+	const { reason } = extras(item);
+	const breed = breedWords(item);
+	const what =
+		reason && (item.category === 'other' || !item.category)
+			? `, refused: ${reason}`
+			: breed === 'mixed / unsure'
+				? ', breed mixed / unsure'
+				: breed
+					? `, ${breed}`
+					: '';
+	return `${categoryName(item.category)}${sure}${what}, added ${timeAgo(item.created_at, now)}`;
 }
 
 /** "thecatapi · abc": where a picture came from. */
@@ -67,26 +80,54 @@ export function fullTime(isoTime: string): string {
 	return time.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
 }
 
-/**
- * Fields the API is going to add to an item (not in its OpenAPI document yet):
- * the breed the classifier saw, how sure it was, and a sentence on why.
- */
-export interface ItemExtras {
-	breed?: string | null;
-	breed_probability?: number | null;
-	why?: string | null;
+/** One ImageNet class behind a verdict, with its probability. */
+export interface WhyClass {
+	label: string;
+	probability: number;
 }
 
-/** The optional fields of an item, whether or not the server sends them yet. */
+/** Below this, a breed is a guess among several: "mixed / unsure", never a fact. */
+export const BREED_SURE = 0.5;
+/** How many of the classes behind a verdict the page shows. */
+export const WHY_SHOWN = 3;
+
+/**
+ * The fields about what a picture is: the breed the classifier saw and how
+ * sure it was, the classes behind the verdict, why a refused picture was
+ * refused, and whether an operator corrected it. Read defensively: older
+ * servers leave them out, and the page must still show the picture.
+ */
+export interface ItemExtras {
+	breed: string | null;
+	breed_probability: number | null;
+	why: WhyClass[];
+	reason: string | null;
+	relabelled: boolean;
+}
+
+const text = (value: unknown) => (typeof value === 'string' && value.trim() ? value.trim() : null);
+const probability = (value: unknown) =>
+	typeof value === 'number' && Number.isFinite(value) ? Math.min(1, Math.max(0, value)) : null;
+
+/** The optional fields of an item, whether or not the server sends them. */
 export function extras(item: object): ItemExtras {
 	const raw = item as Record<string, unknown>;
+	const why: WhyClass[] = [];
+	if (Array.isArray(raw.why)) {
+		for (const entry of raw.why as unknown[]) {
+			if (!entry || typeof entry !== 'object') continue;
+			const label = text((entry as Record<string, unknown>).label);
+			const chance = probability((entry as Record<string, unknown>).probability);
+			if (label && chance !== null) why.push({ label, probability: chance });
+		}
+	}
+	why.sort((a, b) => b.probability - a.probability);
 	return {
-		breed: typeof raw.breed === 'string' && raw.breed.trim() ? raw.breed.trim() : null,
-		breed_probability:
-			typeof raw.breed_probability === 'number' && Number.isFinite(raw.breed_probability)
-				? raw.breed_probability
-				: null,
-		why: typeof raw.why === 'string' && raw.why.trim() ? raw.why.trim() : null
+		breed: text(raw.breed),
+		breed_probability: probability(raw.breed_probability),
+		why: why.slice(0, WHY_SHOWN),
+		reason: text(raw.reason),
+		relabelled: raw.relabelled === true
 	};
 }
 
@@ -104,18 +145,53 @@ export function confidenceWords(
 	return `Maybe ${article} ${what}`;
 }
 
-/** What a tile says about the picture: the breed when the server knows it, else the category in words. */
-export function tileLabel(item: Pick<ImageItem, 'category' | 'confidence'> & ItemExtras): string {
+/** "Golden retriever": a class name as a label starts with a capital. */
+export function capitalized(name: string): string {
+	return name.charAt(0).toUpperCase() + name.slice(1);
+}
+
+/**
+ * The breed in words: the name when the classifier is sure enough, "mixed /
+ * unsure" when it is not, null when the server does not say.
+ */
+export function breedWords(item: object): string | null {
 	const { breed, breed_probability } = extras(item);
-	if (breed) return breed_probability != null && breed_probability < 0.5 ? `${breed}?` : breed;
+	if (!breed) return null;
+	if (breed_probability !== null && breed_probability < BREED_SURE) return 'mixed / unsure';
+	return capitalized(breed);
+}
+
+/**
+ * What a tile says about the picture: the breed when the server knows it
+ * ("Beagle", "Dog, mixed / unsure"), why a refused picture was refused,
+ * else the category's confidence in words.
+ */
+export function tileLabel(item: Pick<ImageItem, 'category' | 'confidence'>): string {
+	const more = extras(item);
+	if (more.reason && (item.category === 'other' || !item.category)) return capitalized(more.reason);
+	const breed = breedWords(item);
+	if (breed === 'mixed / unsure') return `${categoryName(item.category)}, mixed / unsure`;
+	if (breed) return breed;
 	return confidenceWords(item.category, item.confidence);
 }
 
-/** "Siamese (82% sure)": the breed line of the viewer, or null when there is none. */
+/** "Siamese cat (82% sure)", "mixed / unsure": the breed line of the viewer, or null. */
 export function breedLine(item: object): string | null {
-	const { breed, breed_probability } = extras(item);
-	if (!breed) return null;
-	return breed_probability == null ? breed : `${breed} (${percent(breed_probability)} sure)`;
+	const { breed_probability } = extras(item);
+	const words = breedWords(item);
+	if (!words || words === 'mixed / unsure' || breed_probability === null) return words;
+	return `${words} (${percent(breed_probability)} sure)`;
+}
+
+/** "tabby 62% · tiger cat 21% · Egyptian cat 9%": the top classes behind the verdict, or null. */
+export function whyLine(item: object): string | null {
+	const { why } = extras(item);
+	if (why.length === 0) return null;
+	return why
+		.map(
+			(entry) => `${entry.label} ${entry.probability < 0.01 ? '<1%' : percent(entry.probability)}`
+		)
+		.join(' · ');
 }
 
 /** "just now", "12 s ago", "3 min ago", "2 h ago": short, for the header. */

@@ -1,5 +1,5 @@
 import type { ApiClient } from '$lib/api/client';
-import type { GalleryCategory, ImageItem } from '$lib/api/types';
+import type { ImageItem, ImagePage, ListingCategory } from '$lib/api/types';
 import { appendPage, mergeNewest } from './timeline';
 
 export const PAGE_SIZE = 24;
@@ -10,8 +10,8 @@ export const PAGE_SIZE = 24;
  * and merges what is new on top without touching the cursor.
  */
 export class Feed {
-	/** `null`: cats and dogs together, as the server orders them. */
-	readonly category: GalleryCategory | null;
+	/** `null`: cats and dogs together, as the server orders them; `other`: the refused pictures. */
+	readonly category: ListingCategory | null;
 	items = $state.raw<ImageItem[]>([]);
 	/** The first page has been loaded at least once. */
 	started = $state(false);
@@ -20,13 +20,17 @@ export class Feed {
 	loading = $state(false);
 	/** New pictures held back while the visitor looks further down, newest first. */
 	pending = $state.raw<ImageItem[]>([]);
+	/** How many pictures the listing holds, by the server's last answer (null: not said). */
+	total = $state<number | null>(null);
+	/** Whether the server says where its pages sit (`position`), so `first` is known. */
+	#placed = $state(false);
 
 	readonly #client: ApiClient;
 	#cursor: string | null = null;
 	/** Set when the held pictures replace the list, with the cursor that continues them. */
 	#restartCursor: string | null | undefined = undefined;
 
-	constructor(client: ApiClient, category: GalleryCategory | null) {
+	constructor(client: ApiClient, category: ListingCategory | null) {
 		this.#client = client;
 		this.category = category;
 	}
@@ -42,6 +46,7 @@ export class Feed {
 				...(this.#cursor ? { cursor: this.#cursor } : {})
 			});
 			this.items = appendPage(this.items, page.items);
+			this.#note(page);
 			this.#cursor = page.next_cursor ?? null;
 			this.done = this.#cursor === null;
 			this.started = true;
@@ -63,6 +68,7 @@ export class Feed {
 			return this.items.length - before;
 		}
 		const page = await this.#client.listImages({ ...this.#categoryQuery(), limit: PAGE_SIZE });
+		this.#note(page);
 		const shown = [...this.pending, ...this.items];
 		const merged = mergeNewest(shown, page.items, page.items.length >= PAGE_SIZE);
 		if (merged.added === 0) return 0;
@@ -75,6 +81,20 @@ export class Feed {
 		}
 		if (!hold) this.reveal();
 		return merged.added;
+	}
+
+	/**
+	 * The position of `items[0]` in the listing (1-based): the list always
+	 * starts at the newest, after the pictures held back. Null when the
+	 * server does not say where its pages sit.
+	 */
+	get first(): number | null {
+		return this.#placed ? this.pending.length + 1 : null;
+	}
+
+	#note(page: ImagePage) {
+		if (typeof page.total === 'number') this.total = page.total;
+		if (typeof page.position === 'number') this.#placed = true;
 	}
 
 	#categoryQuery() {

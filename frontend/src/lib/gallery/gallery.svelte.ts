@@ -1,5 +1,5 @@
 import { ApiClient, ApiError } from '$lib/api/client';
-import type { GalleryCategory, Stats } from '$lib/api/types';
+import type { ListingCategory, Stats } from '$lib/api/types';
 import type { PageConfig } from '$lib/config/config';
 import { nextRefreshAt, retryDelayMs } from '$lib/ingest/countdown';
 import { Feed } from './feed.svelte';
@@ -18,8 +18,11 @@ export type RefreshPhase = 'waiting' | 'fetching';
 export class Gallery {
 	readonly client: ApiClient;
 	readonly config: PageConfig;
-	/** The Cats and Dogs columns, and "all" for the phone's All tab (loaded only when shown). */
-	readonly feeds: Record<GalleryCategory | 'all', Feed>;
+	/**
+	 * The Cats and Dogs columns, "all" for the phone's All tab, and "other",
+	 * the refused pictures (those two are loaded only when shown).
+	 */
+	readonly feeds: Record<ListingCategory | 'all', Feed>;
 
 	stats = $state.raw<Stats | null>(null);
 	phase = $state<RefreshPhase>('waiting');
@@ -52,7 +55,8 @@ export class Gallery {
 		this.feeds = {
 			all: new Feed(client, null),
 			cat: new Feed(client, 'cat'),
-			dog: new Feed(client, 'dog')
+			dog: new Feed(client, 'dog'),
+			other: new Feed(client, 'other')
 		};
 		this.#holdNewPictures = holdNewPictures;
 	}
@@ -78,7 +82,7 @@ export class Gallery {
 	}
 
 	/** Loads older pictures for one column or tab. */
-	async loadMore(category: GalleryCategory | 'all'): Promise<void> {
+	async loadMore(category: ListingCategory | 'all'): Promise<void> {
 		await this.#guard(() => this.feeds[category].loadMore());
 	}
 
@@ -91,14 +95,16 @@ export class Gallery {
 		this.phase = 'fetching';
 		try {
 			const hold = this.#holdNewPictures();
-			const { all, cat, dog } = this.feeds;
+			const { all, cat, dog, other } = this.feeds;
 			const firstLoad = !cat.started || !dog.started;
 			const [stats, newCats, newDogs] = await Promise.all([
 				this.client.getStats(),
 				cat.refreshNewest(hold),
 				dog.refreshNewest(hold),
 				// The All tab's list is kept fresh once it has been shown; its news are the same pictures.
-				all.started ? all.refreshNewest(hold) : 0
+				all.started ? all.refreshNewest(hold) : 0,
+				// The refused pictures, once their view has been opened.
+				other.started ? other.refreshNewest(hold) : 0
 			]);
 			this.stats = stats;
 			// Pictures held earlier come in once nothing needs them held.

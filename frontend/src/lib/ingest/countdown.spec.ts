@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+	lastUpdatedAt,
 	MAX_RETRY_MS,
 	nextRefreshAt,
 	OVERDUE_POLL_MS,
@@ -57,5 +58,19 @@ describe('retryDelayMs', () => {
 	it('grows after each failure and levels off', () => {
 		const delays = [1, 2, 3, 4, 5, 9].map(retryDelayMs);
 		expect(delays).toEqual([2000, 4000, 8000, MAX_RETRY_MS, MAX_RETRY_MS, MAX_RETRY_MS]);
+	});
+});
+
+describe('lastUpdatedAt', () => {
+	const now = Date.parse('2026-11-23T10:00:00Z');
+	it("prefers the server's last ingestion, then the page's last answer", () => {
+		expect(lastUpdatedAt({ last_ingest_at: '2026-11-23T09:59:48Z' }, now - 1000, now)).toBe(
+			now - 12_000
+		);
+		expect(lastUpdatedAt({ last_ingest_at: null }, now - 1000, now)).toBe(now - 1000);
+		expect(lastUpdatedAt(null, 0, now)).toBe(0);
+	});
+	it('never says an update happened in the future', () => {
+		expect(lastUpdatedAt({ last_ingest_at: '2026-11-23T10:00:05Z' }, 0, now)).toBe(now);
 	});
 });

@@ -53,3 +53,15 @@ function parseTime(value: string | null | undefined): number | null {
 	const time = Date.parse(value);
 	return Number.isNaN(time) ? null : time;
 }
+
+/**
+ * When the collection was last updated (epoch ms), for "Updated 12 s ago":
+ * the server's last ingestion when it says, else when the page last heard
+ * from it (`answeredAt`), 0 when neither is known. Never in the future, so a
+ * server clock a little ahead reads as "just now".
+ */
+export function lastUpdatedAt(stats: IngestTimes | null, answeredAt: number, now: number): number {
+	const ingested = parseTime(stats?.last_ingest_at);
+	const at = ingested ?? answeredAt;
+	return at > 0 ? Math.min(at, now) : 0;
+}

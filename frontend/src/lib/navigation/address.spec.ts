@@ -8,6 +8,10 @@ describe('readAddress', () => {
 			image: 'abc'
 		});
 		expect(readAddress(new URL('https://x.test/?tab=cow'))).toEqual({ tab: 'all', image: null });
+		expect(readAddress(new URL('https://x.test/?tab=other'))).toEqual({
+			tab: 'other',
+			image: null
+		});
 		expect(readAddress(new URL('https://x.test/?image='))).toEqual({ tab: 'all', image: null });
 	});
 });

@@ -1,5 +1,9 @@
-/** What the address says: the phone tab and the open picture. */
-export type TabName = 'all' | 'cat' | 'dog';
+/**
+ * What the address says: the phone tab and the open picture. `other` is the
+ * view of refused pictures, shown only when asked for (a tab on a phone, a
+ * third column on a wide screen).
+ */
+export type TabName = 'all' | 'cat' | 'dog' | 'other';
 
 export interface GalleryAddress {
 	tab: TabName;
@@ -7,7 +11,7 @@ export interface GalleryAddress {
 	image: string | null;
 }
 
-const TABS: readonly TabName[] = ['all', 'cat', 'dog'];
+const TABS: readonly TabName[] = ['all', 'cat', 'dog', 'other'];
 
 /** Reads `?tab=` and `?image=`; unknown tabs are the All tab. */
 export function readAddress(url: URL): GalleryAddress {

@@ -3,7 +3,11 @@
 // keyset cursors. The browser tests run against the real `catdog serve`.
 import type { ImageItem, Stats } from '$lib/api/types';
 
-export function makeItem(n: number, category: 'cat' | 'dog', createdAt: number): ImageItem {
+export function makeItem(
+	n: number,
+	category: 'cat' | 'dog' | 'other',
+	createdAt: number
+): ImageItem {
 	const id = `0192${String(n).padStart(4, '0')}-0000-7000-8000-000000000000`;
 	return {
 		id,
@@ -46,12 +50,26 @@ export class FakeImagesApi {
 			const category = url.searchParams.get('category');
 			const limit = Number(url.searchParams.get('limit') ?? 10);
 			const cursor = url.searchParams.get('cursor');
-			const list = this.images.filter((item) => !category || item.category === category);
-			// The cursor names the last id of the previous page, like a keyset cursor would.
-			const start = cursor ? list.findIndex((item) => item.id === cursor) + 1 : 0;
-			const items = list.slice(start, start + limit);
-			const more = start + limit < list.length;
-			return json({ items, next_cursor: more ? (items.at(-1)?.id ?? null) : null });
+			const around = url.searchParams.get('around');
+			const list = this.images.filter((item) =>
+				category ? item.category === category : item.category !== 'other'
+			);
+			// Cursors name the picture a page continues from, and which way: "older:ID", "newer:ID".
+			let start = 0;
+			if (around) {
+				const index = list.findIndex((item) => item.id === around);
+				if (index < 0) return json({ status: 404, title: 'Not Found', detail: 'not here' }, 404);
+				start = Math.max(0, index - Math.floor(limit / 2));
+			} else if (cursor) {
+				const [toward, id] = cursor.split(':');
+				const index = list.findIndex((item) => item.id === id);
+				start = toward === 'newer' ? Math.max(0, index - limit) : index + 1;
+				if (toward === 'newer') {
+					const items = list.slice(start, index);
+					return json(this.#page(list, items, start));
+				}
+			}
+			return json(this.#page(list, list.slice(start, start + limit), start));
 		}
 		const one = url.pathname.match(/^\/api\/v1\/images\/(.+)$/);
 		if (one) {
@@ -65,13 +83,25 @@ export class FakeImagesApi {
 		return new Response('not found', { status: 404 });
 	};
 
+	#page(list: ImageItem[], items: ImageItem[], start: number) {
+		const older = start + items.length < list.length;
+		return {
+			items,
+			next_cursor: older && items.length ? `older:${items.at(-1)?.id}` : null,
+			prev_cursor: start > 0 && items.length ? `newer:${items[0]?.id}` : null,
+			position: start + 1,
+			total: list.length
+		};
+	}
+
 	stats(): Stats {
 		const cat = this.images.filter((item) => item.category === 'cat').length;
 		const dog = this.images.filter((item) => item.category === 'dog').length;
+		const other = this.images.filter((item) => item.category === 'other').length;
 		return {
 			total_images: cat + dog,
-			by_category: { cat, dog, other: 0 },
-			by_status: { pending: 0, classified: cat + dog, rejected: 0, failed: 0 },
+			by_category: { cat, dog, other },
+			by_status: { pending: 0, classified: cat + dog + other, rejected: 0, failed: 0 },
 			last_ingest_at: this.lastIngestAt,
 			next_ingest_at: this.nextIngestAt,
 			ingest_interval_secs: 60,
