@@ -724,7 +724,13 @@ async fn gallery_state_counts_shown_pictures_and_last_ingestion(db: TestDb) {
     store.mark_rejected(rejected, "truncated").await.unwrap();
     insert(&store).await;
     let state = store.gallery_state().await.unwrap();
-    assert_eq!((state.total_images, state.gallery_seq), (3, 3));
+    // Every verdict and every refusal moves the sequence (the refused
+    // listing changes too); the total is the gallery's cats and dogs.
+    assert_eq!((state.total_images, state.gallery_seq), (3, 5));
+    assert_eq!(
+        (state.counts.cats, state.counts.dogs, state.counts.refused),
+        (2, 1, 2)
+    );
     assert_eq!(state.last_ingest_at, created);
 
     let before = now_micros();

@@ -12,6 +12,7 @@ mod oidc_issuer;
 #[allow(dead_code)]
 #[path = "../../../shared/tests/support/postgres.rs"]
 mod postgres;
+#[allow(dead_code)]
 #[path = "../../../shared/tests/support/private_function.rs"]
 mod private_function;
 #[path = "../../../shared/tests/support/service_process.rs"]

@@ -374,11 +374,12 @@ async fn a_page_around_a_picture_knows_its_position_and_steps_both_ways() {
             .collect()
     };
 
-    // The 50th cat, on a page of 24: beyond the second page.
+    // The 50th cat, on a page of 16 (7 newer, itself, 8 older): beyond the
+    // third page, with cats left after it for next_cursor.
     let fiftieth = &newest_first[49];
     let page: Value = service
         .get(&format!(
-            "/api/v1/images?category=cat&limit=24&around={fiftieth}"
+            "/api/v1/images?category=cat&limit=16&around={fiftieth}"
         ))
         .await
         .json()
@@ -394,7 +395,7 @@ async fn a_page_around_a_picture_knows_its_position_and_steps_both_ways() {
     let prev = page["prev_cursor"].as_str().unwrap();
     let newer: Value = service
         .get(&format!(
-            "/api/v1/images?category=cat&limit=24&cursor={prev}"
+            "/api/v1/images?category=cat&limit=16&cursor={prev}"
         ))
         .await
         .json()
@@ -403,17 +404,17 @@ async fn a_page_around_a_picture_knows_its_position_and_steps_both_ways() {
     let first_shown = page["position"].as_i64().unwrap() as usize;
     assert_eq!(
         ids(&newer),
-        newest_first[first_shown - 1 - 24..first_shown - 1]
+        newest_first[first_shown - 1 - 16..first_shown - 1]
     );
     assert_eq!(
         newer["position"].as_i64().unwrap() as usize,
-        first_shown - 24
+        first_shown - 16
     );
     // Older: the rest, to the end.
     let next = page["next_cursor"].as_str().unwrap();
     let older: Value = service
         .get(&format!(
-            "/api/v1/images?category=cat&limit=24&cursor={next}"
+            "/api/v1/images?category=cat&limit=16&cursor={next}"
         ))
         .await
         .json()

@@ -91,6 +91,14 @@ export interface components {
         };
         /** @description One picture in the gallery. */
         ImageItem: {
+            /** @description The breed (or cat kind) the picture most resembles, when known. */
+            breed?: string | null;
+            /**
+             * Format: float
+             * @description 0 to 1: the breed's share among its category's breeds. Below 0.5 it
+             *     is a guess among several: show "mixed / unsure", not the breed.
+             */
+            breed_probability?: number | null;
             category?: null | components["schemas"]["Category"];
             classified_at?: string | null;
             /**
@@ -105,6 +113,13 @@ export interface components {
             id: string;
             /** @description A ThumbHash (base64) to show, blurred, until the thumbnail loads. */
             placeholder?: string | null;
+            /**
+             * @description Why a refused picture is not in the gallery: "not a cat or a dog", or
+             *     what was wrong with the file. `null` for cats and dogs.
+             */
+            reason?: string | null;
+            /** @description An operator corrected this picture's category. */
+            relabelled: boolean;
             source: string;
             source_ref?: string | null;
             status: components["schemas"]["Status"];
@@ -115,13 +130,33 @@ export interface components {
             thumbnail_width?: number | null;
             /** @description The original picture. */
             url: string;
+            /**
+             * @description The ImageNet classes behind the verdict, most probable first (empty
+             *     for pictures classified before they were kept).
+             */
+            why: components["schemas"]["WhyClass"][];
             /** Format: int32 */
             width?: number | null;
         };
         ImagePage: {
             items: components["schemas"]["ImageItem"][];
-            /** @description Pass as `cursor` for the next page; `null` at the end. */
+            /** @description Pass as `cursor` for the next (older) page; `null` at the end. */
             next_cursor?: string | null;
+            /**
+             * Format: int64
+             * @description 1-based position of `items[0]` in this listing, newest first.
+             */
+            position: number;
+            /**
+             * @description Pass as `cursor` for the page of newer pictures before `items[0]`;
+             *     `null` when `items[0]` is the newest.
+             */
+            prev_cursor?: string | null;
+            /**
+             * Format: int64
+             * @description How many pictures this listing holds.
+             */
+            total: number;
         };
         /** @description A query or path parameter the caller got wrong. */
         InvalidParam: {
@@ -164,6 +199,12 @@ export interface components {
             last_ingest_at: string;
             /** @description When the next ingestion is due. */
             next_ingest_at: string;
+            /**
+             * Format: int64
+             * @description Pictures whose category an operator corrected (counted in
+             *     `by_category` under the corrected category).
+             */
+            relabelled: number;
             sources: components["schemas"]["SourceHealth"][];
             /**
              * Format: int64
@@ -186,6 +227,12 @@ export interface components {
             /** Format: int64 */
             rejected: number;
         };
+        /** @description One ImageNet class the classifier saw, with its probability. */
+        WhyClass: {
+            label: string;
+            /** Format: float */
+            probability: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -198,12 +245,16 @@ export interface operations {
     list_images: {
         parameters: {
             query?: {
-                /** @description `cat` or `dog`; absent: both */
+                /** @description `cat`, `dog` or `other` (the refused pictures); absent: cats and dogs */
                 category?: string;
                 /** @description 1 to 100, default 24 */
                 limit?: number;
-                /** @description `next_cursor` of the previous page */
+                /** @description `next_cursor` or `prev_cursor` of a page of the same listing */
                 cursor?: string;
+                /** @description a picture's id: the page holding it, with newer pictures before it and older after; not with `cursor` */
+                around?: string;
+                /** @description only this breed (as the API spells it, any case) */
+                breed?: string;
             };
             header?: never;
             path?: never;
@@ -227,6 +278,15 @@ export interface operations {
                 content?: never;
             };
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description `around` names no picture of this listing */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

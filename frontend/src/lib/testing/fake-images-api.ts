@@ -23,7 +23,9 @@ export function makeItem(
 		thumbnail_height: 360,
 		placeholder: '1QcSHQRnh493V4dIh4eXh1h4kJUI',
 		source: 'folder',
-		source_ref: `${category}.${n}.jpg`
+		source_ref: `${category}.${n}.jpg`,
+		why: [],
+		relabelled: false
 	};
 }
 
@@ -105,6 +107,7 @@ export class FakeImagesApi {
 			last_ingest_at: this.lastIngestAt,
 			next_ingest_at: this.nextIngestAt,
 			ingest_interval_secs: 60,
+			relabelled: 0,
 			sources: [{ name: 'folder', last_error: null, last_error_at: null }]
 		};
 	}
