@@ -3,7 +3,7 @@
 # (model/negatives.py, model/negatives/manifest.tsv) into $NEGATIVES_DIR
 # (default .cache/negatives): pinned versions, sha256 checked, unpacked with
 # dpkg-deb into $NEGATIVES_DIR/x/<package>. Idempotent. Needs apt-get (run
-# `apt-get update` once first) and dpkg-deb; about 650 MB of packages.
+# `apt-get update` once first) and dpkg-deb; about 850 MB of packages.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +23,10 @@ openarena-081-textures      0.8.5split-14        72bf05abd5286a1523b56ca04e25bce
 colobot-common-textures     0.2.0-2              5b828825fe10602724e88865f2930719a61b0b90436e24ccfec3488a7fa49275
 openclipart-png             1:0.18+dfsg-19       f07f1545a2970c2cf3fa339bc2405da1a95cf2b1827bfa05bf73eb1c20291c02
 tuxpaint-stamps-default     2022.06.04-1         6db6c1bfc870a47f1499d6203b083522eacb57c5f9c87d468f2e92eb6d9d5f34
+tuxpaint-data               1:0.9.28-sdl2-1      f5d0de8f9a70d2efc1241d19f26168cb8bf279f1b77abd3631e7a1a55c40e5e5
+palapeli-data               4:22.12.3-1          69a15dce2ac25ed8708ac518cd0cee5f4eb0c70ed15da2fdb8899a19ac0ee058
+opencv-doc                  4.6.0+dfsg-12        4b12681df35878207ac7097dc66184b2ae552e4bf4ddd2af04a0f03ed0b8682a
+gimp-help-en                2.10.34-2            a2deec76763aaf2fcdd197bac0736cdcb0770ba993d48d233329e1c92b0bfe36
 "
 
 log() { echo "model/negatives.sh: $*" >&2; }

@@ -30,6 +30,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -52,11 +53,28 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / os.environ.get("MODEL_DIR", ".cache/model")
 HEAD_JSON = ROOT / "model" / "head.json"
 
-# Preprocessing (kept in step with shared/model and MODEL.md).
-RESIZE_SHORTER_SIDE = 256
-CROP = 224
+# Preprocessing (kept in step with shared/model and MODEL.md). The crop is
+# the backbone's input side (224 for Lite0, 240 for Lite1), read from the
+# ONNX model by set_input_side(); the shorter side is resized to 8/7 of it
+# (256 for 224, 274 for 240), the centre crop ImageNet models are trained for.
 MAX_ASPECT_RATIO = 4
-PREPROCESS_VERSION = "max4to1-shorter256-triangle-center224-halfscale"
+CROP = 224
+RESIZE_SHORTER_SIDE = 256
+
+
+def set_input_side(side: int) -> None:
+    global CROP, RESIZE_SHORTER_SIDE
+    CROP = side
+    RESIZE_SHORTER_SIDE = resize_side_for(side)
+
+
+def resize_side_for(crop: int) -> int:
+    """round(crop * 8 / 7), halves up, in integers (as shared/model does)."""
+    return (crop * 8 * 2 + 7) // 14
+
+
+def preprocess_version() -> str:
+    return f"max4to1-shorter{RESIZE_SHORTER_SIDE}-triangle-center{CROP}-halfscale"
 
 # ImageNet classes that are a dog (151..=268) or a domestic cat (281..=285).
 DOG_CLASSES = range(151, 269)
@@ -67,7 +85,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".ti
 
 
 def resized_size(width: int, height: int) -> tuple[int, int]:
-    """Size after scaling the shorter side to 256, rounding the longer side."""
+    """Size after scaling the shorter side to RESIZE_SHORTER_SIDE, rounding the longer side."""
     def scale(long: int, short: int) -> int:
         # Round half up in integers, exactly as shared/model/src/preprocess.rs.
         return max(RESIZE_SHORTER_SIDE, (long * RESIZE_SHORTER_SIDE * 2 + short) // (2 * short))
@@ -78,7 +96,7 @@ def resized_size(width: int, height: int) -> tuple[int, int]:
 
 
 def preprocess(path: Path) -> np.ndarray:
-    """Decode, orient, RGB, shorter side 256 (triangle filter), centre 224, (x/255-0.5)/0.5."""
+    """Decode, orient, RGB, shorter side 256 (triangle filter), centre 224 (Lite0's sizes), (x/255-0.5)/0.5."""
     with Image.open(path) as im:
         return preprocess_image(ImageOps.exif_transpose(im))
 
@@ -120,30 +138,55 @@ def extract(session: ort.InferenceSession, items: list[tuple[str, object]], cach
     """Features and ImageNet logits of each picture.
 
     `items` are (name, picture) where picture is a path or a function giving
-    a PIL image. Cached under `cache`, keyed by the backbone, the
-    preprocessing and the names (with file sizes where there are files).
+    a PIL image. Cached under `cache` per picture, keyed by the backbone and
+    the preprocessing as a whole and by each picture's name (with its file
+    size where there is a file): a changed list computes only what is new.
     """
     key = hashlib.sha256()
     key.update(backbone_digest.encode())
-    key.update(PREPROCESS_VERSION.encode())
-    for name, picture in items:
-        key.update(name.encode())
-        if isinstance(picture, Path):
-            key.update(str(picture.stat().st_size).encode())
+    key.update(preprocess_version().encode())
     key = key.hexdigest()
+
+    def item_name(name, picture):
+        return f"{name}|{picture.stat().st_size}" if isinstance(picture, Path) else name
+
+    known = {}
     if cache.exists():
         saved = np.load(cache)
-        if str(saved["key"]) == key:
-            return {k: saved[k] for k in ("features", "logits")}
+        if "names" in saved and str(saved["key"]) == key:
+            known = {n: i for i, n in enumerate(saved["names"])}
+            old = {k: saved[k] for k in ("features", "logits")}
     out = {k: np.zeros((len(items), n), dtype=np.float32) for k, n in (("features", 1280), ("logits", 1000))}
+    names = []
+    fresh = 0
     for i, (name, picture) in enumerate(items):
+        names.append(item_name(name, picture))
+        if names[-1] in known:
+            for k in out:
+                out[k][i] = old[k][known[names[-1]]]
+            continue
         x = preprocess(picture)[None] if isinstance(picture, Path) else preprocess_image(picture())[None]
         out_logits, out_features = session.run(["logits", "features"], {"input": x})
         out["logits"][i], out["features"][i] = out_logits[0], out_features[0]
-        if (i + 1) % 200 == 0:
-            print(f"  {cache.stem}: {i + 1}/{len(items)}", file=sys.stderr)
-    np.savez(cache, key=key, **out)
+        fresh += 1
+        if fresh % 200 == 0:
+            print(f"  {cache.stem}: {fresh} new of {len(items)}", file=sys.stderr)
+    if fresh or len(known) != len(items):
+        np.savez(cache, key=key, names=np.array(names), **out)
     return out
+
+
+def negative_group(row: dict) -> str:
+    """The cross-validation group of a collected negative: its package's folder.
+
+    OpenCV's tutorial pictures all lie in one folder; there the group is the
+    file name's first word instead, which keeps one tutorial's variants of a
+    picture (its thresholds, blurs, results) together.
+    """
+    folder, name = (row["package"] + "/" + row["member"].split("!")[-1]).rsplit("/", 1)
+    if row["package"] == "opencv-doc":
+        return f"{folder}/{re.split(r'[^a-z]', name.lower(), maxsplit=1)[0]}"
+    return folder
 
 
 def pet_mass(logits: np.ndarray) -> np.ndarray:
@@ -327,9 +370,11 @@ def main() -> int:
         print(f"{backbone} is missing: run model/build.sh first", file=sys.stderr)
         return 1
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
+    options.intra_op_num_threads = 1  # the machines are shared: one core
     session = ort.InferenceSession(str(backbone), options, providers=["CPUExecutionProvider"])
     backbone_digest = file_digest(backbone)
+    set_input_side(int(session.get_inputs()[0].shape[-1]))
+    print(f"backbone input {CROP}x{CROP}, shorter side resized to {RESIZE_SHORTER_SIDE}")
 
     data = {}
     for split in ("train", "dev"):
@@ -348,8 +393,7 @@ def main() -> int:
     negs = cat(collected, synth_feats)
     # Rows that share a source share a fold: a folder of a package (so a Tux
     # Paint stamp and its silhouette go together), or a kind of synthetic picture.
-    neg_groups = np.array([f"{r['package']}/{r['member'].split('!')[-1].rsplit('/', 1)[0]}" for r in rows]
-                          + [f"synthetic/{kd}" for kd, _ in synth])
+    neg_groups = np.array([negative_group(r) for r in rows] + [f"synthetic/{kd}" for kd, _ in synth])
     neg_kinds = np.array([r["kind"] for r in rows] + [f"synthetic-{'silhouette' if kd == 'silhouette' else 'texture'}" for kd, _ in synth])
 
     def pets_of(splits):
@@ -407,9 +451,10 @@ def main() -> int:
 
     head = {
         "version": HEAD_VERSION,
-        "description": "logistic regressions on EfficientNet-Lite0 pooled features: p(dog | pet) = sigmoid(weights . features + bias); "
+        "description": f"logistic regressions on {session.get_modelmeta().graph_name} pooled features: p(dog | pet) = sigmoid(weights . features + bias); "
                        "p(pet) = sigmoid(neither.mass_weight * ln(pet mass) + neither.mass_bias) * sigmoid(neither.weights . features + neither.bias)",
-        "preprocess": PREPROCESS_VERSION,
+        "preprocess": preprocess_version(),
+        "input_side": CROP,
         "feature_len": int(len(catdog.weights)),
         "positive_class": "dog",
         "l2": l2c,
