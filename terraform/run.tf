@@ -125,8 +125,8 @@ resource "google_cloud_run_v2_service" "list_images" {
         value = "10"
       }
       env {
-        # A burst of visitors costs one query per second; pages are at most
-        # a second older than the database, well under Cache-Control's max-age.
+        # Pages are kept until PostgreSQL notifies a change; this bounds their
+        # age only while the notification connection is down (the default).
         name  = "LISTING_CACHE_MS"
         value = "1000"
       }

@@ -20,7 +20,6 @@ mod support {
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,37 +45,8 @@ fn model_dir() -> PathBuf {
     dir
 }
 
-/// The functions' binaries, as the test command's own `cargo test
-/// --workspace --all-features` builds them for their packages' tests (cargo
-/// puts them in target/debug). Asking for exactly that build again is a
-/// no-op inside the test command, builds what is missing when this test runs
-/// alone, and never compiles the dependencies a second time with other
-/// features, as `cargo build --bins` did.
 fn function_binaries() -> PathBuf {
-    let mut cargo = Command::new(env!("CARGO"));
-    // What cargo sets for a running test (CARGO_MANIFEST_DIR, CARGO_PKG_*,
-    // …) would reach build scripts that watch the environment and make the
-    // inner build differ from the outer one.
-    for (key, _) in std::env::vars() {
-        let set_for_tests =
-            key.starts_with("CARGO_") && !matches!(key.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR");
-        if set_for_tests || key == "OUT_DIR" || key == "RUST_RECURSION_COUNT" {
-            cargo.env_remove(key);
-        }
-    }
-    let status = cargo
-        .args(["test", "--workspace", "--all-features", "--no-run"])
-        .current_dir(repo_root())
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("run cargo test --no-run");
-    assert!(status.success(), "building the functions failed");
-    // target/debug/deps/pipeline_cloud-… → target/debug
-    let exe = std::env::current_exe().expect("the test's own path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/debug")
-        .to_path_buf()
+    support::service_process::workspace_binaries(&repo_root())
 }
 
 const CATS: [&str; 3] = ["cat.4210.jpg", "cat.4212.jpg", "cat.4222.jpg"];

@@ -98,7 +98,7 @@ impl TestDb {
     fn all_migrations(&self) -> Vec<i64> {
         match &self.backend {
             Backend::Sqlite { .. } => vec![1, 2, 4],
-            Backend::Postgres(_) => vec![1, 2, 3, 4],
+            Backend::Postgres(_) => vec![1, 2, 3, 4, 6],
         }
     }
 }
@@ -162,6 +162,7 @@ contract_tests!(
     a_breed_filter_narrows_a_listing,
     a_relabel_moves_a_picture_and_is_kept,
     only_classified_pictures_can_be_relabelled,
+    changes_to_listings_move_the_change_feed_and_reads_do_not,
 );
 
 // ---------------------------------------------------------------------------
@@ -1525,4 +1526,65 @@ async fn only_classified_pictures_can_be_relabelled(db: TestDb) {
         RelabelOutcome::NotFound
     );
     assert_eq!(store.stats().await.unwrap().relabelled, 0);
+}
+
+/// What the read API's exact listing cache relies on: every change a
+/// listing shows moves the store's change feed soon after it commits, also
+/// when another handle wrote it (another process; on PostgreSQL another
+/// instance), and reads move nothing.
+async fn changes_to_listings_move_the_change_feed_and_reads_do_not(db: TestDb) {
+    let store = db.migrated().await;
+    let writer = db.open().await;
+    let feed = store.changes();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !feed.is_live() {
+        assert!(Instant::now() < deadline, "the feed never went live");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let moved_since = |before: u64| {
+        let feed = feed.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while feed.epoch() == before {
+                if Instant::now() > deadline {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            true
+        }
+    };
+
+    let before = feed.epoch();
+    let (id, _) = classified(&writer, Category::Cat).await;
+    assert!(moved_since(before).await, "a verdict");
+    let before = feed.epoch();
+    writer.relabel(id, Category::Dog, "test").await.unwrap();
+    assert!(moved_since(before).await, "a relabel");
+    let rejected = insert(&writer).await;
+    let before = feed.epoch();
+    writer
+        .mark_rejected(rejected, "not a picture")
+        .await
+        .unwrap();
+    assert!(moved_since(before).await, "a refusal");
+    let (own, _) = classified(&store, Category::Dog).await;
+    assert_ne!(own, id);
+
+    // Let the last notification land, then only read.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = feed.epoch();
+    store.gallery_state().await.unwrap();
+    store.stats().await.unwrap();
+    writer.get(id).await.unwrap();
+    store
+        .gallery_listing(
+            &[None, Some(Category::Cat)],
+            PageLimit::new(10).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(feed.epoch(), before, "reads are not changes");
 }

@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use catdog::domain::{Category, Digest, ImageId, NewImage, ObjectName, Status, now_micros};
+use catdog::domain::{Category, ImageId, ObjectName, Status};
 use catdog::objects::{FolderStore, ObjectStore};
 use catdog::pubsub::{ImageMessage, PushEnvelope};
 use catdog::store::ImageStore;
@@ -126,28 +126,9 @@ impl Fixture {
     async fn stage(&self, photos: &[&str]) -> Vec<ImageMessage> {
         let mut messages = Vec::new();
         for photo in photos {
-            let bytes = model::dev_photo(photo);
-            let id = ImageId::new();
-            let name = ObjectName::original(id);
-            self.objects
-                .put(&name, bytes.clone().into(), "image/jpeg")
-                .await
-                .unwrap();
-            let digest = Digest::of(&bytes);
-            self.store
-                .insert_pending(&NewImage {
-                    id,
-                    sha256: digest.clone(),
-                    source: "test".to_owned(),
-                    source_ref: Some((*photo).to_owned()),
-                    object_name: name.clone(),
-                    content_type: "image/jpeg".to_owned(),
-                    byte_size: bytes.len() as i64,
-                    created_at: now_micros(),
-                })
-                .await
-                .unwrap();
-            messages.push(ImageMessage::new(id, name, digest));
+            messages.push(
+                model::stage_dev_photo(self.store.as_ref(), self.objects.as_ref(), photo).await,
+            );
         }
         messages
     }

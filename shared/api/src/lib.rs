@@ -31,7 +31,7 @@ pub struct ApiState {
 
 impl ApiState {
     pub fn new(store: Arc<dyn ImageStore>, config: ApiConfig) -> Self {
-        let listings = Arc::new(ListingCache::new(config.listing_cache));
+        let listings = Arc::new(ListingCache::new(store.changes(), config.listing_cache));
         Self {
             store,
             config: Arc::new(config),

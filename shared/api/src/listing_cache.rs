@@ -1,21 +1,22 @@
-//! First pages of the listings, kept rendered for a moment.
+//! First pages of the listings, kept rendered until the gallery changes.
 //!
 //! Every visitor of the gallery asks for the same few first pages, and each
 //! answer costs a database round trip (100 to 250 µs of PostgreSQL's time in
-//! the benchmarks, depending on the machine) plus serialising the page.
-//! Keeping the rendered body and its ETag for `LISTING_CACHE_MS` turns a
-//! burst of identical requests into one query: those that arrive while it
-//! runs wait for it (single flight) instead of all asking the database at
-//! once.
+//! the benchmarks, depending on the machine) plus serialising the page. So
+//! a rendered page and its ETag are kept, and dropped the moment the store's
+//! [`ChangeFeed`] says the gallery changed: a listing read here is never
+//! older than the last commit the feed has heard of. A burst of identical
+//! requests after a change costs one query: those that arrive while it runs
+//! wait for it (single flight) instead of all asking the database at once.
 //!
-//! A cached page can be at most that long older than the database, far less
-//! than the `max-age` a browser or CDN already keeps it for, and far less
-//! than the time between ingestions. Errors are not kept: the next request
-//! asks the database again. But the requests that were already waiting for
-//! a render that failed get its error at once, so a database that is down
-//! fails a burst together instead of one request after another, each
-//! waiting out the database timeout. Cursor pages are not cached: few
-//! visitors share them.
+//! When the feed is not live (PostgreSQL's notification connection is down)
+//! a page is kept at most `LISTING_CACHE_MS`, the bound on how stale a
+//! listing may then be; zero turns keeping off altogether. Errors are not
+//! kept: the next request asks the database again. But the requests that
+//! were already waiting for a render that failed get its error at once, so
+//! a database that is down fails a burst together instead of one request
+//! after another, each waiting out the database timeout. Cursor pages are
+//! not cached: few visitors share them.
 //!
 //! A hit is the common case and takes no lock a writer holds for long: a
 //! shared read of the map, then of the slot's kept listing. Only a miss
@@ -30,6 +31,7 @@ use axum::body::Bytes;
 use axum::http::HeaderValue;
 
 use catdog_core::domain::Category;
+use catdog_store::ChangeFeed;
 
 /// A listing as it is sent: its ETag and its JSON body. Both are shared
 /// buffers, so handing a kept listing to a response copies no bytes.
@@ -58,12 +60,35 @@ const MAX_ENTRIES: usize = 64;
 
 /// One listing.
 struct Slot<E> {
-    /// The kept page and when it was rendered; read by every hit.
-    kept: RwLock<Option<(Instant, RenderedListing)>>,
+    /// The kept page, when it was rendered and the feed's epoch before it
+    /// was; read by every hit.
+    kept: RwLock<Option<Kept>>,
     /// Held by the request that renders, so the others wait for its page
     /// (single flight). It holds the last render's failure, for those who
     /// waited for that render.
     rendering: tokio::sync::Mutex<Option<(Instant, E)>>,
+}
+
+struct Kept {
+    at: Instant,
+    epoch: u64,
+    listing: RenderedListing,
+}
+
+/// When a kept page is still the gallery's: nothing changed since the
+/// epoch it was rendered at and, unless the feed is live, it is younger
+/// than the bound.
+#[derive(Clone)]
+struct Freshness {
+    feed: ChangeFeed,
+    bound_when_not_live: Duration,
+}
+
+impl Freshness {
+    fn holds(&self, kept: &Kept) -> bool {
+        kept.epoch == self.feed.epoch()
+            && (self.feed.is_live() || kept.at.elapsed() < self.bound_when_not_live)
+    }
 }
 
 impl<E> Slot<E> {
@@ -74,31 +99,39 @@ impl<E> Slot<E> {
         }
     }
 
-    fn fresh(&self, keep_for: Duration) -> Option<RenderedListing> {
+    fn fresh(&self, freshness: &Freshness) -> Option<RenderedListing> {
         // A poisoned lock only means a panic elsewhere while it was held;
         // the value inside is always whole (it is replaced in one store).
         let kept = self.kept.read().unwrap_or_else(PoisonError::into_inner);
         kept.as_ref()
-            .filter(|(at, _)| at.elapsed() < keep_for)
-            .map(|(_, listing)| listing.clone())
+            .filter(|kept| freshness.holds(kept))
+            .map(|kept| kept.listing.clone())
     }
 
-    fn keep(&self, listing: RenderedListing) {
-        *self.kept.write().unwrap_or_else(PoisonError::into_inner) =
-            Some((Instant::now(), listing));
+    fn keep(&self, epoch: u64, listing: RenderedListing) {
+        *self.kept.write().unwrap_or_else(PoisonError::into_inner) = Some(Kept {
+            at: Instant::now(),
+            epoch,
+            listing,
+        });
     }
 }
 
 pub struct ListingCache<E> {
-    keep_for: Duration,
+    freshness: Freshness,
     slots: RwLock<HashMap<ListingKey, Arc<Slot<E>>>>,
 }
 
 impl<E: Clone> ListingCache<E> {
-    /// Keeps each listing for `keep_for`; zero turns caching off.
-    pub fn new(keep_for: Duration) -> Self {
+    /// Keeps each listing until `feed` moves, and at most
+    /// `bound_when_not_live` while the feed is not live; a zero bound turns
+    /// caching off.
+    pub fn new(feed: ChangeFeed, bound_when_not_live: Duration) -> Self {
         Self {
-            keep_for,
+            freshness: Freshness {
+                feed,
+                bound_when_not_live,
+            },
             slots: RwLock::new(HashMap::new()),
         }
     }
@@ -107,7 +140,7 @@ impl<E: Clone> ListingCache<E> {
     /// its revalidations, which then need no database round trip of their
     /// own).
     pub fn serves(&self, key: Option<ListingKey>) -> bool {
-        key.is_some() && !self.keep_for.is_zero()
+        key.is_some() && !self.freshness.bound_when_not_live.is_zero()
     }
 
     /// The listing under `key`: kept if it is fresh, else rendered (once,
@@ -128,13 +161,13 @@ impl<E: Clone> ListingCache<E> {
         else {
             return render.await;
         };
-        if let Some(listing) = slot.fresh(self.keep_for) {
+        if let Some(listing) = slot.fresh(&self.freshness) {
             return Ok(listing);
         }
         let asked_at = Instant::now();
         let mut last_failure = slot.rendering.lock().await;
         // Whoever held the lock before may have just rendered it.
-        if let Some(listing) = slot.fresh(self.keep_for) {
+        if let Some(listing) = slot.fresh(&self.freshness) {
             return Ok(listing);
         }
         if let Some((failed_at, error)) = &*last_failure
@@ -142,9 +175,12 @@ impl<E: Clone> ListingCache<E> {
         {
             return Err(error.clone());
         }
+        // Read before the data is: a change committed during the render
+        // leaves this page stale at once instead of kept as current.
+        let epoch = self.freshness.feed.epoch();
         match render.await {
             Ok(listing) => {
-                slot.keep(listing.clone());
+                slot.keep(epoch, listing.clone());
                 *last_failure = None;
                 Ok(listing)
             }
@@ -171,8 +207,8 @@ impl<E: Clone> ListingCache<E> {
             return Some(Arc::clone(slot));
         }
         if slots.len() >= MAX_ENTRIES {
-            let keep_for = self.keep_for;
-            slots.retain(|_, slot| Arc::strong_count(slot) > 1 || slot.fresh(keep_for).is_some());
+            let freshness = &self.freshness;
+            slots.retain(|_, slot| Arc::strong_count(slot) > 1 || slot.fresh(freshness).is_some());
             if slots.len() >= MAX_ENTRIES {
                 return None;
             }
@@ -188,6 +224,14 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    /// A cache told of every change at once, keeping pages for a minute
+    /// when it is not.
+    fn live_cache() -> (ChangeFeed, ListingCache<String>) {
+        let feed = ChangeFeed::new(true);
+        let cache = ListingCache::new(feed.clone(), Duration::from_secs(60));
+        (feed, cache)
+    }
 
     fn original(limit: u32) -> ListingKey {
         ListingKey::Original { limit }
@@ -209,7 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_fresh_listing_is_rendered_once_for_many_concurrent_callers() {
-        let cache = Arc::new(ListingCache::new(Duration::from_secs(60)));
+        let cache = Arc::new(live_cache().1);
         let renders = Arc::new(AtomicUsize::new(0));
         let callers: Vec<_> = (0..16)
             .map(|_| {
@@ -233,30 +277,73 @@ mod tests {
         assert_eq!(other.etag, "\"2\"");
     }
 
+    fn first_page() -> Option<ListingKey> {
+        Some(ListingKey::FirstPage {
+            category: None,
+            limit: 24,
+        })
+    }
+
+    /// The first page's ETag, rendering it (counted) when it is not kept.
+    async fn first_page_etag(cache: &ListingCache<String>, renders: &AtomicUsize) -> HeaderValue {
+        cache
+            .get_or_render(first_page(), counted(renders))
+            .await
+            .unwrap()
+            .etag
+    }
+
     #[tokio::test]
-    async fn an_expired_listing_is_rendered_again() {
-        let cache = ListingCache::new(Duration::from_millis(50));
+    async fn a_change_drops_the_kept_listing_at_once() {
+        let (feed, cache) = live_cache();
         let renders = AtomicUsize::new(0);
-        let etag = || async {
-            let key = Some(ListingKey::FirstPage {
-                category: None,
-                limit: 24,
-            });
-            cache
-                .get_or_render(key, counted(&renders))
-                .await
-                .unwrap()
-                .etag
-        };
+        let etag = || first_page_etag(&cache, &renders);
         assert_eq!(etag().await, "\"1\"");
-        assert_eq!(etag().await, "\"1\"");
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(etag().await, "\"1\"", "kept while nothing changes");
+        feed.changed();
+        assert_eq!(etag().await, "\"2\"", "rendered again after a change");
         assert_eq!(etag().await, "\"2\"");
     }
 
     #[tokio::test]
+    async fn a_change_during_the_render_leaves_that_page_stale() {
+        let (feed, cache) = live_cache();
+        let renders = AtomicUsize::new(0);
+        let changing_meanwhile = async {
+            let page = counted(&renders).await;
+            // A commit lands after the query read the data, before the
+            // page is kept.
+            feed.changed();
+            page
+        };
+        let first = cache.get_or_render(first_page(), changing_meanwhile).await;
+        assert_eq!(first.unwrap().etag, "\"1\"");
+        let next = cache.get_or_render(first_page(), counted(&renders)).await;
+        assert_eq!(next.unwrap().etag, "\"2\"", "the stale page was not kept");
+    }
+
+    #[tokio::test]
+    async fn without_a_live_feed_a_listing_is_kept_at_most_the_bound() {
+        let feed = ChangeFeed::new(false);
+        let cache = ListingCache::new(feed.clone(), Duration::from_millis(50));
+        let renders = AtomicUsize::new(0);
+        let etag = || first_page_etag(&cache, &renders);
+        assert_eq!(etag().await, "\"1\"");
+        assert_eq!(etag().await, "\"1\"");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(etag().await, "\"2\"", "expired after the bound");
+        feed.changed();
+        assert_eq!(etag().await, "\"3\"", "and a change still drops it");
+        // Going live again counts as a change, then pages outlive the bound.
+        feed.set_live(true);
+        assert_eq!(etag().await, "\"4\"");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(etag().await, "\"4\"");
+    }
+
+    #[tokio::test]
     async fn errors_are_not_kept() {
-        let cache = ListingCache::new(Duration::from_secs(60));
+        let cache = live_cache().1;
         let renders = AtomicUsize::new(0);
         let key = || Some(original(10));
         let failed = cache
@@ -271,7 +358,7 @@ mod tests {
 
     #[tokio::test]
     async fn callers_waiting_for_a_failed_render_get_its_error_without_rendering_again() {
-        let cache = Arc::new(ListingCache::new(Duration::from_secs(60)));
+        let cache = Arc::new(live_cache().1);
         let renders = Arc::new(AtomicUsize::new(0));
         let failing = |renders: Arc<AtomicUsize>| async move {
             renders.fetch_add(1, Ordering::SeqCst);
@@ -313,10 +400,10 @@ mod tests {
     #[tokio::test]
     async fn without_a_key_or_when_off_every_call_renders() {
         let renders = AtomicUsize::new(0);
-        let on = ListingCache::new(Duration::from_secs(60));
+        let on = live_cache().1;
         on.get_or_render(None, counted(&renders)).await.unwrap();
         on.get_or_render(None, counted(&renders)).await.unwrap();
-        let off = ListingCache::new(Duration::ZERO);
+        let off = ListingCache::new(ChangeFeed::new(true), Duration::ZERO);
         off.get_or_render(Some(original(1)), counted(&renders))
             .await
             .unwrap();
@@ -332,7 +419,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_number_of_kept_listings_is_bounded() {
-        let cache = ListingCache::new(Duration::from_secs(60));
+        let cache = live_cache().1;
         let renders = AtomicUsize::new(0);
         for limit in 0..MAX_ENTRIES + 10 {
             cache

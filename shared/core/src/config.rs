@@ -129,10 +129,10 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         name: "LISTING_CACHE_MS",
-        default: Some("0"),
+        default: Some("1000"),
         read_by: &[LIST, CLI],
         secret: false,
-        meaning: "milliseconds a rendered first page of a listing is reused (0 to 5000; 0: never), so a burst of visitors costs one query",
+        meaning: "first pages of listings are kept rendered until the database reports a change; while that report is down (PostgreSQL's notification connection), this many milliseconds at most (0 to 5000; 0: keep nothing)",
     },
     Setting {
         name: "INGEST_INTERVAL_SECS",
@@ -453,7 +453,8 @@ pub struct ApiConfig {
     pub public_storage_base_url: String,
     pub images_limit: crate::domain::PageLimit,
     pub ingest_interval: Duration,
-    /// How long a rendered first page is kept (zero: not at all).
+    /// How long a rendered first page may be kept while the store's change
+    /// feed is not live (zero: pages are not kept at all).
     pub listing_cache: Duration,
 }
 

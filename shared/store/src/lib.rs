@@ -3,6 +3,9 @@
 //! the embedded default of local mode. `tests/store_contract.rs` holds both to
 //! the same behaviour.
 
+mod changes;
+#[cfg(feature = "postgres")]
+mod pg_listen;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "sqlite")]
@@ -19,6 +22,7 @@ use catdog_core::domain::{
     Category, Digest, ImageId, ImageRecord, NewImage, PageLimit, Status, Verdict,
 };
 
+pub use changes::{ChangeFeed, ChangeProbe};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
@@ -198,6 +202,12 @@ pub trait ImageStore: Send + Sync + 'static {
 
     /// Answers when the database does.
     async fn ping(&self) -> StoreResult<()>;
+
+    /// The feed of this database's changes, for readers that keep what they
+    /// read (see [`ChangeFeed`]). The first call starts whatever watches the
+    /// database (on PostgreSQL, a listening connection), so it must be made
+    /// inside a Tokio runtime, and only by processes that keep pages.
+    fn changes(&self) -> ChangeFeed;
 
     /// Records a stored picture as pending. The digest is unique: a second
     /// picture with the same bytes is not inserted.

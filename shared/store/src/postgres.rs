@@ -10,6 +10,7 @@
 //! the database comes back.
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,9 +23,9 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 use uuid::Uuid;
 
 use super::{
-    ConnectOptions, GIVE_UP_REASON_SQL, GalleryListing, GalleryState, ImageStore, IngestRun,
-    InsertOutcome, ListingCounts, ListingFilter, ListingWindow, RecordOutcome, RelabelOutcome,
-    SourceStatus, Stats, StoreError, StoreResult, Window,
+    ChangeFeed, ConnectOptions, GIVE_UP_REASON_SQL, GalleryListing, GalleryState, ImageStore,
+    IngestRun, InsertOutcome, ListingCounts, ListingFilter, ListingWindow, RecordOutcome,
+    RelabelOutcome, SourceStatus, Stats, StoreError, StoreResult, Window,
 };
 use catdog_core::domain::{
     BreedGuess, Category, ClassScore, Digest, ImageId, ImageRecord, NewImage, ObjectName,
@@ -45,6 +46,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("migrations/postgres/0004_breeds_and_relabels.sql"),
     ),
+    (
+        6,
+        include_str!("migrations/postgres/0006_gallery_notify.sql"),
+    ),
 ];
 
 /// The advisory lock every migrating process takes, so that several instances
@@ -64,6 +69,9 @@ const MAX_LEASE: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 pub struct PostgresStore {
     pool: Pool,
     timeout: Duration,
+    /// What the change listener connects with (see [`ImageStore::changes`]).
+    config: tokio_postgres::Config,
+    changes: OnceLock<ChangeFeed>,
 }
 
 impl PostgresStore {
@@ -72,7 +80,7 @@ impl PostgresStore {
     pub fn connect(url: &str, options: &ConnectOptions) -> StoreResult<Self> {
         let config = client_config(url, options.timeout)?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 // A connection that broke is noticed as closed; one that
@@ -92,6 +100,8 @@ impl PostgresStore {
         Ok(Self {
             pool,
             timeout: options.timeout,
+            config,
+            changes: OnceLock::new(),
         })
     }
 
@@ -770,6 +780,21 @@ impl ImageStore for PostgresStore {
             StoreError::Other(text) | StoreError::Corrupt(text) => StoreError::Unavailable(text),
             e => e,
         })
+    }
+
+    fn changes(&self) -> ChangeFeed {
+        self.changes
+            .get_or_init(|| {
+                let feed = ChangeFeed::new(false);
+                super::pg_listen::spawn(
+                    self.config.clone(),
+                    self.pool.clone(),
+                    self.timeout,
+                    feed.clone(),
+                );
+                feed
+            })
+            .clone()
     }
 
     async fn insert_pending(&self, image: &NewImage) -> StoreResult<InsertOutcome> {

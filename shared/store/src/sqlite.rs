@@ -1,6 +1,9 @@
 //! SQLite implementation (rusqlite, bundled): the embedded default of local
 //! mode. One connection serialises writes, which is also what makes gallery
-//! positions increase in commit order.
+//! positions increase in commit order. The reads visitors make (listings,
+//! pictures, stats) go to a few read-only connections instead, which WAL lets
+//! run beside each other and beside the writer, so a listing never queues
+//! behind a classification or another listing.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -12,14 +15,48 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    GIVE_UP_REASON_SQL, GalleryListing, GalleryState, ImageStore, IngestRun, InsertOutcome,
-    ListingCounts, ListingFilter, ListingWindow, RecordOutcome, RelabelOutcome, SourceStatus,
-    Stats, StoreError, StoreResult, Window,
+    ChangeFeed, ChangeProbe, GIVE_UP_REASON_SQL, GalleryListing, GalleryState, ImageStore,
+    IngestRun, InsertOutcome, ListingCounts, ListingFilter, ListingWindow, RecordOutcome,
+    RelabelOutcome, SourceStatus, Stats, StoreError, StoreResult, Window,
 };
 use catdog_core::domain::{
     BreedGuess, Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Relabel,
     Status, Thumbnail, Verdict, now_micros,
 };
+
+/// Read-only connections beside the writer: enough to keep both cores busy
+/// with listings while a write is in progress, few enough that each keeps a
+/// warm page cache.
+const READERS: usize = 4;
+
+/// The read-only connections, each behind its own lock, and as many permits:
+/// a holder of a permit always finds a connection free.
+struct Readers {
+    conns: Arc<[Mutex<Connection>]>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl Readers {
+    fn open(path: &str) -> rusqlite::Result<Self> {
+        let conns = (0..READERS)
+            .map(|_| {
+                let conn = Connection::open_with_flags(path, read_only_flags())?;
+                conn.busy_timeout(Duration::from_secs(5))?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Self {
+            conns: conns.into(),
+            permits: tokio::sync::Semaphore::new(READERS),
+        })
+    }
+}
+
+fn read_only_flags() -> rusqlite::OpenFlags {
+    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI
+}
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/sqlite/0001_initial.sql")),
@@ -32,6 +69,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
 
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// `None` for an in-memory database, which only its one connection sees.
+    readers: Option<Readers>,
+    /// Moved after each of this store's own commits, and asks the file for
+    /// other connections' (see [`ImageStore::changes`]).
+    changes: ChangeFeed,
 }
 
 impl SqliteStore {
@@ -42,7 +84,8 @@ impl SqliteStore {
             return Err(StoreError::BadUrl("sqlite:// needs a file path".to_owned()));
         }
         let path = path.to_owned();
-        let conn = tokio::task::spawn_blocking(move || -> StoreResult<Connection> {
+        type Opened = (Connection, Option<Readers>, ChangeFeed);
+        let opened = tokio::task::spawn_blocking(move || -> StoreResult<Opened> {
             let parent = Path::new(&path)
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty());
@@ -70,12 +113,31 @@ impl SqliteStore {
                     Err(e) => return Err(unavailable(e)),
                 }
             }
-            Ok(conn)
+            if path == ":memory:" {
+                // No other connection can see it: no readers, no other writers.
+                return Ok((conn, None, ChangeFeed::new(true)));
+            }
+            let readers = Readers::open(&path).map_err(unavailable)?;
+            // A file whose watcher cannot be opened makes a feed that is not
+            // live, so those who keep pages fall back to their time bound.
+            let changes = {
+                match OtherWriters::open(&path) {
+                    Ok(watcher) => ChangeFeed::probing(watcher),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot watch the database for other connections' commits");
+                        ChangeFeed::new(false)
+                    }
+                }
+            };
+            Ok((conn, Some(readers), changes))
         })
         .await
         .map_err(|e| StoreError::Other(e.to_string()))??;
+        let (conn, readers, changes) = opened;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            readers,
+            changes,
         })
     }
 
@@ -85,15 +147,92 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
         let conn = Arc::clone(&self.conn);
+        let changes = self.changes.clone();
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock cannot leave a half-applied
             // transaction (rusqlite rolls back on drop), so a poisoned lock is
             // still safe to use.
             let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            let before = guard.total_changes();
+            let result = f(&mut guard);
+            // Rows written (committed or not: a needless refresh is harmless).
+            if guard.total_changes() != before {
+                changes.changed();
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("database task failed: {e}")))?
+    }
+
+    /// Runs `f` on a free read-only connection (the writer's, for an
+    /// in-memory database). `f` must only read: the connection refuses
+    /// writes anyway.
+    async fn with_reader<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let Some(readers) = &self.readers else {
+            return self.with_conn(f).await;
+        };
+        let _permit = readers
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| StoreError::Other(format!("the read connections are closed: {e}")))?;
+        let conns = Arc::clone(&readers.conns);
+        tokio::task::spawn_blocking(move || {
+            // With a permit, at least one connection is free; a poisoned one
+            // is still whole (a read has nothing to leave half done).
+            let mut guard = conns
+                .iter()
+                .find_map(|conn| match conn.try_lock() {
+                    Ok(guard) => Some(guard),
+                    Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                    Err(std::sync::TryLockError::WouldBlock) => None,
+                })
+                .unwrap_or_else(|| conns[0].lock().unwrap_or_else(|p| p.into_inner()));
             f(&mut guard)
         })
         .await
         .map_err(|e| StoreError::Other(format!("database task failed: {e}")))?
+    }
+}
+
+/// Another connection's commits to the same file, seen by a read-only
+/// connection of our own: its `PRAGMA data_version` changes exactly when
+/// some other connection has committed since it last asked.
+struct OtherWriters {
+    conn: Mutex<Connection>,
+    last: Mutex<Option<i64>>,
+}
+
+impl OtherWriters {
+    fn open(path: &str) -> rusqlite::Result<Self> {
+        let conn = Connection::open_with_flags(path, read_only_flags())?;
+        let watcher = Self {
+            conn: Mutex::new(conn),
+            last: Mutex::new(None),
+        };
+        watcher.changed_since_last_asked();
+        Ok(watcher)
+    }
+}
+
+impl ChangeProbe for OtherWriters {
+    fn changed_since_last_asked(&self) -> bool {
+        let version = self
+            .conn
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pragma_query_value(None, "data_version", |row| row.get::<_, i64>(0));
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        match version {
+            Ok(version) => last.replace(version) != Some(version),
+            // Busy or failing: a needless refresh rather than a missed one.
+            Err(_) => true,
+        }
     }
 }
 
@@ -683,6 +822,10 @@ impl ImageStore for SqliteStore {
         .await
     }
 
+    fn changes(&self) -> ChangeFeed {
+        self.changes.clone()
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.with_conn(|conn| {
             conn.query_row("SELECT 1 FROM gallery_state", [], |_| Ok(()))
@@ -732,7 +875,7 @@ impl ImageStore for SqliteStore {
     }
 
     async fn get(&self, id: ImageId) -> StoreResult<Option<ImageRecord>> {
-        self.with_conn(move |conn| {
+        self.with_reader(move |conn| {
             let sql = format!("SELECT {COLUMNS} FROM images WHERE id = ?1");
             Ok(query_records(conn, &sql, [id.to_string()])?.pop())
         })
@@ -866,7 +1009,7 @@ impl ImageStore for SqliteStore {
         limit: PageLimit,
     ) -> StoreResult<ListingWindow> {
         let filter = filter.clone();
-        self.with_conn(move |conn| {
+        self.with_reader(move |conn| {
             // One read transaction: one snapshot for the pictures and the counts.
             let tx = conn.transaction().map_err(db_error)?;
             let window = read_window(&tx, &filter, window, limit)?;
@@ -888,7 +1031,7 @@ impl ImageStore for SqliteStore {
     }
 
     async fn gallery_state(&self) -> StoreResult<GalleryState> {
-        self.with_conn(|conn| read_state(conn)).await
+        self.with_reader(|conn| read_state(conn)).await
     }
 
     async fn gallery_listing(
@@ -898,7 +1041,7 @@ impl ImageStore for SqliteStore {
         after_seq: Option<i64>,
     ) -> StoreResult<GalleryListing> {
         let categories = categories.to_vec();
-        self.with_conn(move |conn| {
+        self.with_reader(move |conn| {
             // One read transaction: one snapshot, even with another process
             // writing to the file.
             let tx = conn.transaction().map_err(db_error)?;
@@ -914,7 +1057,7 @@ impl ImageStore for SqliteStore {
     }
 
     async fn stats(&self) -> StoreResult<Stats> {
-        self.with_conn(|conn| {
+        self.with_reader(|conn| {
             let state = read_state(conn)?;
             let (cats, dogs, others): (i64, i64, i64) = conn
                 .query_row(

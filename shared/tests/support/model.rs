@@ -47,3 +47,36 @@ pub fn classifier() -> Arc<Classifier> {
         }))
     }))
 }
+
+/// A dev photo stored as ingestion leaves it: the original in `objects`,
+/// then a pending row in `store`. Returns the message that would be
+/// published for it (not pushed yet).
+pub async fn stage_dev_photo(
+    store: &dyn catdog::store::ImageStore,
+    objects: &dyn catdog::objects::ObjectStore,
+    photo: &str,
+) -> catdog::pubsub::ImageMessage {
+    use catdog::domain::{Digest, ImageId, NewImage, ObjectName, now_micros};
+    let bytes = dev_photo(photo);
+    let id = ImageId::new();
+    let name = ObjectName::original(id);
+    objects
+        .put(&name, bytes.clone().into(), "image/jpeg")
+        .await
+        .unwrap();
+    let digest = Digest::of(&bytes);
+    store
+        .insert_pending(&NewImage {
+            id,
+            sha256: digest.clone(),
+            source: "test".to_owned(),
+            source_ref: Some(photo.to_owned()),
+            object_name: name.clone(),
+            content_type: "image/jpeg".to_owned(),
+            byte_size: bytes.len() as i64,
+            created_at: now_micros(),
+        })
+        .await
+        .unwrap();
+    catdog::pubsub::ImageMessage::new(id, name, digest)
+}

@@ -171,3 +171,37 @@ impl Drop for ServiceProcess {
         self.stop();
     }
 }
+
+/// The workspace's binaries, as the test command's own `cargo test
+/// --workspace --all-features` builds them for their packages' tests (cargo
+/// puts them in target/debug), for tests that start a binary of another
+/// package than their own. Asking for exactly that build again is a no-op
+/// inside the test command, builds what is missing when a test runs alone,
+/// and never compiles the dependencies a second time with other features, as
+/// `cargo build --bins` would.
+pub fn workspace_binaries(workspace_root: &Path) -> PathBuf {
+    let mut cargo = Command::new(env!("CARGO"));
+    // What cargo sets for a running test (CARGO_MANIFEST_DIR, CARGO_PKG_*,
+    // …) would reach build scripts that watch the environment and make the
+    // inner build differ from the outer one.
+    for (key, _) in std::env::vars() {
+        let set_for_tests =
+            key.starts_with("CARGO_") && !matches!(key.as_str(), "CARGO_HOME" | "CARGO_TARGET_DIR");
+        if set_for_tests || key == "OUT_DIR" || key == "RUST_RECURSION_COUNT" {
+            cargo.env_remove(key);
+        }
+    }
+    let status = cargo
+        .args(["test", "--workspace", "--all-features", "--no-run"])
+        .current_dir(workspace_root)
+        .stdout(Stdio::null())
+        .status()
+        .expect("run cargo test --no-run");
+    assert!(status.success(), "building the workspace's binaries failed");
+    // target/debug/deps/<test>-… → target/debug
+    let exe = std::env::current_exe().expect("the test's own path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/debug")
+        .to_path_buf()
+}
