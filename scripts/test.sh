@@ -46,6 +46,9 @@ step "web page: browser tests against the real catdog serve"
 cargo test --locked --workspace --all-features --no-run
 CATDOG_BIN="$CARGO_TARGET_DIR/debug/catdog" npm --prefix frontend run test:e2e
 
+step "the API's contract: schemathesis and redocly against catdog serve, on SQLite and PostgreSQL"
+CATDOG_BIN="$CARGO_TARGET_DIR/debug/catdog" scripts/contract.sh
+
 step "deployment: terraform fmt, checkov, yamllint, consistency with the code"
 deploy/check.sh
 

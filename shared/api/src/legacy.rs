@@ -13,7 +13,7 @@ use super::caching;
 use super::listing_cache::{ListingKey, RenderedListing};
 use super::query::QueryParams;
 use catdog_core::domain::{Category, ImageRecord, PageLimit};
-use catdog_server::http::{ApiError, InvalidParam};
+use catdog_server::http::{ApiError, InvalidParam, LegacyValidationError};
 use catdog_store::GalleryState;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -59,11 +59,12 @@ fn legacy_item(record: ImageRecord) -> LegacyImage {
     get,
     path = "/images",
     operation_id = "list_original_images",
-    params(("limit" = Option<u32>, Query, description = "1 to 100; default IMAGES_LIMIT (10)")),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "how many cats and how many dogs, 1 to 100; default IMAGES_LIMIT (10)")),
     responses(
-        (status = 200, body = LegacyImages),
-        (status = 422, description = "limit is not an integer from 1 to 100"),
-        (status = 503, description = "the database is unavailable"),
+        (status = 200, body = LegacyImages, description = "the newest cats and dogs", headers(("ETag" = String, description = "for If-None-Match"), ("Cache-Control" = String)), example = json!({"cat_images": [{"id": "0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b", "created_at": "2026-12-04T09:30:12.123456"}], "dog_images": [{"id": "0193a1b2-8d5e-7f60-9bac-1d2e3f4a5b6c", "created_at": "2026-12-04T09:29:58.654321"}], "total_images": 120, "last_retrieve_at": "2026-12-04T09:30:00.000000"})),
+        (status = 304, description = "not modified since the ETag given in If-None-Match"),
+        (status = 422, body = LegacyValidationError, description = "limit is not an integer from 1 to 100: the original service's (FastAPI's) validation error, kept for its clients", example = json!({"detail": [{"type": "value_error", "loc": ["query", "limit"], "msg": "Input should be between 1 and 100"}]})),
+        (status = 503, body = crate::v1::Problem, content_type = "application/problem+json", description = "the database is unavailable; come back after Retry-After seconds", headers(("Retry-After" = u32, description = "seconds"))),
     ),
     tag = "original"
 )]

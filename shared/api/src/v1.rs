@@ -15,7 +15,9 @@ use super::{ApiState, caching, legacy};
 use catdog_core::domain::{
     Category, Cursor, CursorError, ImageId, ImageRecord, PageLimit, Status, Toward,
 };
-use catdog_server::http::{ApiError, InvalidParam, ResourcePath};
+use catdog_server::http::{
+    ApiError, InvalidParam, LegacyValidationDetail, LegacyValidationError, ResourcePath,
+};
 use catdog_store::{GalleryState, ListingFilter, Window};
 
 /// The page size when `limit` is not given.
@@ -27,13 +29,27 @@ pub const MAX_BREED_LEN: usize = 64;
 /// What a picture judged neither is refused for, in words.
 pub const NOT_A_PET: &str = "not a cat or a dog";
 
+/// A listing's answer when the caller's copy is current.
+const NOT_MODIFIED: &str = "not modified since the ETag given in If-None-Match";
+
+/// 503: the database did not answer in time; `Retry-After` says when to
+/// come back.
+const UNAVAILABLE: &str = "the database is unavailable; come back after Retry-After seconds";
+
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "CatDog Gallery API",
-        description = "Cats and dogs, classified. `/images` is the original service's contract; `/api/v1` is the versioned API."
+        description = "Cats and dogs, classified. `/images` is the original service's contract; `/api/v1` is the versioned API. Public and read-only: no operation needs credentials.",
+        license(name = "MIT", identifier = "MIT")
     ),
+    servers((url = "/", description = "the origin that serves this document")),
     paths(legacy::list_images, list_images, get_image, stats),
+    modifiers(&PublicOperations),
+    tags(
+        (name = "original", description = "The original service's contract, kept exactly for its clients."),
+        (name = "v1", description = "The versioned API the gallery's page uses.")
+    ),
     components(schemas(
         ImageItem,
         ImagePage,
@@ -44,6 +60,8 @@ pub const NOT_A_PET: &str = "not a cat or a dog";
         SourceHealth,
         legacy::LegacyImages,
         legacy::LegacyImage,
+        LegacyValidationError,
+        LegacyValidationDetail,
         Problem,
         InvalidParam,
         Category,
@@ -51,6 +69,33 @@ pub const NOT_A_PET: &str = "not a cat or a dog";
     ))
 )]
 pub struct ApiDoc;
+
+/// Every operation here is public: `security: []` says so explicitly (an
+/// absent `security` would mean "not stated"), which generated clients and
+/// linters read.
+struct PublicOperations;
+
+impl utoipa::Modify for PublicOperations {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.options,
+                &mut item.head,
+                &mut item.patch,
+                &mut item.trace,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                operation.security = Some(Vec::new());
+            }
+        }
+    }
+}
 
 /// One picture in the gallery.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -211,18 +256,18 @@ impl ImageItem {
     get,
     path = "/api/v1/images",
     params(
-        ("category" = Option<String>, Query, description = "`cat`, `dog` or `other` (the refused pictures); absent: cats and dogs"),
-        ("limit" = Option<u32>, Query, description = "1 to 100, default 24"),
-        ("cursor" = Option<String>, Query, description = "`next_cursor` or `prev_cursor` of a page of the same listing"),
-        ("around" = Option<String>, Query, description = "a picture's id: the page holding it, with newer pictures before it and older after; not with `cursor`"),
-        ("breed" = Option<String>, Query, description = "only this breed (as the API spells it, any case)"),
+        ("category" = Option<String>, Query, pattern = "^(cat|dog|other)?$", description = "`cat`, `dog` or `other` (the refused pictures); absent or empty: cats and dogs"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "page size, 1 to 100; default 24"),
+        ("cursor" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{0,128}$", description = "`next_cursor` or `prev_cursor` of a page of the same listing, as given (opaque; any other value is a 400)"),
+        ("around" = Option<String>, Query, pattern = "^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})?$", description = "a picture's id (lower-case UUID): the page holding it, with newer pictures before it and older after; not with `cursor`"),
+        ("breed" = Option<String>, Query, max_length = 64, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$", description = "only this breed (as the API spells it, any case); at most 64 printable characters"),
     ),
     responses(
-        (status = 200, body = ImagePage),
-        (status = 304, description = "not modified since the ETag given in If-None-Match"),
-        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 200, body = ImagePage, description = "a page of the listing, newest first", headers(("ETag" = String, description = "for If-None-Match"), ("Cache-Control" = String)), example = json!({"items": [{"id": "0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b", "status": "classified", "category": "cat", "confidence": 0.994, "created_at": "2026-12-04T09:30:12.123456Z", "classified_at": "2026-12-04T09:30:13.456789Z", "width": 1024, "height": 768, "url": "/media/originals/0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b", "thumbnail_url": "/media/thumbs/0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b.jpg", "thumbnail_width": 320, "thumbnail_height": 240, "placeholder": "1QcSHQRnh493V4dIh4eXh1h4kJUI", "source": "thecatapi", "source_ref": "MTY3ODIyMQ", "breed": "tabby", "breed_probability": 0.81, "why": [{"label": "tabby", "probability": 0.62}, {"label": "tiger cat", "probability": 0.21}, {"label": "Egyptian cat", "probability": 0.09}], "reason": null, "relabelled": false}], "next_cursor": "MS5jYXQuNDEuYzNkNWUx", "prev_cursor": null, "position": 1, "total": 60})),
+        (status = 304, description = NOT_MODIFIED),
+        (status = 400, body = Problem, content_type = "application/problem+json", description = "a parameter is out of range or malformed (`invalid_params` names it), or `around` and `cursor` were both given"),
         (status = 404, body = Problem, content_type = "application/problem+json", description = "`around` names no picture of this listing"),
-        (status = 503, body = Problem, content_type = "application/problem+json"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = UNAVAILABLE, headers(("Retry-After" = u32, description = "seconds"))),
     ),
     tag = "v1"
 )]
@@ -441,10 +486,11 @@ async fn render_window(
 #[utoipa::path(
     get,
     path = "/api/v1/images/{id}",
-    params(("id" = String, Path, description = "image id (a UUID)")),
+    params(("id" = String, Path, description = "image id (a UUID; anything else is simply not found)")),
     responses(
-        (status = 200, body = ImageItem),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 200, body = ImageItem, description = "the picture", example = json!({"id": "0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b", "status": "classified", "category": "cat", "confidence": 0.994, "created_at": "2026-12-04T09:30:12.123456Z", "classified_at": "2026-12-04T09:30:13.456789Z", "width": 1024, "height": 768, "url": "/media/originals/0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b", "thumbnail_url": "/media/thumbs/0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b.jpg", "thumbnail_width": 320, "thumbnail_height": 240, "placeholder": "1QcSHQRnh493V4dIh4eXh1h4kJUI", "source": "thecatapi", "source_ref": "MTY3ODIyMQ", "breed": "tabby", "breed_probability": 0.81, "why": [{"label": "tabby", "probability": 0.62}, {"label": "tiger cat", "probability": 0.21}, {"label": "Egyptian cat", "probability": 0.09}], "reason": null, "relabelled": false})),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "no picture with this id"),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = UNAVAILABLE, headers(("Retry-After" = u32, description = "seconds"))),
     ),
     tag = "v1"
 )]
@@ -466,7 +512,10 @@ pub async fn get_image(
 #[utoipa::path(
     get,
     path = "/api/v1/stats",
-    responses((status = 200, body = StatsResponse), (status = 503, body = Problem)),
+    responses(
+        (status = 200, body = StatsResponse, description = "the gallery's counts and the sources' health", headers(("Cache-Control" = String)), example = json!({"total_images": 120, "by_category": {"cat": 60, "dog": 60, "other": 9}, "by_status": {"pending": 2, "classified": 129, "rejected": 1, "failed": 0}, "last_ingest_at": "2026-12-04T09:30:00.000000Z", "next_ingest_at": "2026-12-04T09:31:00.000000Z", "ingest_interval_secs": 60, "sources": [{"name": "thecatapi", "last_error": null, "last_error_at": null, "last_success_at": "2026-12-04T09:30:00.000000Z"}], "relabelled": 1})),
+        (status = 503, body = Problem, content_type = "application/problem+json", description = UNAVAILABLE, headers(("Retry-After" = u32, description = "seconds"))),
+    ),
     tag = "v1"
 )]
 pub async fn stats(

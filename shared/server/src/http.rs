@@ -4,7 +4,9 @@
 mod problem;
 mod server;
 
-pub use problem::{ApiError, InvalidParam, ResourcePath};
+pub use problem::{
+    ApiError, InvalidParam, LegacyValidationDetail, LegacyValidationError, ResourcePath,
+};
 pub use server::{ServeOptions, bind, bind_to, serve, shutdown_signal};
 
 use std::sync::Arc;

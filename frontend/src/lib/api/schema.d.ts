@@ -175,6 +175,20 @@ export interface components {
             /** Format: int64 */
             total_images: number;
         };
+        LegacyValidationDetail: {
+            /** @description Where: `["query", NAME]`. */
+            loc: string[];
+            msg: string;
+            /** @description Always `value_error`. */
+            type: string;
+        };
+        /**
+         * @description The original service's 422 body (FastAPI's validation error), which its
+         *     clients read: `{"detail": [{"type", "loc", "msg"}]}`.
+         */
+        LegacyValidationError: {
+            detail: components["schemas"]["LegacyValidationDetail"][];
+        };
         /** @description An `application/problem+json` error body. */
         Problem: {
             detail: string;
@@ -245,15 +259,15 @@ export interface operations {
     list_images: {
         parameters: {
             query?: {
-                /** @description `cat`, `dog` or `other` (the refused pictures); absent: cats and dogs */
+                /** @description `cat`, `dog` or `other` (the refused pictures); absent or empty: cats and dogs */
                 category?: string;
-                /** @description 1 to 100, default 24 */
+                /** @description page size, 1 to 100; default 24 */
                 limit?: number;
-                /** @description `next_cursor` or `prev_cursor` of a page of the same listing */
+                /** @description `next_cursor` or `prev_cursor` of a page of the same listing, as given (opaque; any other value is a 400) */
                 cursor?: string;
-                /** @description a picture's id: the page holding it, with newer pictures before it and older after; not with `cursor` */
+                /** @description a picture's id (lower-case UUID): the page holding it, with newer pictures before it and older after; not with `cursor` */
                 around?: string;
-                /** @description only this breed (as the API spells it, any case) */
+                /** @description only this breed (as the API spells it, any case); at most 64 printable characters */
                 breed?: string;
             };
             header?: never;
@@ -262,11 +276,60 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description a page of the listing, newest first */
             200: {
                 headers: {
+                    "Cache-Control"?: string;
+                    /** @description for If-None-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "breed": "tabby",
+                     *           "breed_probability": 0.81,
+                     *           "category": "cat",
+                     *           "classified_at": "2026-12-04T09:30:13.456789Z",
+                     *           "confidence": 0.994,
+                     *           "created_at": "2026-12-04T09:30:12.123456Z",
+                     *           "height": 768,
+                     *           "id": "0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b",
+                     *           "placeholder": "1QcSHQRnh493V4dIh4eXh1h4kJUI",
+                     *           "reason": null,
+                     *           "relabelled": false,
+                     *           "source": "thecatapi",
+                     *           "source_ref": "MTY3ODIyMQ",
+                     *           "status": "classified",
+                     *           "thumbnail_height": 240,
+                     *           "thumbnail_url": "/media/thumbs/0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b.jpg",
+                     *           "thumbnail_width": 320,
+                     *           "url": "/media/originals/0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b",
+                     *           "why": [
+                     *             {
+                     *               "label": "tabby",
+                     *               "probability": 0.62
+                     *             },
+                     *             {
+                     *               "label": "tiger cat",
+                     *               "probability": 0.21
+                     *             },
+                     *             {
+                     *               "label": "Egyptian cat",
+                     *               "probability": 0.09
+                     *             }
+                     *           ],
+                     *           "width": 1024
+                     *         }
+                     *       ],
+                     *       "next_cursor": "MS5jYXQuNDEuYzNkNWUx",
+                     *       "position": 1,
+                     *       "prev_cursor": null,
+                     *       "total": 60
+                     *     }
+                     */
                     "application/json": components["schemas"]["ImagePage"];
                 };
             };
@@ -277,6 +340,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            /** @description a parameter is out of range or malformed (`invalid_params` names it), or `around` and `cursor` were both given */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -294,8 +358,11 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description the database is unavailable; come back after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description seconds */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -309,23 +376,73 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description image id (a UUID) */
+                /** @description image id (a UUID; anything else is simply not found) */
                 id: string;
             };
             cookie?: never;
         };
         requestBody?: never;
         responses: {
+            /** @description the picture */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "breed": "tabby",
+                     *       "breed_probability": 0.81,
+                     *       "category": "cat",
+                     *       "classified_at": "2026-12-04T09:30:13.456789Z",
+                     *       "confidence": 0.994,
+                     *       "created_at": "2026-12-04T09:30:12.123456Z",
+                     *       "height": 768,
+                     *       "id": "0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b",
+                     *       "placeholder": "1QcSHQRnh493V4dIh4eXh1h4kJUI",
+                     *       "reason": null,
+                     *       "relabelled": false,
+                     *       "source": "thecatapi",
+                     *       "source_ref": "MTY3ODIyMQ",
+                     *       "status": "classified",
+                     *       "thumbnail_height": 240,
+                     *       "thumbnail_url": "/media/thumbs/0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b.jpg",
+                     *       "thumbnail_width": 320,
+                     *       "url": "/media/originals/0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b",
+                     *       "why": [
+                     *         {
+                     *           "label": "tabby",
+                     *           "probability": 0.62
+                     *         },
+                     *         {
+                     *           "label": "tiger cat",
+                     *           "probability": 0.21
+                     *         },
+                     *         {
+                     *           "label": "Egyptian cat",
+                     *           "probability": 0.09
+                     *         }
+                     *       ],
+                     *       "width": 1024
+                     *     }
+                     */
                     "application/json": components["schemas"]["ImageItem"];
                 };
             };
+            /** @description no picture with this id */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description the database is unavailable; come back after Retry-After seconds */
+            503: {
+                headers: {
+                    /** @description seconds */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -343,20 +460,53 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description the gallery's counts and the sources' health */
             200: {
                 headers: {
+                    "Cache-Control"?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "by_category": {
+                     *         "cat": 60,
+                     *         "dog": 60,
+                     *         "other": 9
+                     *       },
+                     *       "by_status": {
+                     *         "classified": 129,
+                     *         "failed": 0,
+                     *         "pending": 2,
+                     *         "rejected": 1
+                     *       },
+                     *       "ingest_interval_secs": 60,
+                     *       "last_ingest_at": "2026-12-04T09:30:00.000000Z",
+                     *       "next_ingest_at": "2026-12-04T09:31:00.000000Z",
+                     *       "relabelled": 1,
+                     *       "sources": [
+                     *         {
+                     *           "last_error": null,
+                     *           "last_error_at": null,
+                     *           "last_success_at": "2026-12-04T09:30:00.000000Z",
+                     *           "name": "thecatapi"
+                     *         }
+                     *       ],
+                     *       "total_images": 120
+                     *     }
+                     */
                     "application/json": components["schemas"]["StatsResponse"];
                 };
             };
+            /** @description the database is unavailable; come back after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description seconds */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Problem"];
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };
@@ -364,7 +514,7 @@ export interface operations {
     list_original_images: {
         parameters: {
             query?: {
-                /** @description 1 to 100; default IMAGES_LIMIT (10) */
+                /** @description how many cats and how many dogs, 1 to 100; default IMAGES_LIMIT (10) */
                 limit?: number;
             };
             header?: never;
@@ -373,27 +523,76 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
+            /** @description the newest cats and dogs */
             200: {
                 headers: {
+                    "Cache-Control"?: string;
+                    /** @description for If-None-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
+                    /**
+                     * @example {
+                     *       "cat_images": [
+                     *         {
+                     *           "created_at": "2026-12-04T09:30:12.123456",
+                     *           "id": "0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b"
+                     *         }
+                     *       ],
+                     *       "dog_images": [
+                     *         {
+                     *           "created_at": "2026-12-04T09:29:58.654321",
+                     *           "id": "0193a1b2-8d5e-7f60-9bac-1d2e3f4a5b6c"
+                     *         }
+                     *       ],
+                     *       "last_retrieve_at": "2026-12-04T09:30:00.000000",
+                     *       "total_images": 120
+                     *     }
+                     */
                     "application/json": components["schemas"]["LegacyImages"];
                 };
             };
-            /** @description limit is not an integer from 1 to 100 */
+            /** @description not modified since the ETag given in If-None-Match */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description limit is not an integer from 1 to 100: the original service's (FastAPI's) validation error, kept for its clients */
             422: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    /**
+                     * @example {
+                     *       "detail": [
+                     *         {
+                     *           "loc": [
+                     *             "query",
+                     *             "limit"
+                     *           ],
+                     *           "msg": "Input should be between 1 and 100",
+                     *           "type": "value_error"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["LegacyValidationError"];
+                };
             };
-            /** @description the database is unavailable */
+            /** @description the database is unavailable; come back after Retry-After seconds */
             503: {
                 headers: {
+                    /** @description seconds */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
         };
     };

@@ -17,6 +17,23 @@ pub struct InvalidParam {
     pub reason: String,
 }
 
+/// The original service's 422 body (FastAPI's validation error), which its
+/// clients read: `{"detail": [{"type", "loc", "msg"}]}`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct LegacyValidationError {
+    pub detail: Vec<LegacyValidationDetail>,
+}
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct LegacyValidationDetail {
+    /// Always `value_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where: `["query", NAME]`.
+    pub loc: Vec<String>,
+    pub msg: String,
+}
+
 /// Every error any handler answers with. The status and the body are decided
 /// here and nowhere else. Bodies are `application/problem+json` (RFC 9457),
 /// except the original `/images` contract's 422, which keeps FastAPI's shape
@@ -86,13 +103,13 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self, status = status.as_u16(), "request failed");
         }
         if let ApiError::LegacyValidation(param) = &self {
-            let body = serde_json::json!({
-                "detail": [{
-                    "type": "value_error",
-                    "loc": ["query", param.name],
-                    "msg": param.reason,
-                }]
-            });
+            let body = LegacyValidationError {
+                detail: vec![LegacyValidationDetail {
+                    kind: "value_error".to_owned(),
+                    loc: vec!["query".to_owned(), param.name.clone()],
+                    msg: param.reason.clone(),
+                }],
+            };
             return (status, Json(body)).into_response();
         }
         let title = status.canonical_reason().unwrap_or("Error");
