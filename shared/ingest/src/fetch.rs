@@ -239,7 +239,13 @@ impl Fetcher {
                         Some(asked) => asked,
                         None => backoff,
                     };
-                    tracing::debug!(%url, attempt, ?wait, error = %error, "retrying a download");
+                    tracing::debug!(
+                        url = %crate::sources::redacted(&url),
+                        attempt,
+                        ?wait,
+                        error = %error,
+                        "retrying a download"
+                    );
                     tokio::time::sleep(wait).await;
                     backoff = backoff.saturating_mul(2);
                     attempt += 1;
@@ -355,7 +361,9 @@ fn classify_error(error: reqwest::Error, timeout: Duration) -> Attempt {
         Attempt::Fail(FetchError::Timeout(timeout))
     } else {
         // Refused or reset connections, failed name lookups: try again.
-        Attempt::Retry(FetchError::Network(error_chain(&error)), None)
+        // reqwest names the URL in its message, query string and all; the
+        // caller knows the URL and says what it may of it.
+        Attempt::Retry(FetchError::Network(error_chain(&error.without_url())), None)
     }
 }
 
@@ -426,7 +434,9 @@ async fn read_limited(mut response: reqwest::Response, limit: u64, timeout: Dura
             }
             Ok(None) => return Attempt::Done(body.freeze()),
             Err(e) if e.is_timeout() => return Attempt::Fail(FetchError::Timeout(timeout)),
-            Err(e) => return Attempt::Retry(FetchError::Network(error_chain(&e)), None),
+            Err(e) => {
+                return Attempt::Retry(FetchError::Network(error_chain(&e.without_url())), None);
+            }
         }
     }
 }

@@ -325,7 +325,7 @@ impl Ingestor {
                             .insert(file.clone());
                     }
                     tracing::warn!(source, picture = %candidate.describe(), %error, "picture not fetched");
-                    tally.error(source, format!("{}: {error}", candidate.describe()));
+                    tally.error(source, format!("picture: {}", error.public_kind()));
                     progress.picture_done(PictureOutcome::Failed);
                 }
                 Err(PictureError::Dependency(error)) => return Err(error),
@@ -352,7 +352,7 @@ impl Ingestor {
                 }
                 Err(error) => {
                     tracing::warn!(source = spec.name(), %error, "source failed");
-                    tally.error(spec.name(), error.to_string());
+                    tally.error(spec.name(), format!("listing: {}", error.public_kind()));
                 }
             }
         }
@@ -474,7 +474,8 @@ impl Ingestor {
             }
             Err(error) => {
                 tracing::warn!(image_id = %id, %error, "publish failed; the sweep will retry");
-                Some(format!("image {id}: {error}"))
+                // The queue's error may name its endpoint: the log has it.
+                Some(format!("image {id}: publish failed"))
             }
         };
         Ok(Kept::Stored { publish_error })
@@ -526,7 +527,10 @@ impl Ingestor {
                 }
                 Err(error) => {
                     tracing::warn!(image_id = %record.id, %error, "republish failed");
-                    tally.error(PUBLISH_ERRORS, format!("image {}: {error}", record.id));
+                    tally.error(
+                        PUBLISH_ERRORS,
+                        format!("image {}: publish failed", record.id),
+                    );
                     // The queue is down; the rest would fail the same way.
                     break;
                 }

@@ -37,6 +37,29 @@ pub enum SourceError {
     Folder { path: String, error: String },
 }
 
+impl SourceError {
+    /// What went wrong, in words from a fixed vocabulary: what the public
+    /// stats and the run's summary say. The error itself may name URLs
+    /// (with their query strings: tokens, API keys) or the operator's
+    /// folders, so it goes to the operator's log only.
+    pub fn public_kind(&self) -> String {
+        match self {
+            SourceError::Fetch(FetchError::Status(code)) => format!("http {code}"),
+            SourceError::Fetch(FetchError::RetryAfterTooLong(_)) => "http 429".to_owned(),
+            SourceError::Fetch(FetchError::Timeout(_)) => "timeout".to_owned(),
+            SourceError::Fetch(FetchError::Network(_)) => "unreachable".to_owned(),
+            SourceError::Fetch(FetchError::Refused(_)) => "refused address".to_owned(),
+            SourceError::Fetch(FetchError::TooManyRedirects) => "too many redirects".to_owned(),
+            SourceError::Fetch(FetchError::TooLarge { .. }) | SourceError::TooLarge { .. } => {
+                "too large".to_owned()
+            }
+            SourceError::BadAnswer(_) => "bad response".to_owned(),
+            SourceError::NotAPicture => "not a picture".to_owned(),
+            SourceError::Folder { .. } => "unreadable file".to_owned(),
+        }
+    }
+}
+
 /// One picture a source offers this run, not loaded yet.
 #[derive(Clone, Debug)]
 pub(crate) enum Candidate {
@@ -115,13 +138,31 @@ impl Candidate {
         })
     }
 
-    /// What to call this candidate in an error message.
+    /// What to call this candidate in the operator's log: a URL without
+    /// its query string or credentials (where API keys and tokens ride).
     pub(crate) fn describe(&self) -> String {
         match self {
-            Candidate::Download { url, .. } => url.to_string(),
+            Candidate::Download { url, .. } => redacted(url),
             Candidate::Generate { .. } => "a generated picture".to_owned(),
             Candidate::File(file) => file.relative.clone(),
         }
+    }
+}
+
+/// `url` for a log line: scheme, host, port and path; a query string or
+/// credentials become `…`.
+pub(crate) fn redacted(url: &Url) -> String {
+    let mut shown = url.clone();
+    let hidden =
+        shown.query().is_some() || !shown.username().is_empty() || shown.password().is_some();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    if hidden {
+        format!("{shown}?…")
+    } else {
+        shown.to_string()
     }
 }
 
