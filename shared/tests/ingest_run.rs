@@ -182,6 +182,8 @@ on_both_stores!(
     runs_without_the_lease_still_store_each_picture_once,
     a_failed_publish_is_published_by_a_later_runs_sweep,
     a_failing_source_does_not_stop_the_others,
+    a_run_stopped_by_storage_records_no_source_as_working,
+    a_folder_works_again_once_its_only_file_is_known_to_be_bad,
 );
 
 // ---------------------------------------------------------------------------
@@ -189,6 +191,74 @@ on_both_stores!(
 
 mod run {
     use super::*;
+
+    /// When each source last worked, by name.
+    async fn last_successes(world: &World) -> Vec<(String, bool)> {
+        let store = store::connect(&world.database_url, &ConnectOptions::default())
+            .await
+            .unwrap();
+        let stats = store.stats().await.unwrap();
+        stats
+            .sources
+            .into_iter()
+            .map(|s| (s.name, s.last_success_at.is_some()))
+            .collect()
+    }
+
+    pub async fn a_run_stopped_by_storage_records_no_source_as_working(world: World) {
+        let folder = world.photo_folder(&some_photos());
+        let ingestor = world.ingestor(folder_config(&folder)).await;
+        // The objects folder becomes a plain file: every write fails, as on
+        // a storage outage, after the store was opened.
+        let objects = world.dir.join("objects");
+        let _ = std::fs::remove_dir_all(&objects);
+        std::fs::write(&objects, "not a folder").unwrap();
+
+        let stopped = ingestor.run_once().await;
+        assert!(stopped.is_err(), "{stopped:?}");
+        let successes = last_successes(&world).await;
+        assert!(
+            successes.iter().all(|(_, worked)| !worked),
+            "a run that stored nothing says a source worked: {successes:?}"
+        );
+
+        // Storage back: the next run stores them and the folder worked.
+        std::fs::remove_file(&objects).unwrap();
+        std::fs::create_dir_all(&objects).unwrap();
+        let summary = ingestor.run_once().await.unwrap();
+        assert_eq!(summary.stored, 6, "{summary:?}");
+        assert_eq!(
+            last_successes(&world).await,
+            vec![("folder".to_owned(), true)]
+        );
+    }
+
+    pub async fn a_folder_works_again_once_its_only_file_is_known_to_be_bad(world: World) {
+        let folder = world.dir.join("bad-only");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(
+            folder.join("broken.jpg"),
+            "a text file named like a picture",
+        )
+        .unwrap();
+        let ingestor = world.ingestor(folder_config(&folder)).await;
+
+        let first = ingestor.run_once().await.unwrap();
+        assert_eq!(first.errors.len(), 1, "{first:?}");
+        assert_eq!(
+            last_successes(&world).await,
+            vec![("folder".to_owned(), false)],
+            "every picture it gave failed: it did not work"
+        );
+        // Refused once, the file is skipped, not failed again: the folder
+        // offers nothing new, which is working.
+        let second = ingestor.run_once().await.unwrap();
+        assert!(second.errors.is_empty(), "{second:?}");
+        assert_eq!(
+            last_successes(&world).await,
+            vec![("folder".to_owned(), true)]
+        );
+    }
 
     pub async fn each_new_picture_is_stored_once_and_published(world: World) {
         let photos = some_photos();

@@ -240,7 +240,7 @@ impl Fetcher {
                         None => backoff,
                     };
                     tracing::debug!(
-                        url = %crate::sources::redacted(&url),
+                        url = %crate::sources::redacted(url),
                         attempt,
                         ?wait,
                         error = %error,

@@ -11,7 +11,7 @@
 //! message keeps going unanswered (dead-lettered each time) is republished a
 //! bounded number of times and then marked failed with the reason.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -162,16 +162,32 @@ enum Kept {
 #[derive(Default)]
 struct Tally {
     summary: IngestSummary,
-    failed_sources: HashSet<String>,
+    /// How many candidates each source's listing gave; a source whose
+    /// listing failed is not here.
+    listed: HashMap<&'static str, usize>,
+    /// Sources with at least one picture kept (stored, or found already
+    /// stored) this run.
+    kept: HashSet<&'static str>,
 }
 
 impl Tally {
     fn error(&mut self, source: &str, error: String) {
-        self.failed_sources.insert(source.to_owned());
         self.summary.errors.push(SourceFailure {
             source: source.to_owned(),
             error,
         });
+    }
+
+    /// The sources that worked this run: their listing answered, and it was
+    /// empty or at least one of its pictures was kept. A source whose every
+    /// picture failed (an unreachable generator, a dead CDN) did not work,
+    /// however well its listing answered.
+    fn succeeded(&self) -> Vec<String> {
+        self.listed
+            .iter()
+            .filter(|(source, listed)| **listed == 0 || self.kept.contains(*source))
+            .map(|(source, _)| (*source).to_owned())
+            .collect()
     }
 }
 
@@ -242,15 +258,13 @@ impl Ingestor {
                 .filter(|e| e.source != PUBLISH_ERRORS)
                 .map(|e| (e.source.clone(), e.error.clone()))
                 .collect(),
-            succeeded_sources: self
-                .config
-                .sources
-                .iter()
-                .map(|s| s.name().to_owned())
-                .filter(|name| !tally.failed_sources.contains(name))
-                .collect::<HashSet<_>>()
-                .into_iter()
-                .collect(),
+            // A run that stopped on our own storage or database proved
+            // nothing about its sources: none is recorded as working.
+            succeeded_sources: if outcome.is_ok() {
+                tally.succeeded()
+            } else {
+                Vec::new()
+            },
         };
         match outcome {
             Ok(()) => {
@@ -297,6 +311,7 @@ impl Ingestor {
         while let Some((source, candidate, result)) = stream.next().await {
             match result {
                 Ok(Kept::Stored { publish_error }) => {
+                    tally.kept.insert(source);
                     tally.summary.fetched += 1;
                     tally.summary.stored += 1;
                     match publish_error {
@@ -306,6 +321,7 @@ impl Ingestor {
                     progress.picture_done(PictureOutcome::Stored);
                 }
                 Ok(Kept::Duplicate) => {
+                    tally.kept.insert(source);
                     tally.summary.fetched += 1;
                     tally.summary.duplicates += 1;
                     progress.picture_done(PictureOutcome::Duplicate);
@@ -347,7 +363,17 @@ impl Ingestor {
         for (spec, listing) in listings {
             match listing {
                 Ok(candidates) => {
+                    let known_before = tally.summary.duplicates;
                     let candidates = self.skip_known_files(spec, candidates, tally);
+                    let known = (tally.summary.duplicates - known_before) as usize;
+                    // Files refused before (not a picture, too large) are
+                    // not counted: one bad file does not fail its folder on
+                    // every run. Files it gave before, still stored, count
+                    // as kept.
+                    tally.listed.insert(spec.name(), candidates.len() + known);
+                    if known > 0 {
+                        tally.kept.insert(spec.name());
+                    }
                     queues.push((spec.name(), candidates.into_iter()));
                 }
                 Err(error) => {
