@@ -407,3 +407,78 @@ async fn gcs_urls_that_name_no_single_place_are_refused() {
         );
     }
 }
+
+/// What interrupted writes leave in a folder store goes once it is old
+/// enough that no write can still be finishing it; live objects, their
+/// types, and young temporary files stay.
+#[tokio::test]
+async fn folder_leftovers_of_interrupted_writes_are_swept_and_live_objects_kept() {
+    let dir = std::env::temp_dir().join(format!("catdog-leftovers-{}", ImageId::new()));
+    let store = objects::open(
+        &format!("file://{}", dir.display()),
+        &StorageOptions::default(),
+    )
+    .await
+    .unwrap();
+    let live = original();
+    store
+        .put(&live, Bytes::from_static(b"live"), "image/jpeg")
+        .await
+        .unwrap();
+    let thumb: ObjectName = format!("thumbs/{}.jpg", ImageId::new()).parse().unwrap();
+    store
+        .put(&thumb, Bytes::from_static(b"thumb"), "image/jpeg")
+        .await
+        .unwrap();
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let aged = |path: PathBuf| {
+        std::fs::write(&path, b"left behind").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        path
+    };
+    let gone = [
+        aged(dir.join(format!("{}.tmp-{}", ImageId::new(), ImageId::new()))),
+        aged(dir.join(format!(
+            "thumbs/{}.jpg.tmp-{}",
+            ImageId::new(),
+            ImageId::new()
+        ))),
+        aged(dir.join(format!("{}.content-type", ImageId::new()))),
+    ];
+    let young_tmp = dir.join(format!("{}.tmp-{}", ImageId::new(), ImageId::new()));
+    std::fs::write(&young_tmp, b"being written").unwrap();
+    // A live object's type file, however old, stays with its object.
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join(format!("{live}.content-type")))
+        .unwrap()
+        .set_modified(hour_ago)
+        .unwrap();
+
+    let removed = store
+        .sweep_leftovers(Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert_eq!(removed, gone.len());
+    for path in &gone {
+        assert!(!path.exists(), "{} is left", path.display());
+    }
+    assert!(young_tmp.exists(), "a write in progress was removed");
+    for name in [&live, &thumb] {
+        let object = store.get(name).await.unwrap();
+        assert_eq!(object.content_type, "image/jpeg", "{name}");
+    }
+    assert_eq!(
+        store
+            .sweep_leftovers(Duration::from_secs(300))
+            .await
+            .unwrap(),
+        0
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -569,6 +569,15 @@ impl Ingestor {
     /// row refers to. Its failures do not fail the run: the next run sweeps
     /// the same window again.
     async fn sweep_orphans(&self, tally: &mut Tally) {
+        // Interrupted writes' files, once no write could still be finishing
+        // them (the same grace the orphan sweep gives objects).
+        match self.objects.sweep_leftovers(self.config.orphan_grace).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed files left by interrupted writes"),
+            Err(error) => {
+                tracing::warn!(%error, "the leftover-file sweep stopped; the next run tries again")
+            }
+        }
         let options = OrphanSweep::per_run(self.config.orphan_grace, self.config.orphan_window);
         match sweep_orphans(self.store.as_ref(), self.objects.as_ref(), &options).await {
             Ok(report) => tally.summary.orphans_deleted += report.deleted.len() as u64,

@@ -131,6 +131,55 @@ impl ObjectStore for FolderStore {
         Ok(names)
     }
 
+    /// Temporary files of writes that never finished (`NAME.tmp-ID`, left
+    /// by a crash or a full disk between write and rename), and content-type
+    /// files whose object is gone (a crash between the two files of a put).
+    async fn sweep_leftovers(&self, older_than: std::time::Duration) -> ObjectResult<usize> {
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(older_than)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let mut removed = 0;
+        for dir in [self.root.clone(), self.root.join("thumbs")] {
+            let mut entries = match fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(ObjectError::Other(format!("{}: {e}", dir.display()))),
+            };
+            while let Some(entry) = entries
+                .next_entry()
+                .await
+                .map_err(|e| ObjectError::Other(e.to_string()))?
+            {
+                let Some(file) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                let leftover = if file.contains(".tmp-") {
+                    true
+                } else if let Some(object) = file.strip_suffix(TYPE_SUFFIX) {
+                    !fs::try_exists(dir.join(object)).await.unwrap_or(true)
+                } else {
+                    false
+                };
+                if !leftover {
+                    continue;
+                }
+                let old_enough = match entry.metadata().await.and_then(|m| m.modified()) {
+                    Ok(modified) => modified < cutoff,
+                    Err(_) => false,
+                };
+                if !old_enough {
+                    continue;
+                }
+                match fs::remove_file(entry.path()).await {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(ObjectError::Other(format!("{file}: {e}"))),
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     async fn list_page(&self, range: &NameRange, limit: usize) -> ObjectResult<Vec<ListedObject>> {
         let mut page = Vec::new();
         for name in self.list().await?.into_iter() {

@@ -78,6 +78,15 @@ pub trait ObjectStore: Send + Sync + 'static {
     /// was last written: at most `limit` (capped at [`MAX_PAGE`]). One
     /// bounded call, so a sweep can walk a large bucket a page at a time.
     async fn list_page(&self, range: &NameRange, limit: usize) -> ObjectResult<Vec<ListedObject>>;
+
+    /// Removes what interrupted writes left behind, older than
+    /// `older_than` (younger ones may be writes in progress); returns how
+    /// many files went. Stores that write objects whole, as Cloud Storage
+    /// does, leave nothing behind.
+    async fn sweep_leftovers(&self, older_than: std::time::Duration) -> ObjectResult<usize> {
+        let _ = older_than;
+        Ok(0)
+    }
 }
 
 impl NameRange {
