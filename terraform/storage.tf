@@ -41,11 +41,12 @@ resource "google_storage_bucket" "website" {
   # The page is rebuilt from the repository on each deployment; nothing here is irreplaceable.
   force_destroy = true
 
-  # Used when the load balancer serves the bucket (custom domain). The gallery is
-  # one page, so an unknown path shows it rather than an error page.
+  # Used when the load balancer serves the bucket (custom domain). The gallery
+  # is one page whose state lives in the query string, so any other path is
+  # a real 404: the page's own 404.html (plain HTML), as local mode answers.
   website {
     main_page_suffix = "index.html"
-    not_found_page   = "index.html"
+    not_found_page   = "404.html"
   }
 
   depends_on = [google_project_service.enabled]
