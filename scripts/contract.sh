@@ -99,14 +99,23 @@ check_store() {
   "$catdog" migrate >/dev/null
   "$catdog" import "$pictures" >"$dir/import.log"
   port="$(free_port)"
-  "$catdog" serve --port "$port" --web-dir "$dir" >"$dir/serve.log" 2>&1 &
+  mkdir -p "$dir/no-page"
+  "$catdog" serve --port "$port" --web-dir "$dir/no-page" >"$dir/serve.log" 2>&1 &
   server_pid=$!
-  local base="http://127.0.0.1:$port"
-  for _ in $(seq 1 100); do
-    "$python" -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
-      "$base/readyz" 2>/dev/null && break
+  local base="http://127.0.0.1:$port" ready=""
+  for _ in $(seq 1 150); do
+    if "$python" -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
+      "$base/readyz" 2>/dev/null; then
+      ready=yes
+      break
+    fi
     sleep 0.2
   done
+  if [[ -z "$ready" ]]; then
+    log "$store: catdog serve did not become ready; its log:"
+    tail -n 20 "$dir/serve.log" >&2
+    return 1
+  fi
   "$python" -c "import urllib.request, sys; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())" \
     "$base/api/v1/openapi.json" >"$dir/openapi.json"
 
