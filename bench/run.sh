@@ -45,6 +45,9 @@ fi
 
 log "building the release binaries and the floor server"
 scripts/build-release.sh list-images ingest-trigger classify-image catdog-cli bench-floor
+# The cloud images leave SQLite out (build-release.sh); local mode's catdog,
+# which the SQLite listing runs as, has it, as scripts/serve.sh builds it.
+cargo build --release --locked -p catdog-cli
 log "making sure the model is built"
 model/build.sh >/dev/null
 if [[ ! -d frontend/node_modules ]]; then
