@@ -1071,6 +1071,50 @@ def write(report: Report, target: Path) -> None:
     log(f"wrote {target}")
 
 
+def print_cost_inputs(report: Report) -> None:
+    """Prints the measured inputs of docs/COST.md's cost table (M1–M9 there),
+    with their units, from this run's report. The run keeps no results file,
+    so this prints at the end of a run; parts not run are said to be missing."""
+    out = ["", "cost inputs (docs/COST.md), measured in this run:"]
+
+    def spread(values: list[float]) -> str:
+        return f"{min(values):.0f}" if round(min(values)) == round(max(values)) else \
+            f"{min(values):.0f}–{max(values):.0f}"
+
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for row in report.listing:
+        groups.setdefault((row["store"], row.get("cache", "off"), row["path"]), []).append(row)
+    for (store, cache, path), rows in groups.items():
+        # Cache on: the CPU of a kept first page (M1); off: every request a query (M2).
+        small, large = min(r["size"] for r in rows), max(r["size"] for r in rows)
+        sizes = f"{fmt_size(small)}{'' if small == large else '–' + fmt_size(large)} images"
+        out.append(f"  listing CPU per request, {store}, cache {cache}, GET {path}: server "
+                   f"{spread([r['cpu_us']['server'] for r in rows])} µs, PostgreSQL "
+                   f"{spread([r['cpu_us']['postgres'] for r in rows])} µs ({sizes})")
+    if report.listing_rss:
+        out.append(f"  listing server peak resident memory under load: {max(report.listing_rss.values()):.1f} MiB "
+                   "(list-images; catdog serve on SQLite)")
+    cloud = report.pipeline.get("cloud")
+    if cloud:
+        out.append(f"  classify-image CPU per picture: {cloud['cpu_s'] / cloud['pictures'] * 1000:.1f} ms; "
+                   f"throughput {cloud['per_s']:.1f} pictures/s on {os.cpu_count()} cores; "
+                   f"peak resident memory {cloud['max_rss_mib']:.0f} MiB")
+    p = report.pipeline
+    if p.get("photos"):
+        out.append(f"  catdog import (local mode) CPU per picture: {p['cpu_s'] / p['photos'] * 1000:.1f} ms; "
+                   f"peak resident memory {p['max_rss_mib']:.0f} MiB")
+    tract = report.classify.get("tract", {})
+    if "inference" in tract:
+        out.append(f"  tract inference alone, one thread: {tract['inference']:.1f} ms per picture")
+    for name, figures in report.cold.items():
+        out.append(f"  {name} cold start to first /healthz 200: {figures['healthz_ms']:.0f} ms")
+    if len(out) == 2:
+        out.append("  (none: the listing, pipeline, classify and cold parts did not run)")
+    out.append("  not measured by this run: /api/v1/stats' PostgreSQL CPU and ingest-trigger's time per run "
+               "(docs/COST.md, M3 and A1)")
+    print("\n".join(out))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mode", choices=MODES, default="full")
@@ -1134,6 +1178,7 @@ def main() -> None:
                 pg.close()
         report.load_after = loadavg()
         write(report, args.out)
+        print_cost_inputs(report)
         if os.environ.get("BENCH_KEEP") != "1":
             shutil.rmtree(workdir, ignore_errors=True)
 
