@@ -31,6 +31,14 @@ impl FolderStore {
         Ok(Self { root })
     }
 
+    /// The folders objects live in, with the prefix of their names there.
+    fn folders(&self) -> [(PathBuf, &'static str); 2] {
+        [
+            (self.root.clone(), ""),
+            (self.root.join("thumbs"), "thumbs/"),
+        ]
+    }
+
     /// The file an object lives in. `ObjectName` only holds names we made
     /// (an image id, or `thumbs/` + id + `.jpg`), so this never leaves `root`.
     fn path_of(&self, name: &ObjectName) -> PathBuf {
@@ -44,6 +52,27 @@ fn io_error(name: &ObjectName, e: std::io::Error) -> ObjectError {
     } else {
         ObjectError::Other(format!("{name}: {e}"))
     }
+}
+
+/// The names of the files in `dir` that are valid UTF-8 (ours all are);
+/// none when the folder is not there.
+async fn file_names(dir: &Path) -> ObjectResult<Vec<String>> {
+    let mut entries = match fs::read_dir(dir).await {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(ObjectError::Other(format!("{}: {e}", dir.display()))),
+    };
+    let mut names = Vec::new();
+    while let Some(entry) = entries
+        .next_entry()
+        .await
+        .map_err(|e| ObjectError::Other(e.to_string()))?
+    {
+        if let Some(file) = entry.file_name().to_str() {
+            names.push(file.to_owned());
+        }
+    }
+    Ok(names)
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -105,23 +134,8 @@ impl ObjectStore for FolderStore {
 
     async fn list(&self) -> ObjectResult<Vec<ObjectName>> {
         let mut names = Vec::new();
-        for (dir, prefix) in [
-            (self.root.clone(), ""),
-            (self.root.join("thumbs"), "thumbs/"),
-        ] {
-            let mut entries = match fs::read_dir(&dir).await {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(ObjectError::Other(format!("{}: {e}", dir.display()))),
-            };
-            while let Some(entry) = entries
-                .next_entry()
-                .await
-                .map_err(|e| ObjectError::Other(e.to_string()))?
-            {
-                let Some(file) = entry.file_name().to_str().map(str::to_owned) else {
-                    continue;
-                };
+        for (dir, prefix) in self.folders() {
+            for file in file_names(&dir).await? {
                 if let Ok(name) = format!("{prefix}{file}").parse::<ObjectName>() {
                     names.push(name);
                 }
@@ -139,20 +153,9 @@ impl ObjectStore for FolderStore {
             .checked_sub(older_than)
             .unwrap_or(std::time::UNIX_EPOCH);
         let mut removed = 0;
-        for dir in [self.root.clone(), self.root.join("thumbs")] {
-            let mut entries = match fs::read_dir(&dir).await {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(ObjectError::Other(format!("{}: {e}", dir.display()))),
-            };
-            while let Some(entry) = entries
-                .next_entry()
-                .await
-                .map_err(|e| ObjectError::Other(e.to_string()))?
-            {
-                let Some(file) = entry.file_name().to_str().map(str::to_owned) else {
-                    continue;
-                };
+        for (dir, _) in self.folders() {
+            for file in file_names(&dir).await? {
+                let path = dir.join(&file);
                 let leftover = if file.contains(".tmp-") {
                     true
                 } else if let Some(object) = file.strip_suffix(TYPE_SUFFIX) {
@@ -163,14 +166,14 @@ impl ObjectStore for FolderStore {
                 if !leftover {
                     continue;
                 }
-                let old_enough = match entry.metadata().await.and_then(|m| m.modified()) {
+                let old_enough = match fs::metadata(&path).await.and_then(|m| m.modified()) {
                     Ok(modified) => modified < cutoff,
                     Err(_) => false,
                 };
                 if !old_enough {
                     continue;
                 }
-                match fs::remove_file(entry.path()).await {
+                match fs::remove_file(&path).await {
                     Ok(()) => removed += 1,
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(ObjectError::Other(format!("{file}: {e}"))),
