@@ -1026,37 +1026,64 @@ async fn readers_never_see_a_gap_in_gallery_positions(db: TestDb) {
     for _ in 0..40 {
         pending.push(insert(&store).await);
     }
+    // Four writers commit concurrently while one reader lists. Each writer's
+    // k-th verdict waits for the reader's k-th listing, and the reader lists
+    // again as soon as anything more is committed, so reads are guaranteed to
+    // land while writes are in flight, however fast the machine is.
+    let (reads_tx, reads_rx) = tokio::sync::watch::channel(0usize);
+    let committed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = Arc::new(tokio::sync::Notify::new());
     let mut writers = Vec::new();
     for chunk in pending.chunks(10) {
         let store = db.open().await;
         let chunk = chunk.to_vec();
+        let mut reads_rx = reads_rx.clone();
+        let committed = committed.clone();
+        let progress = progress.clone();
         writers.push(tokio::spawn(async move {
-            for id in chunk {
+            for (k, id) in chunk.into_iter().enumerate() {
+                reads_rx.wait_for(|reads| *reads > k).await.unwrap();
                 store
                     .record_verdict(id, &verdict(id, Category::Cat))
                     .await
                     .unwrap();
+                committed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                progress.notify_one();
             }
         }));
     }
     let reader = db.open().await;
     let mut reads = 0;
+    let mut partial_reads = 0;
     loop {
+        let seen = committed.load(std::sync::atomic::Ordering::SeqCst);
         let done = writers.iter().all(|w| w.is_finished());
         let page = reader.gallery_page(None, limit(100), None).await.unwrap();
         let seqs: Vec<i64> = page.iter().map(|r| r.gallery_seq.unwrap()).collect();
         let expected: Vec<i64> = (1..=seqs.len() as i64).rev().collect();
         assert_eq!(seqs, expected, "a reader saw a gap");
+        if !seqs.is_empty() && seqs.len() < 40 {
+            partial_reads += 1;
+        }
         reads += 1;
+        reads_tx.send_replace(reads);
         if done {
             break;
+        }
+        if committed.load(std::sync::atomic::Ordering::SeqCst) == seen {
+            // A wake-up can be missed between the load and the wait; the
+            // timeout only bounds that case.
+            let _ = tokio::time::timeout(Duration::from_millis(50), progress.notified()).await;
         }
     }
     for writer in writers {
         writer.await.unwrap();
     }
     assert_eq!(everything_shown(&store).await.len(), 40);
-    assert!(reads > 1);
+    assert!(
+        partial_reads > 0,
+        "no listing ran while verdicts were being committed ({reads} reads)"
+    );
 }
 
 // ---------------------------------------------------------------------------
