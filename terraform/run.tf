@@ -16,8 +16,10 @@ locals {
   # Connection budget. PostgreSQL accepts var.database_max_connections (25 on
   # db-f1-micro), of which Cloud SQL keeps 3 for its own maintenance and
   # superuser: 22 are ours. What may be open at once:
-  #   steady:  every service at max instances, each instance's pool full
-  #            (list-images 2 x 2, ingest-trigger 1 x 2, classify-image 2 x 2 = 10);
+  #   steady:  every service at max instances, each instance's pool full,
+  #            plus list-images' one LISTEN connection per instance outside
+  #            its pool (the listings' change feed):
+  #            list-images 2 x (2 + 1), ingest-trigger 1 x 2, classify-image 2 x 1 = 10;
   #   rollout: `gcloud run deploy` starts the new revision while the old one's
   #            instances still hold their pools: twice steady (20);
   #   migrate: the migration job (2) runs while the old revisions serve, before
@@ -25,19 +27,31 @@ locals {
   #   operator: one psql session for a person (1).
   # peak = max(rollout, steady + migrate) + operator = 21 <= 22. A precondition
   # on the instance (database.tf) refuses a plan that exceeds it; pool sizes
-  # below are DATABASE_POOL_SIZE and each proxy's --max-connections.
+  # below are DATABASE_POOL_SIZE, and each proxy's --max-connections is the
+  # instance's connections (pool plus listener), or the proxy would refuse
+  # the pool's last connection. classify-image holds a connection only for
+  # each short query, never across an inference, so one serves its two
+  # concurrent requests.
   database_pool_size = {
     list-images    = 2
     ingest-trigger = 2
-    classify-image = 2
+    classify-image = 1
     migrate        = 2
+  }
+  database_listeners = {
+    list-images    = 1
+    ingest-trigger = 0
+    classify-image = 0
+  }
+  database_connections_per_instance = {
+    for name, listeners in local.database_listeners : name => local.database_pool_size[name] + listeners
   }
   database_max_instances = {
     list-images    = var.list_max_instances
     ingest-trigger = 1
     classify-image = var.classify_max_instances
   }
-  database_connections_steady = sum([for name, instances in local.database_max_instances : instances * local.database_pool_size[name]])
+  database_connections_steady = sum([for name, instances in local.database_max_instances : instances * local.database_connections_per_instance[name]])
   database_connections = {
     available = var.database_max_connections - 3
     steady    = local.database_connections_steady
@@ -181,7 +195,7 @@ resource "google_cloud_run_v2_service" "list_images" {
       args = [
         "--auto-iam-authn",
         "--unix-socket=/cloudsql",
-        "--max-connections=${local.database_pool_size["list-images"]}",
+        "--max-connections=${local.database_connections_per_instance["list-images"]}",
         "--health-check",
         "--http-address=0.0.0.0",
         "--http-port=9801",
@@ -378,7 +392,7 @@ resource "google_cloud_run_v2_service" "ingest_trigger" {
       args = [
         "--auto-iam-authn",
         "--unix-socket=/cloudsql",
-        "--max-connections=${local.database_pool_size["ingest-trigger"]}",
+        "--max-connections=${local.database_connections_per_instance["ingest-trigger"]}",
         "--health-check",
         "--http-address=0.0.0.0",
         "--http-port=9801",
@@ -557,7 +571,7 @@ resource "google_cloud_run_v2_service" "classify_image" {
       args = [
         "--auto-iam-authn",
         "--unix-socket=/cloudsql",
-        "--max-connections=${local.database_pool_size["classify-image"]}",
+        "--max-connections=${local.database_connections_per_instance["classify-image"]}",
         "--health-check",
         "--http-address=0.0.0.0",
         "--http-port=9801",
