@@ -277,7 +277,8 @@ async fn a_database_that_hangs_under_load_is_503_within_the_timeout_and_recovers
             // hangs. With pages kept (the default), a stalled network also
             // stalls the change notifications, and list-images keeps
             // answering the last pages it knows until its listener's
-            // heartbeat notices (at most 10 s plus the timeout).
+            // heartbeat notices (at most 2 s plus 1 s for its answer; see
+            // shared/store/src/pg_listen.rs).
             ("LISTING_CACHE_MS", "0"),
         ],
     )
