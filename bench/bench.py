@@ -537,10 +537,7 @@ def measure_cold_start(report: Report, pg_url: str, workdir: Path) -> None:
 
 def measure_classification(report: Report) -> None:
     """End to end from the classify bench (criterion); tract against
-    onnxruntime from model/compare-speed.sh when it exists (rounds in turns),
-    else from bench/onnxruntime.py right after the criterion bench."""
-    model = Path(os.environ.get("MODEL_DIR", ROOT / ".cache/model")) / "backbone.onnx"
-    photo = ROOT.parent / "shared/data/images/dev/cat/cat.4210.jpg"
+    onnxruntime from model/compare-speed.sh (rounds in turns)."""
     bench_cmd = ["cargo", "bench", "-p", "catdog", "--all-features", "--locked", "--bench", "classify"]
     report.commands.append(" ".join(bench_cmd))
     out = subprocess.run(bench_cmd, capture_output=True, text=True, cwd=ROOT)
@@ -557,34 +554,22 @@ def measure_classification(report: Report) -> None:
     report.classify["tract"] = tract
 
     compare = ROOT / "model/compare-speed.sh"
-    if compare.exists():
-        report.commands.append("model/compare-speed.sh --rounds 3 --runs 30")
-        out = subprocess.run([str(compare), "--rounds", "3", "--runs", "30"], capture_output=True, text=True,
-                             cwd=ROOT)
-        if out.returncode != 0 or not out.stdout.strip():
-            report.problems.append(f"model/compare-speed.sh failed: {out.stderr.strip().splitlines()[-1:]}")
-            return
-        summary = json.loads(out.stdout.strip().splitlines()[-1])
-        # Inference alone as the side-by-side comparison measured it.
-        tract["inference"] = summary["tract_ms"]
-        tract["load"] = summary["model_load_ms"]
-        report.classify["ort"] = {"onnxruntime": summary.get("onnxruntime_version"),
-                                  "inference_ms": summary["onnxruntime_ms"],
-                                  "load_ms": summary["onnxruntime_load_ms"],
-                                  "runs": summary["rounds"] * summary["runs_per_round"],
-                                  "min_ratio": summary.get("min_ratio"),
-                                  "source": "model/compare-speed.sh"}
-    else:
-        python = ROOT / ".cache/venv-model/bin/python"
-        ort_cmd = [str(python), "bench/onnxruntime.py", str(model), str(photo), "--runs", "30"]
-        report.commands.append(".cache/venv-model/bin/python bench/onnxruntime.py .cache/model/backbone.onnx "
-                               "../shared/data/images/dev/cat/cat.4210.jpg --runs 30")
-        out = subprocess.run(ort_cmd, capture_output=True, text=True, cwd=ROOT)
-        if out.returncode != 0:
-            report.problems.append(f"onnxruntime run failed: {out.stderr.strip().splitlines()[-1:]}")
-            return
-        report.classify["ort"] = json.loads(out.stdout.strip().splitlines()[-1])
-        report.classify["ort"]["source"] = "bench/onnxruntime.py"
+    report.commands.append("model/compare-speed.sh --rounds 3 --runs 30")
+    out = subprocess.run([str(compare), "--rounds", "3", "--runs", "30"], capture_output=True, text=True,
+                         cwd=ROOT)
+    if out.returncode != 0 or not out.stdout.strip():
+        report.problems.append(f"model/compare-speed.sh failed: {out.stderr.strip().splitlines()[-1:]}")
+        return
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    # Inference alone as the side-by-side comparison measured it.
+    tract["inference"] = summary["tract_ms"]
+    tract["load"] = summary["model_load_ms"]
+    report.classify["ort"] = {"onnxruntime": summary.get("onnxruntime_version"),
+                              "inference_ms": summary["onnxruntime_ms"],
+                              "load_ms": summary["onnxruntime_load_ms"],
+                              "runs": summary["rounds"] * summary["runs_per_round"],
+                              "min_ratio": summary.get("min_ratio"),
+                              "source": "model/compare-speed.sh"}
     log(f"classification: {report.classify}")
 
 
@@ -971,14 +956,10 @@ def render(report: Report) -> str:
               f"{tract['load'] / max(ort.get('load_ms', 1), 1e-9):.2f}× |")
         w("")
         if ort:
-            if ort.get("source") == "model/compare-speed.sh":
-                w(f"Inference alone and model load: `model/compare-speed.sh` (tract and onnxruntime "
-                  f"{ort.get('onnxruntime')} in turns, medians of {ort.get('runs')} inferences each; ratio of the "
-                  f"fastest runs {ort.get('min_ratio')}×). The other rows: criterion's middle estimate from "
-                  "`cargo bench --bench classify`, with Pillow for onnxruntime's decode.")
-            else:
-                w(f"onnxruntime {ort.get('onnxruntime')} (`bench/onnxruntime.py`), median of {ort.get('runs')} "
-                  "runs; tract from criterion (middle estimate).")
+            w(f"Inference alone and model load: `model/compare-speed.sh` (tract and onnxruntime "
+              f"{ort.get('onnxruntime')} in turns, medians of {ort.get('runs')} inferences each; ratio of the "
+              f"fastest runs {ort.get('min_ratio')}×). The other rows: criterion's middle estimate from "
+              "`cargo bench --bench classify`.")
             w("")
 
     if p:
