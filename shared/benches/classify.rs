@@ -10,7 +10,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use catdog::classifier::{Classifier, DecodeLimits, decode, preprocess};
+use catdog::classifier::{Classifier, DecodeLimits, decode};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn repo_root() -> PathBuf {
@@ -34,7 +34,7 @@ fn classify(c: &mut Criterion) {
     let photo = repo_root().join("../shared/data/images/dev/cat/cat.4210.jpg");
     let bytes = std::fs::read(&photo).unwrap_or_else(|e| panic!("{}: {e}", photo.display()));
     let limits = DecodeLimits::default();
-    let input = preprocess(&decode(&bytes, &limits).expect("dev photo decodes").pixels);
+    let input = classifier.preprocess(&decode(&bytes, &limits).expect("dev photo decodes").pixels);
 
     let mut group = c.benchmark_group("classify");
     group.sample_size(30);

@@ -27,8 +27,6 @@ use catdog::classifier::{
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::plan::{SimpleState, eval};
 
-const SIDE: usize = 224;
-
 struct Options {
     runs: usize,
     warmup: usize,
@@ -71,9 +69,10 @@ fn model_dir() -> PathBuf {
     }
 }
 
-/// model/check_export.py's "ramp": ((c·224² + h·224 + w) mod 255)/127.5 − 1.
-fn ramp() -> Vec<f32> {
-    (0..3 * SIDE * SIDE)
+/// model/check_export.py's "ramp": ((c·side² + h·side + w) mod 255)/127.5 − 1.
+fn ramp(side: u32) -> Vec<f32> {
+    let side = side as usize;
+    (0..3 * side * side)
         .map(|i| (i % 255) as f32 / 127.5 - 1.0)
         .collect()
 }
@@ -109,9 +108,6 @@ fn median(values: &[f64]) -> f64 {
 fn main() -> anyhow::Result<()> {
     let options = parse_options().map_err(anyhow::Error::msg)?;
     let dir = model_dir();
-    let input = ModelInput::from_chw(ramp()).ok_or(anyhow::anyhow!("ramp has the wrong size"))?;
-    let tensor = input.tensor().clone();
-
     // What classify-image does at start: read, optimise and plan the model.
     let started = Instant::now();
     let classifier = Classifier::load(&dir)?;
@@ -119,6 +115,10 @@ fn main() -> anyhow::Result<()> {
     drop(classifier);
 
     let optimized = OptimizedBackbone::load_with(&dir.join(BACKBONE_FILE), options.layout)?;
+    let side = optimized.geometry.side;
+    let input =
+        ModelInput::from_chw(ramp(side), side).ok_or(anyhow::anyhow!("ramp has the wrong size"))?;
+    let tensor = input.tensor().clone();
     let plan = optimized.model.into_runnable()?;
     let run = || plan.run(tvec!(tensor.clone().into_tvalue()));
     for _ in 0..options.warmup {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use catdog::classifier::{
-    Classifier, DecodeError, DecodeLimits, ModelInput, SupportedFormat, decode, preprocess,
+    Classifier, DecodeError, DecodeLimits, ModelInput, SupportedFormat, decode,
 };
 use catdog::domain::Category;
 use image::{DynamicImage, ImageFormat, RgbImage};
@@ -433,7 +433,7 @@ fn reference_input(name: &str) -> ModelInput {
             _ => (i % 255) as f32 / 127.5 - 1.0,
         })
         .collect();
-    ModelInput::from_chw(values).expect("a 3×224×224 input")
+    ModelInput::from_chw(values, 224).expect("a 3×224×224 input")
 }
 
 #[test]
@@ -775,7 +775,7 @@ fn textures_and_flat_silhouettes_are_never_a_cat_or_a_dog() {
     let mut called_pets = Vec::new();
     for (name, picture) in &pictures {
         let classification = classifier()
-            .classify_input(&preprocess(picture))
+            .classify_input(&classifier().preprocess(picture))
             .expect("classify");
         if classification.category != Category::Other {
             called_pets.push(format!(

@@ -1,4 +1,4 @@
-//! The EfficientNet-Lite0 backbone, run with tract.
+//! The EfficientNet-Lite backbone (Lite0 as served), run with tract.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use tract_onnx::tract_core::ops::cnn::{Conv, PoolSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 use super::ModelError;
-use super::preprocess::{INPUT_SIDE, ModelInput};
+use super::preprocess::{InputGeometry, ModelInput};
 
 pub const BACKBONE_FILE: &str = "backbone.onnx";
 pub const IMAGENET_CLASSES: usize = 1000;
@@ -30,10 +30,12 @@ pub struct Backbone {
     plan: Arc<TypedRunnableModel>,
     logits_output: usize,
     features_output: usize,
+    geometry: InputGeometry,
 }
 
 impl Backbone {
-    /// Loads and optimises `path` for a fixed [1, 3, 224, 224] input.
+    /// Loads and optimises `path` for one picture at a time, at the input
+    /// side the model declares.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
         let optimized = OptimizedBackbone::load(path)?;
         let plan = optimized
@@ -44,7 +46,13 @@ impl Backbone {
             plan,
             logits_output: optimized.logits_output,
             features_output: optimized.features_output,
+            geometry: optimized.geometry,
         })
+    }
+
+    /// The square this backbone reads; [`crate::preprocess`] makes it.
+    pub fn geometry(&self) -> InputGeometry {
+        self.geometry
     }
 
     pub fn run(&self, input: &ModelInput) -> Result<BackboneOutput, ModelError> {
@@ -101,6 +109,8 @@ pub struct OptimizedBackbone {
     pub logits_output: usize,
     /// Position of the `features` output among the model's outputs.
     pub features_output: usize,
+    /// The input the model declares, [1, 3, side, side].
+    pub geometry: InputGeometry,
 }
 
 /// Which layout tract runs the depthwise convolutions in.
@@ -126,10 +136,13 @@ impl OptimizedBackbone {
                 path: path.to_path_buf(),
             });
         }
-        let side = INPUT_SIDE as usize;
         let parsed = tract_onnx::onnx()
             .model_for_path(path)
             .map_err(|e| load_error(path, e))?;
+        let side = declared_input_side(&parsed).ok_or_else(|| ModelError::Load {
+            path: path.to_path_buf(),
+            reason: "the model does not declare a [1, 3, side, side] input".into(),
+        })?;
         // Outputs are found by their ONNX names; optimisation keeps their order.
         let output_index = |name: &str| {
             let outlets = parsed.output_outlets().unwrap_or(&[]);
@@ -163,7 +176,23 @@ impl OptimizedBackbone {
             model,
             logits_output,
             features_output,
+            geometry: InputGeometry::for_side(side as u32),
         })
+    }
+}
+
+/// The side of the square input the ONNX file declares, if it declares one
+/// picture of three channels.
+fn declared_input_side(model: &InferenceModel) -> Option<usize> {
+    let shape = model
+        .input_fact(0)
+        .ok()?
+        .shape
+        .as_concrete_finite()
+        .ok()??;
+    match shape.as_slice() {
+        [1, 3, h, w] if h == w && (32..=1024).contains(h) => Some(*h),
+        _ => None,
     }
 }
 

@@ -15,6 +15,9 @@ pub const HEAD_JSON: &str = include_str!("../../../model/head.json");
 #[derive(Debug, Deserialize)]
 struct HeadFile {
     version: String,
+    /// The backbone input side the head was trained on (its features
+    /// depend on it).
+    input_side: u32,
     positive_class: String,
     weights: Vec<f32>,
     bias: f32,
@@ -66,6 +69,7 @@ impl Scores {
 #[derive(Debug)]
 pub struct Head {
     pub version: String,
+    pub input_side: u32,
     weights: Vec<f32>,
     bias: f32,
     /// ImageNet classes that are a dog or a domestic cat.
@@ -119,6 +123,7 @@ impl Head {
         let pet_classes = dog_classes.clone().chain(cat_classes.clone()).collect();
         Ok(Self {
             version: file.version,
+            input_side: file.input_side,
             weights: file.weights,
             bias: file.bias,
             pet_classes,

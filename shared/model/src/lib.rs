@@ -26,16 +26,15 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-pub use backbone::{BACKBONE_FILE, BackboneOutput, DepthwiseLayout, OptimizedBackbone};
+pub use backbone::{BACKBONE_FILE, Backbone, BackboneOutput, DepthwiseLayout, OptimizedBackbone};
 pub use decode::{
     DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DecodeError, DecodeLimits, DecodedImage,
     SupportedFormat, decode,
 };
 pub use head::Scores;
-pub use preprocess::{ModelInput, preprocess};
+pub use preprocess::{InputGeometry, ModelInput, preprocess};
 pub use thumbnail::{RenderedThumbnail, THUMBNAIL_LONG_SIDE, ThumbnailError};
 
-use backbone::Backbone;
 use catdog_core::domain::{BreedGuess, Category, ClassScore};
 use head::Head;
 
@@ -118,11 +117,21 @@ pub struct Classifier {
 
 impl Classifier {
     /// Loads `model_dir/backbone.onnx` and the committed head, and optimises
-    /// the backbone for one 224×224 picture at a time.
+    /// the backbone for one picture at a time.
     pub fn load(model_dir: &Path) -> Result<Self, ModelError> {
         let backbone_path = model_dir.join(BACKBONE_FILE);
         let backbone = Backbone::load(&backbone_path)?;
         let head = Head::committed()?;
+        let side = backbone.geometry().side;
+        if head.input_side != side {
+            // A backbone built for another head (an older model/build.sh
+            // run) would give features the head's weights do not fit.
+            return Err(ModelError::Head(format!(
+                "trained on {0}×{0} inputs, but {1} reads {side}×{side}: run model/build.sh",
+                head.input_side,
+                backbone_path.display()
+            )));
+        }
         let backbone_bytes = std::fs::read(&backbone_path).map_err(|source| ModelError::Read {
             path: backbone_path.clone(),
             source,
@@ -154,7 +163,12 @@ impl Classifier {
     }
 
     pub fn classify(&self, picture: &DecodedImage) -> Result<Classification, ModelError> {
-        self.classify_input(&preprocess(&picture.pixels))
+        self.classify_input(&self.preprocess(&picture.pixels))
+    }
+
+    /// The backbone's input for an upright RGB picture.
+    pub fn preprocess(&self, pixels: &image::RgbImage) -> ModelInput {
+        preprocess(pixels, self.backbone.geometry())
     }
 
     /// Inference and head alone, on an already preprocessed picture.
