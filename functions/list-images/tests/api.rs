@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, ORIGIN};
 use serde_json::Value;
-use support::{Service, seed_classified, seed_rejected};
+use support::{Service, seed_classified, seed_pending, seed_rejected};
 
 use catdog::domain::Category;
 
@@ -285,6 +285,47 @@ async fn kept_first_pages_never_hide_a_new_picture() {
             assert_eq!(changed.status(), StatusCode::OK, "{path} round {round}");
         }
     }
+}
+
+/// The stats count the whole table, so they are kept too: dropped with every
+/// verdict the listings' change feed carries, and at most
+/// `LISTING_CACHE_MS` (1 s by default) for the writes it does not (a new
+/// pending picture on PostgreSQL).
+#[tokio::test]
+async fn kept_stats_follow_every_verdict_and_age_out_for_other_writes() {
+    let service = Service::start(&[]).await;
+    seed_classified(&service.store, Category::Cat, 2).await;
+    let stats = || async { service.get("/api/v1/stats").await };
+    let first = stats().await;
+    let etag = first.headers()[ETAG].to_str().unwrap().to_owned();
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["by_category"]["cat"], 2);
+    let unchanged = service.revalidate("/api/v1/stats", &etag).await;
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
+
+    for round in 1..=3 {
+        seed_classified(&service.store, Category::Dog, 1).await;
+        let now: Value = stats().await.json().await.unwrap();
+        assert_eq!(now["by_category"]["dog"], round, "round {round}");
+        assert_eq!(now["total_images"], 2 + round, "round {round}");
+    }
+    let changed = service.revalidate("/api/v1/stats", &etag).await;
+    assert_eq!(changed.status(), StatusCode::OK);
+
+    seed_pending(&service.store).await;
+    let started = std::time::Instant::now();
+    loop {
+        let now: Value = stats().await.json().await.unwrap();
+        if now["by_status"]["pending"] == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "a pending picture was not counted within 5 s (LISTING_CACHE_MS is 1 s)"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("pending picture counted after {:?}", started.elapsed());
 }
 
 #[tokio::test]

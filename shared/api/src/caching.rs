@@ -31,6 +31,13 @@ pub fn etag(state: &GalleryState, route: &str, key: &str) -> HeaderValue {
     HeaderValue::try_from(tag).unwrap_or(HeaderValue::from_static("\"\""))
 }
 
+/// A strong validator for an answer that is not a function of the gallery
+/// state alone (the stats): its body's digest.
+pub fn etag_of_body(body: &[u8]) -> HeaderValue {
+    let tag = format!("\"{}\"", hex::encode(&Sha256::digest(body)[..12]));
+    HeaderValue::try_from(tag).unwrap_or(HeaderValue::from_static("\"\""))
+}
+
 pub fn not_modified(headers: &HeaderMap, etag: &HeaderValue) -> bool {
     let etag = etag.as_bytes();
     headers

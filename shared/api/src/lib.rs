@@ -27,15 +27,19 @@ pub struct ApiState {
     pub store: Arc<dyn ImageStore>,
     pub config: Arc<ApiConfig>,
     listings: Arc<ListingCache<ApiError>>,
+    /// `/api/v1/stats`, kept at most `LISTING_CACHE_MS` (see listing_cache).
+    stats: Arc<ListingCache<ApiError>>,
 }
 
 impl ApiState {
     pub fn new(store: Arc<dyn ImageStore>, config: ApiConfig) -> Self {
         let listings = Arc::new(ListingCache::new(store.changes(), config.listing_cache));
+        let stats = Arc::new(ListingCache::bounded(store.changes(), config.listing_cache));
         Self {
             store,
             config: Arc::new(config),
             listings,
+            stats,
         }
     }
 }

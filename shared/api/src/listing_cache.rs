@@ -18,6 +18,13 @@
 //! after another, each waiting out the database timeout. Cursor pages are
 //! not cached: few visitors share them.
 //!
+//! `/api/v1/stats` is kept the same way, under [`ListingKey::Stats`], in a
+//! cache made with [`ListingCache::bounded`]: its counts of pending and
+//! failed pictures also move with writes the feed does not carry, so it is
+//! kept at most `LISTING_CACHE_MS` even while the feed is live. That still
+//! makes its cost (it counts the whole table) one query per instance per
+//! bound at most, whatever the number of visitors.
+//!
 //! A hit is the common case and takes no lock a writer holds for long: a
 //! shared read of the map, then of the slot's kept listing. Only a miss
 //! queues on the slot's render lock.
@@ -51,6 +58,8 @@ pub enum ListingKey {
         category: Option<Category>,
         limit: u32,
     },
+    /// `GET /api/v1/stats`.
+    Stats,
 }
 
 /// At most this many listings are kept. The possible keys are few (a
@@ -82,12 +91,15 @@ struct Kept {
 struct Freshness {
     feed: ChangeFeed,
     bound_when_not_live: Duration,
+    /// Apply the bound even while the feed is live.
+    always_bounded: bool,
 }
 
 impl Freshness {
     fn holds(&self, kept: &Kept) -> bool {
         kept.epoch == self.feed.epoch()
-            && (self.feed.is_live() || kept.at.elapsed() < self.bound_when_not_live)
+            && ((self.feed.is_live() && !self.always_bounded)
+                || kept.at.elapsed() < self.bound_when_not_live)
     }
 }
 
@@ -127,10 +139,21 @@ impl<E: Clone> ListingCache<E> {
     /// `bound_when_not_live` while the feed is not live; a zero bound turns
     /// caching off.
     pub fn new(feed: ChangeFeed, bound_when_not_live: Duration) -> Self {
+        Self::with(feed, bound_when_not_live, false)
+    }
+
+    /// Keeps each entry until `feed` moves and at most `bound`, live or
+    /// not: for answers that also depend on writes the feed does not carry.
+    pub fn bounded(feed: ChangeFeed, bound: Duration) -> Self {
+        Self::with(feed, bound, true)
+    }
+
+    fn with(feed: ChangeFeed, bound_when_not_live: Duration, always_bounded: bool) -> Self {
         Self {
             freshness: Freshness {
                 feed,
                 bound_when_not_live,
+                always_bounded,
             },
             slots: RwLock::new(HashMap::new()),
         }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -513,14 +513,26 @@ pub async fn get_image(
     get,
     path = "/api/v1/stats",
     responses(
-        (status = 200, body = StatsResponse, description = "the gallery's counts and the sources' health", headers(("Cache-Control" = String)), example = json!({"total_images": 120, "by_category": {"cat": 60, "dog": 60, "other": 9}, "by_status": {"pending": 2, "classified": 129, "rejected": 1, "failed": 0}, "last_ingest_at": "2026-12-04T09:30:00.000000Z", "next_ingest_at": "2026-12-04T09:31:00.000000Z", "ingest_interval_secs": 60, "sources": [{"name": "thecatapi", "last_error": null, "last_error_at": null, "last_success_at": "2026-12-04T09:30:00.000000Z"}], "relabelled": 1})),
+        (status = 200, body = StatsResponse, description = "the gallery's counts and the sources' health (at most `LISTING_CACHE_MS` old, 1 s by default)", headers(("ETag" = String, description = "for If-None-Match"), ("Cache-Control" = String)), example = json!({"total_images": 120, "by_category": {"cat": 60, "dog": 60, "other": 9}, "by_status": {"pending": 2, "classified": 129, "rejected": 1, "failed": 0}, "last_ingest_at": "2026-12-04T09:30:00.000000Z", "next_ingest_at": "2026-12-04T09:31:00.000000Z", "ingest_interval_secs": 60, "sources": [{"name": "thecatapi", "last_error": null, "last_error_at": null, "last_success_at": "2026-12-04T09:30:00.000000Z"}], "relabelled": 1})),
+        (status = 304, description = NOT_MODIFIED),
         (status = 503, body = Problem, content_type = "application/problem+json", description = UNAVAILABLE, headers(("Retry-After" = u32, description = "seconds"))),
     ),
     tag = "v1"
 )]
 pub async fn stats(
     State(state): State<ApiState>,
-) -> Result<([(HeaderName, &'static str); 1], Json<StatsResponse>), ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rendered = state
+        .stats
+        .get_or_render(Some(ListingKey::Stats), render_stats(&state))
+        .await?;
+    Ok(caching::respond(&headers, &rendered))
+}
+
+/// The stats as sent. They count the whole table, so they are kept (see
+/// `ApiState::stats`); the ETag is the body's digest.
+async fn render_stats(state: &ApiState) -> Result<RenderedListing, ApiError> {
     let stats = state.store.stats().await?;
     let count_of = |c: Category| {
         stats
@@ -539,38 +551,39 @@ pub async fn stats(
     let interval = state.config.ingest_interval;
     let next = stats.state.last_ingest_at
         + chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::seconds(60));
+    let body = caching::json_body(&StatsResponse {
+        total_images: stats.state.total_images,
+        by_category: CategoryCounts {
+            cat: count_of(Category::Cat),
+            dog: count_of(Category::Dog),
+            other: count_of(Category::Other),
+        },
+        by_status: StatusCounts {
+            pending: status_of(Status::Pending),
+            classified: status_of(Status::Classified),
+            rejected: status_of(Status::Rejected),
+            failed: status_of(Status::Failed),
+        },
+        last_ingest_at: rfc3339(stats.state.last_ingest_at),
+        next_ingest_at: rfc3339(next),
+        ingest_interval_secs: interval.as_secs(),
+        relabelled: stats.relabelled,
+        sources: stats
+            .sources
+            .into_iter()
+            .map(|s| SourceHealth {
+                name: s.name,
+                last_error: s.last_error,
+                last_error_at: s.last_error_at.map(rfc3339),
+                last_success_at: s.last_success_at.map(rfc3339),
+            })
+            .collect(),
+    })?;
     // As fresh as a listing: the same few seconds a CDN or browser may keep it.
-    Ok((
-        [(header::CACHE_CONTROL, caching::CACHE_CONTROL)],
-        Json(StatsResponse {
-            total_images: stats.state.total_images,
-            by_category: CategoryCounts {
-                cat: count_of(Category::Cat),
-                dog: count_of(Category::Dog),
-                other: count_of(Category::Other),
-            },
-            by_status: StatusCounts {
-                pending: status_of(Status::Pending),
-                classified: status_of(Status::Classified),
-                rejected: status_of(Status::Rejected),
-                failed: status_of(Status::Failed),
-            },
-            last_ingest_at: rfc3339(stats.state.last_ingest_at),
-            next_ingest_at: rfc3339(next),
-            ingest_interval_secs: interval.as_secs(),
-            relabelled: stats.relabelled,
-            sources: stats
-                .sources
-                .into_iter()
-                .map(|s| SourceHealth {
-                    name: s.name,
-                    last_error: s.last_error,
-                    last_error_at: s.last_error_at.map(rfc3339),
-                    last_success_at: s.last_success_at.map(rfc3339),
-                })
-                .collect(),
-        }),
-    ))
+    Ok(RenderedListing {
+        etag: caching::etag_of_body(&body),
+        body,
+    })
 }
 
 pub async fn openapi() -> impl IntoResponse {

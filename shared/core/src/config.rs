@@ -132,7 +132,7 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("1000"),
         read_by: &[LIST, CLI],
         secret: false,
-        meaning: "first pages of listings are kept rendered until the database reports a change; while that report is down (PostgreSQL's notification connection), this many milliseconds at most (0 to 5000; 0: keep nothing)",
+        meaning: "first pages of listings are kept rendered until the database reports a change; while that report is down (PostgreSQL's notification connection), this many milliseconds at most; `/api/v1/stats` is kept the same way and never longer than this (0 to 5000; 0: keep nothing)",
     },
     Setting {
         name: "INGEST_INTERVAL_SECS",

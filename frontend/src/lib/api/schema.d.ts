@@ -460,10 +460,12 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the gallery's counts and the sources' health */
+            /** @description the gallery's counts and the sources' health (at most `LISTING_CACHE_MS` old, 1 s by default) */
             200: {
                 headers: {
                     "Cache-Control"?: string;
+                    /** @description for If-None-Match */
+                    ETag?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -497,6 +499,13 @@ export interface operations {
                      */
                     "application/json": components["schemas"]["StatsResponse"];
                 };
+            };
+            /** @description not modified since the ETag given in If-None-Match */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description the database is unavailable; come back after Retry-After seconds */
             503: {

@@ -148,6 +148,26 @@ impl Drop for Service {
     }
 }
 
+/// Stores one picture waiting for its verdict, as ingestion does.
+pub async fn seed_pending(store: &Arc<dyn ImageStore>) -> ImageId {
+    let id = ImageId::new();
+    let image = NewImage {
+        id,
+        sha256: Digest::of(id.to_string().as_bytes()),
+        source: "test".to_owned(),
+        source_ref: Some(format!("ref-{id}")),
+        object_name: ObjectName::original(id),
+        content_type: "image/jpeg".to_owned(),
+        byte_size: 1234,
+        created_at: now_micros(),
+    };
+    assert_eq!(
+        store.insert_pending(&image).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+    id
+}
+
 /// Stores `n` classified pictures of `category`, oldest first, and returns
 /// their ids in that order.
 pub async fn seed_classified(
@@ -157,21 +177,7 @@ pub async fn seed_classified(
 ) -> Vec<ImageId> {
     let mut ids = Vec::new();
     for _ in 0..n {
-        let id = ImageId::new();
-        let image = NewImage {
-            id,
-            sha256: Digest::of(id.to_string().as_bytes()),
-            source: "test".to_owned(),
-            source_ref: Some(format!("ref-{id}")),
-            object_name: ObjectName::original(id),
-            content_type: "image/jpeg".to_owned(),
-            byte_size: 1234,
-            created_at: now_micros(),
-        };
-        assert_eq!(
-            store.insert_pending(&image).await.unwrap(),
-            InsertOutcome::Inserted
-        );
+        let id = seed_pending(store).await;
         let verdict = Verdict {
             category,
             confidence: 0.97,
