@@ -97,8 +97,8 @@ impl TestDb {
     /// workloads' database roles, which SQLite has no notion of.
     fn all_migrations(&self) -> Vec<i64> {
         match &self.backend {
-            Backend::Sqlite { .. } => vec![1, 2, 4],
-            Backend::Postgres(_) => vec![1, 2, 3, 4, 6],
+            Backend::Sqlite { .. } => vec![1, 2, 4, 7],
+            Backend::Postgres(_) => vec![1, 2, 3, 4, 6, 7],
         }
     }
 }

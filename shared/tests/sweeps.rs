@@ -29,7 +29,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use catdog::classifier::DecodeLimits;
 use catdog::classify::{self, ClassifyService, PUSH_ROUTE};
-use catdog::domain::{Digest, ImageId, NewImage, ObjectName, Status, now_micros};
+use catdog::domain::{Digest, ImageId, NewImage, ObjectName, PageLimit, Status, now_micros};
 use catdog::ingest::orphans::{OrphanSweep, sweep_orphans};
 use catdog::ingest::{IngestConfig, Ingestor, SourceSpec};
 use catdog::objects::{self, FolderStore, ObjectStore, StorageOptions};
@@ -280,6 +280,7 @@ macro_rules! on_both_databases {
 
 on_both_databases!(
     a_dead_lettered_picture_is_republished_a_bounded_number_of_times_then_failed,
+    a_failed_picture_is_retried_until_the_fault_is_gone_and_then_shown,
     an_insert_that_fails_leaves_an_object_that_the_next_sweep_deletes,
     the_orphan_sweep_deletes_only_old_objects_without_a_row,
 );
@@ -381,6 +382,104 @@ async fn a_dead_lettered_picture_is_republished_a_bounded_number_of_times_then_f
 /// object stays behind (deleting it at once is not safe: the insert may have
 /// committed even though we saw an error), and the sweep of a later run
 /// deletes it once the grace period is over.
+/// Issue 21: a picture that failed because of us (here its original was
+/// missing from storage) used to stay failed for good. Now the sweep gives it
+/// further rounds after a doubling wait: once the original is back it is
+/// classified and shown; one whose fault never goes away stays failed after
+/// `max_retries` rounds, with its reason, until an operator retries it.
+async fn a_failed_picture_is_retried_until_the_fault_is_gone_and_then_shown(world: World) {
+    let queue = world.classifying_queue();
+    let cat = dev_photo("cat/cat.4210.jpg");
+    let healed = world.pending_without_original(&cat).await;
+    let never = world
+        .pending_without_original(&dev_photo("dog/dog.4002.jpg"))
+        .await;
+    let mut config = IngestConfig::new(vec![SourceSpec::Folder(photo_folder(&world.dir, &[]))]);
+    config.republish_after = Duration::from_millis(300);
+    config.max_publishes = 1;
+    config.retry_failed_after = Duration::from_millis(300);
+    config.max_retries = 2;
+    let ingestor = Ingestor::new(
+        config,
+        &world.backends(),
+        Arc::clone(&queue) as Arc<dyn catdog::pubsub::Publisher>,
+    )
+    .unwrap();
+    let status = |id| {
+        let store = Arc::clone(&world.store);
+        async move { store.get(id).await.unwrap().unwrap().status }
+    };
+
+    let mut restored = false;
+    let mut retried = 0;
+    // Rounds given in the last runs, once both pictures have settled.
+    let mut settled_runs = Vec::new();
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        let summary = ingestor.run_once().await.unwrap();
+        drained(&queue).await;
+        retried += summary.retried;
+        if !restored && status(healed).await == Status::Failed {
+            // The fault is gone: the original is back in storage.
+            world
+                .objects
+                .put(
+                    &ObjectName::original(healed),
+                    cat.clone().into(),
+                    "image/jpeg",
+                )
+                .await
+                .unwrap();
+            restored = true;
+        }
+        if status(healed).await == Status::Classified && status(never).await == Status::Failed {
+            settled_runs.push(summary.retried);
+            // Longer than the last round's wait (300 ms · 2²): a third
+            // round would have come.
+            if settled_runs.len() == 6 {
+                break;
+            }
+        }
+    }
+    assert!(restored, "the picture never failed");
+    assert_eq!(status(healed).await, Status::Classified);
+    let shown = world
+        .store
+        .gallery_listing(&[None], PageLimit::new(10).unwrap(), None)
+        .await
+        .unwrap();
+    assert!(
+        shown.pages[0].iter().any(|r| r.id == healed),
+        "the healed picture is not shown"
+    );
+    // At least one round for the healed picture (two when a run took longer
+    // than the first wait) and the bound, 2, for the other, which then
+    // stays failed with its reason.
+    assert_eq!(
+        settled_runs.len(),
+        6,
+        "the pictures did not settle: {retried} rounds"
+    );
+    assert!(retried >= 3, "rounds given: {retried}");
+    assert!(
+        settled_runs[1..].iter().all(|&n| n == 0),
+        "rounds went on past the bound: {settled_runs:?}"
+    );
+    let record = world.store.get(never).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Failed);
+    let reason = record.last_error.unwrap_or_default();
+    assert!(reason.contains("missing from object storage"), "{reason}");
+    let failed = world.store.failed_images(10).await.unwrap();
+    assert_eq!(failed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![never]);
+
+    // An operator's retry makes it pending again, whatever its rounds;
+    // anything not failed is left alone.
+    let retried_now = world.store.retry_images(&[never, healed]).await.unwrap();
+    assert_eq!(retried_now, vec![never]);
+    assert_eq!(status(never).await, Status::Pending);
+    assert_eq!(status(healed).await, Status::Classified);
+}
+
 async fn an_insert_that_fails_leaves_an_object_that_the_next_sweep_deletes(world: World) {
     let photos: Vec<(String, Vec<u8>)> =
         ["cat/cat.4210.jpg", "dog/dog.4002.jpg", "cat/cat.4212.jpg"]

@@ -86,6 +86,12 @@ pub struct IngestConfig {
     /// and marks it failed (each publish is itself delivered several times
     /// before it is dead-lettered).
     pub max_publishes: u32,
+    /// A failed picture (our fault, never the picture's) is given another
+    /// round of publishes this long after its last one, twice as long after
+    /// each further round, at most `max_retries` rounds: a storage or
+    /// database outage heals without an operator.
+    pub retry_failed_after: Duration,
+    pub max_retries: u32,
     /// Objects without a row younger than this are left alone by the
     /// orphan sweep: their row may still be on its way.
     pub orphan_grace: Duration,
@@ -113,6 +119,8 @@ impl fmt::Debug for IngestConfig {
             .field("fetch", &self.fetch)
             .field("republish_after", &self.republish_after)
             .field("max_publishes", &self.max_publishes)
+            .field("retry_failed_after", &self.retry_failed_after)
+            .field("max_retries", &self.max_retries)
             .field("orphan_grace", &self.orphan_grace)
             .field("orphan_window", &self.orphan_window)
             .field("lease_ttl", &self.lease_ttl)
@@ -165,6 +173,9 @@ impl IngestConfig {
             fetch: FetchOptions::default(),
             republish_after: Duration::from_secs(120),
             max_publishes: 5,
+            // 15 min, 30, 1 h, 2 h: an outage of a few hours still heals.
+            retry_failed_after: Duration::from_secs(15 * 60),
+            max_retries: 4,
             orphan_grace: Duration::from_secs(300),
             orphan_window: Duration::from_secs(3600),
             lease_ttl: Duration::from_secs(120),

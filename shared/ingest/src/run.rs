@@ -51,6 +51,9 @@ pub struct IngestSummary {
     /// maximum number of times without a verdict. Now `failed`.
     #[serde(default)]
     pub given_up: u64,
+    /// Failed pictures given another round of publishes by the sweep.
+    #[serde(default)]
+    pub retried: u64,
     /// Objects no row refers to, deleted by the orphan sweep.
     #[serde(default)]
     pub orphans_deleted: u64,
@@ -541,6 +544,21 @@ impl Ingestor {
             );
         }
         tally.summary.given_up += given_up.len() as u64;
+        // Failed pictures get another round once their wait is over; they
+        // are pending again, so the republish below sends them.
+        let retried = self
+            .store
+            .retry_failed(
+                now_micros(),
+                self.config.retry_failed_after,
+                self.config.max_retries,
+                SWEEP_LIMIT,
+            )
+            .await?;
+        for id in &retried {
+            tracing::info!(image_id = %id, "a failed picture gets another round of publishes");
+        }
+        tally.summary.retried += retried.len() as u64;
         let stale = self.store.unpublished(stale_before, SWEEP_LIMIT).await?;
         for record in stale {
             let message =

@@ -237,6 +237,29 @@ pub trait ImageStore: Send + Sync + 'static {
     /// the error classification last recorded), so the sweep stops
     /// republishing them; a late delivery can still classify them. Returns
     /// the images given up on, at most `limit`.
+    /// Gives failed pictures another round of publishes: those given up on
+    /// at least `backoff · 2^retries` after their last publish, and given
+    /// fewer than `max_retries` rounds before. A failure is always ours
+    /// (storage, database, a timeout; a picture that cannot be decoded is
+    /// rejected instead), so once the fault is gone a round classifies it.
+    /// They become pending with their publish count reset, and the sweep
+    /// republishes them; `last_error` keeps why they failed until a verdict.
+    /// Returns the images retried, at most `limit`.
+    async fn retry_failed(
+        &self,
+        now: DateTime<Utc>,
+        backoff: Duration,
+        max_retries: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<ImageId>>;
+
+    /// An operator's retry of chosen failed pictures (`catdog retry`): made
+    /// pending now, whatever their rounds. Returns those that were failed.
+    async fn retry_images(&self, ids: &[ImageId]) -> StoreResult<Vec<ImageId>>;
+
+    /// The newest failed pictures, with their errors (`catdog failed`).
+    async fn failed_images(&self, limit: u32) -> StoreResult<Vec<ImageRecord>>;
+
     async fn give_up_unanswered(
         &self,
         stale_before: DateTime<Utc>,

@@ -50,6 +50,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("migrations/postgres/0006_gallery_notify.sql"),
     ),
+    (
+        7,
+        include_str!("migrations/postgres/0007_failure_retries.sql"),
+    ),
 ];
 
 /// The advisory lock every migrating process takes, so that several instances
@@ -454,6 +458,21 @@ async fn query_records(
     let statement = client.prepare_cached(sql).await?;
     let rows = client.query(&statement, params).await?;
     Ok(rows.iter().map(record).collect::<StoreResult<Vec<_>>>()?)
+}
+
+/// The ids an `UPDATE … RETURNING id` changed.
+async fn query_ids(
+    client: &Object,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Work<Vec<ImageId>> {
+    let statement = client.prepare_cached(sql).await?;
+    let rows = client.query(&statement, params).await?;
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in rows {
+        ids.push(ImageId::from_uuid(row.try_get(0)?));
+    }
+    Ok(ids)
 }
 
 async fn read_state(tx: &Transaction<'_>) -> Work<(GalleryState, [i64; 3])> {
@@ -914,16 +933,50 @@ impl ImageStore for PostgresStore {
              ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id"
         );
         let max_publishes = to_i32("publish count", max_publishes)?;
+        let params: [&(dyn ToSql + Sync); 3] = [&stale_before, &max_publishes, &i64::from(limit)];
+        let outcome = tokio::time::timeout(self.timeout, query_ids(&client, &sql, &params)).await;
+        self.settle(client, outcome)
+    }
+
+    async fn retry_failed(
+        &self,
+        now: DateTime<Utc>,
+        backoff: Duration,
+        max_retries: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<ImageId>> {
+        let client = self.client().await?;
+        // `published_at` is the last publish of the round that failed; each
+        // round waits twice as long as the one before.
+        let sql = "UPDATE images SET status = 'pending', publishes = 0, retries = retries + 1 \
+             WHERE status = 'failed' AND id IN (SELECT id FROM images \
+             WHERE status = 'failed' AND retries < $2 \
+             AND published_at < $1::timestamptz - make_interval(secs => $3::float8 * power(2, retries)) \
+             ORDER BY created_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id";
+        let max_retries = to_i32("retry count", max_retries.min(30))?;
+        let backoff = backoff.as_secs_f64();
+        let params: [&(dyn ToSql + Sync); 4] = [&now, &max_retries, &backoff, &i64::from(limit)];
+        let outcome = tokio::time::timeout(self.timeout, query_ids(&client, sql, &params)).await;
+        self.settle(client, outcome)
+    }
+
+    async fn retry_images(&self, ids: &[ImageId]) -> StoreResult<Vec<ImageId>> {
+        let client = self.client().await?;
+        let uuids: Vec<uuid::Uuid> = ids.iter().map(ImageId::as_uuid).collect();
+        let sql = "UPDATE images SET status = 'pending', publishes = 0 \
+                   WHERE id = ANY($1) AND status = 'failed' RETURNING id";
+        let outcome = tokio::time::timeout(self.timeout, query_ids(&client, sql, &[&uuids])).await;
+        self.settle(client, outcome)
+    }
+
+    async fn failed_images(&self, limit: u32) -> StoreResult<Vec<ImageRecord>> {
+        let client = self.client().await?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM images WHERE status = 'failed' \
+             ORDER BY created_at DESC LIMIT $1"
+        );
         let outcome = tokio::time::timeout(self.timeout, async {
-            let update = client.prepare_cached(&sql).await?;
-            let rows = client
-                .query(&update, &[&stale_before, &max_publishes, &i64::from(limit)])
-                .await?;
-            let mut ids = Vec::with_capacity(rows.len());
-            for row in rows {
-                ids.push(ImageId::from_uuid(row.try_get(0)?));
-            }
-            Ok(ids)
+            query_records(&client, &sql, &[&i64::from(limit)]).await
         })
         .await;
         self.settle(client, outcome)

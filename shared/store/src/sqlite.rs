@@ -65,6 +65,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("migrations/sqlite/0004_breeds_and_relabels.sql"),
     ),
+    (
+        7,
+        include_str!("migrations/sqlite/0007_failure_retries.sql"),
+    ),
 ];
 
 pub struct SqliteStore {
@@ -438,6 +442,23 @@ impl RawRow {
             },
         })
     }
+}
+
+/// The ids an `UPDATE … RETURNING id` changed.
+fn query_ids(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<Vec<ImageId>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
+    stmt.query_map(params, |row| row.get::<_, String>(0))
+        .map_err(db_error)?
+        .map(|id| {
+            id.map_err(db_error)?
+                .parse::<ImageId>()
+                .map_err(|e| corrupt("id", e))
+        })
+        .collect()
 }
 
 fn query_records(
@@ -932,19 +953,62 @@ impl ImageStore for SqliteStore {
                  WHERE status = 'pending' AND publishes >= ?2 AND published_at < ?1 \
                  ORDER BY created_at LIMIT ?3) RETURNING id"
             );
-            let mut stmt = conn.prepare_cached(&sql).map_err(db_error)?;
-            let ids = stmt
-                .query_map(params![micros(stale_before), max_publishes, limit], |row| {
-                    row.get::<_, String>(0)
-                })
-                .map_err(db_error)?
-                .map(|id| {
-                    id.map_err(db_error)?
-                        .parse::<ImageId>()
-                        .map_err(|e| corrupt("id", e))
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-            Ok(ids)
+            query_ids(
+                conn,
+                &sql,
+                params![micros(stale_before), max_publishes, limit],
+            )
+        })
+        .await
+    }
+
+    async fn retry_failed(
+        &self,
+        now: DateTime<Utc>,
+        backoff: Duration,
+        max_retries: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<ImageId>> {
+        let backoff = i64::try_from(backoff.as_micros()).unwrap_or(i64::MAX);
+        self.with_conn(move |conn| {
+            // `published_at` is the last publish of the round that failed;
+            // each round waits twice as long as the one before.
+            query_ids(
+                conn,
+                "UPDATE images SET status = 'pending', publishes = 0, retries = retries + 1 \
+                 WHERE id IN (SELECT id FROM images WHERE status = 'failed' \
+                 AND retries < ?2 AND published_at < ?1 - ?3 * (1 << retries) \
+                 ORDER BY created_at LIMIT ?4) RETURNING id",
+                params![micros(now), max_retries.min(30), backoff, limit],
+            )
+        })
+        .await
+    }
+
+    async fn retry_images(&self, ids: &[ImageId]) -> StoreResult<Vec<ImageId>> {
+        let ids: Vec<String> = ids.iter().map(ImageId::to_string).collect();
+        self.with_conn(move |conn| {
+            let mut retried = Vec::new();
+            for id in &ids {
+                retried.extend(query_ids(
+                    conn,
+                    "UPDATE images SET status = 'pending', publishes = 0 \
+                     WHERE id = ?1 AND status = 'failed' RETURNING id",
+                    params![id],
+                )?);
+            }
+            Ok(retried)
+        })
+        .await
+    }
+
+    async fn failed_images(&self, limit: u32) -> StoreResult<Vec<ImageRecord>> {
+        self.with_reader(move |conn| {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM images WHERE status = 'failed' \
+                 ORDER BY created_at DESC LIMIT ?1"
+            );
+            query_records(conn, &sql, [i64::from(limit)])
         })
         .await
     }
