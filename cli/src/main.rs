@@ -37,6 +37,10 @@ enum Command {
     DeadLetters(commands::dead_letters::Args),
     /// Correct a picture's category (DATABASE_URL): recorded with who and when.
     Relabel(commands::relabel::Args),
+    /// List the pictures classification gave up on, with why (DATABASE_URL).
+    Failed(commands::failed::ListArgs),
+    /// Give failed pictures another round now: the next ingestion run publishes them.
+    Retry(commands::failed::RetryArgs),
     /// Delete every stored object that no image row refers to (DATABASE_URL, STORAGE_URL).
     SweepOrphans(commands::sweep_orphans::Args),
 }
@@ -71,6 +75,8 @@ fn main() -> ExitCode {
             Command::Import(args) => commands::import::run(args).await,
             Command::DeadLetters(args) => commands::dead_letters::run(args).await,
             Command::Relabel(args) => commands::relabel::run(args).await,
+            Command::Failed(args) => commands::failed::list(args).await,
+            Command::Retry(args) => commands::failed::retry(args).await,
             Command::SweepOrphans(args) => commands::sweep_orphans::run(args).await,
         }
     });

@@ -2,33 +2,16 @@
 //! database and in a PostgreSQL one (DATABASE_URL), refuses what it cannot
 //! do with a clear message, and records who did it.
 
-#[allow(dead_code)]
-#[path = "../../shared/tests/support/postgres.rs"]
-mod postgres;
+mod operator;
 
 use std::path::Path;
-use std::process::Command;
 
-use catdog::domain::{
-    Category, Digest, ImageId, NewImage, ObjectName, Thumbnail, Verdict, now_micros,
-};
-use catdog::store::{ConnectOptions, ImageStore, connect};
+use catdog::domain::{Category, ImageId, ObjectName, Thumbnail, Verdict};
+use catdog::store::ImageStore;
+use operator::OperatorDb;
 
 async fn seed(store: &dyn ImageStore, category: Category) -> ImageId {
-    let id = ImageId::new();
-    store
-        .insert_pending(&NewImage {
-            id,
-            sha256: Digest::of(id.to_string().as_bytes()),
-            source: "seed".to_owned(),
-            source_ref: None,
-            object_name: ObjectName::original(id),
-            content_type: "image/jpeg".to_owned(),
-            byte_size: 10,
-            created_at: now_micros(),
-        })
-        .await
-        .unwrap();
+    let id = operator::pending_row(store).await;
     let verdict = Verdict {
         category,
         confidence: 0.9,
@@ -49,24 +32,9 @@ async fn seed(store: &dyn ImageStore, category: Category) -> ImageId {
     id
 }
 
-/// Runs `catdog relabel ARGS` with only `env`; its exit status and output.
+/// Runs `catdog relabel ARGS`.
 fn relabel(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_catdog"))
-        .arg("relabel")
-        .args(args)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_clear()
-        .env("USER", "tester")
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    operator::catdog(data_dir, env, &[&["relabel"], args].concat())
 }
 
 async fn relabel_and_check(store: &dyn ImageStore, data_dir: &Path, env: &[(&str, &str)]) {
@@ -96,30 +64,14 @@ async fn relabel_and_check(store: &dyn ImageStore, data_dir: &Path, env: &[(&str
 
 #[tokio::test]
 async fn relabel_in_local_mode_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let url = format!("sqlite://{}", data.join("catdog.db").display());
-    let store = connect(&url, &ConnectOptions::default()).await.unwrap();
-    store.migrate().await.unwrap();
-    // No DATABASE_URL: local mode's database in --data-dir.
-    relabel_and_check(store.as_ref(), &data, &[]).await;
+    let db = OperatorDb::sqlite().await;
+    relabel_and_check(db.store.as_ref(), db.data_dir(), &db.env()).await;
 }
 
 #[tokio::test]
 async fn relabel_on_postgres() {
-    let Some(database) = postgres::TestDatabase::create().await else {
+    let Some(db) = OperatorDb::postgres().await else {
         return;
     };
-    let store = connect(&database.url, &ConnectOptions::default())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    relabel_and_check(
-        store.as_ref(),
-        dir.path(),
-        &[("DATABASE_URL", database.url.as_str())],
-    )
-    .await;
+    relabel_and_check(db.store.as_ref(), db.data_dir(), &db.env()).await;
 }

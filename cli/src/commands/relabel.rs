@@ -9,9 +9,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use catdog::domain::{Category, ImageId};
-use catdog::local;
-use catdog::startup::init;
-use catdog::store::{self, ConnectOptions, RelabelOutcome};
+use catdog::store::RelabelOutcome;
+
+use super::open_store;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,16 +26,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    // The port is not used: only the database defaults matter here.
-    let common = init(&local::local_env(&args.data_dir, 0))?;
-    let options = ConnectOptions {
-        pool_size: 1,
-        timeout: common.database_timeout,
-    };
-    let store = store::connect(&common.database_url, &options)
-        .await
-        .context("connecting to the database")?;
-    store.migrate().await.context("migrating the database")?;
+    let store = open_store(&args.data_dir).await?;
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
     let by = format!("cli:{user}");
     match store
