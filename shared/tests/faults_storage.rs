@@ -306,9 +306,15 @@ async fn storage_stopped_during_classification() {
         match *status {
             StatusCode::NO_CONTENT => assert_eq!(record.status, Status::Classified),
             StatusCode::SERVICE_UNAVAILABLE => {
-                // The message comes back; nothing was recorded.
+                // The message comes back; nothing was recorded but why,
+                // as a kind, without the emulator's address.
                 assert_eq!(record.status, Status::Pending, "{id}");
                 assert!(record.thumbnail.is_none());
+                let reason = record.last_error.clone().unwrap_or_default();
+                assert!(
+                    reason.starts_with("storage: ") && !reason.contains("127.0.0.1"),
+                    "{id}: {reason:?}"
+                );
                 to_redeliver.push(*id);
             }
             other => panic!("{id}: answered {other}"),

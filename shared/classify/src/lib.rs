@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use catdog_core::config::{ConfigError, Env};
-use catdog_core::domain::{Category, ImageId, ObjectName, Status, Thumbnail, Verdict};
+use catdog_core::domain::{Category, ImageId, ImageRecord, ObjectName, Status, Thumbnail, Verdict};
 use catdog_core::pubsub::ImageMessage;
 use catdog_model::{Analysis, Classifier, ClassifyError, DecodeLimits, ModelError};
 use catdog_objects::{ObjectError, ObjectStore};
@@ -91,6 +91,25 @@ pub enum ClassifyFailure {
     Mismatch(ImageId, &'static str),
 }
 
+impl ClassifyFailure {
+    /// What the picture's row keeps: a kind and a short message from a fixed
+    /// vocabulary.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ClassifyFailure::Store(StoreError::Unavailable(_)) => "database: unavailable",
+            ClassifyFailure::Store(_) => "database: error",
+            ClassifyFailure::Objects(ObjectError::Unavailable(_)) => "storage: unavailable",
+            ClassifyFailure::Objects(ObjectError::NotFound(_))
+            | ClassifyFailure::OriginalMissing(_) => {
+                "storage: the original is missing from object storage"
+            }
+            ClassifyFailure::Objects(_) => "storage: error",
+            ClassifyFailure::Model(_) => "classifier: failed",
+            ClassifyFailure::Mismatch(..) => "message: does not match the stored picture",
+        }
+    }
+}
+
 /// Everything classification needs, shared by every request.
 #[derive(Clone)]
 pub struct ClassifyService {
@@ -142,12 +161,20 @@ impl ClassifyService {
         if matches!(record.status, Status::Classified | Status::Rejected) {
             return Ok(Outcome::AlreadyDone);
         }
+        let result = self.classify_stored(&record).await;
+        if let Err(failure) = &result {
+            self.note_failure(id, failure).await;
+        }
+        result
+    }
+
+    /// Classifies a stored picture that is still waiting for its verdict.
+    async fn classify_stored(&self, record: &ImageRecord) -> Result<Outcome, ClassifyFailure> {
+        let id = record.id;
         let original = match self.objects.get(&record.object_name).await {
             Ok(object) => object,
             Err(ObjectError::NotFound(_)) => {
-                let failure = ClassifyFailure::OriginalMissing(record.object_name.clone());
-                self.note_failure(id, &failure).await;
-                return Err(failure);
+                return Err(ClassifyFailure::OriginalMissing(record.object_name.clone()));
             }
             Err(e) => return Err(ClassifyFailure::Objects(e)),
         };
@@ -161,11 +188,7 @@ impl ClassifyService {
                     RecordOutcome::NotFound => Outcome::UnknownImage,
                 });
             }
-            Err(e) => {
-                let failure = ClassifyFailure::Model(e.to_string());
-                self.note_failure(id, &failure).await;
-                return Err(failure);
-            }
+            Err(e) => return Err(ClassifyFailure::Model(e.to_string())),
         };
         let category = analysis.classification.category;
         // The thumbnail first: a recorded verdict always has its thumbnail.
@@ -201,10 +224,12 @@ impl ClassifyService {
             })
     }
 
-    /// Keeps the error on the record for operators. Best effort: when the
-    /// database is what failed, there is nowhere to write it.
+    /// Keeps why on the record for operators (`catdog failed`), as a kind
+    /// and a fixed short message: the full error, which may name a path, a
+    /// bucket or a host, is the push handler's log line. Best effort: when
+    /// the database is what failed, there is usually nowhere to write it.
     async fn note_failure(&self, id: ImageId, failure: &ClassifyFailure) {
-        if let Err(e) = self.store.record_failure(id, &failure.to_string()).await {
+        if let Err(e) = self.store.record_failure(id, failure.reason()).await {
             tracing::warn!(image_id = %id, error = %e, "could not record the failure");
         }
     }
