@@ -86,6 +86,7 @@ impl Server {
             // Longer than any test waits: a shutdown held up by idle
             // connections fails the test instead of ending with the grace.
             shutdown_grace: Duration::from_secs(60),
+            ..ServeOptions::default()
         };
         let done = tokio::spawn(serve(listener, app, options, async move {
             let _ = stopped.await;

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every function: the server loop with graceful
 //! shutdown, the middleware stack, health checks and the one error type.
 
+mod limits;
 mod problem;
 mod server;
 

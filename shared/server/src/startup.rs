@@ -132,7 +132,7 @@ async fn serve_app(name: &'static str, app: Router, port: u16) -> Result<(), Sta
     crate::http::serve(
         listener,
         app,
-        crate::http::ServeOptions::default(),
+        crate::http::ServeOptions::for_this_process(),
         crate::http::shutdown_signal(),
     )
     .await;

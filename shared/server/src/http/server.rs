@@ -18,6 +18,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tower::util::{MapFuture, MapRequest, MapRequestLayer};
 
+use super::limits;
+
 /// How the server treats slow clients and shutdown.
 #[derive(Clone, Debug)]
 pub struct ServeOptions {
@@ -31,6 +33,11 @@ pub struct ServeOptions {
     pub body_read_timeout: Duration,
     /// After the shutdown signal, in-flight requests get this long to finish.
     pub shutdown_grace: Duration,
+    /// Connections held at once. At the cap no more are accepted: new ones
+    /// wait in the listen queue until one closes (idle ones close after
+    /// `header_read_timeout`), instead of taking the files the requests in
+    /// flight need.
+    pub max_connections: usize,
 }
 
 impl Default for ServeOptions {
@@ -39,6 +46,18 @@ impl Default for ServeOptions {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            max_connections: limits::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+impl ServeOptions {
+    /// The defaults, with the connection cap derived from this process's
+    /// open-file limit, which this first raises to its hard limit (logged).
+    pub fn for_this_process() -> Self {
+        Self {
+            max_connections: limits::connection_cap(limits::raise_open_file_limit()),
+            ..Self::default()
         }
     }
 }
@@ -97,8 +116,18 @@ pub async fn serve(
     // Tells connections to finish what is in flight and close. Each
     // connection holds a receiver, so the sender knows when all are gone.
     let (stopping, stop_signal) = tokio::sync::watch::channel(false);
+    let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
+    tracing::info!(max_connections = options.max_connections, "serving");
     tokio::pin!(shutdown);
     loop {
+        // A free slot first: at the cap, connections wait in the listen queue.
+        let slot = tokio::select! {
+            slot = Arc::clone(&slots).acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -114,7 +143,10 @@ pub async fn serve(
                 let builder = builder.clone();
                 let router = router.clone();
                 let stop_signal = stop_signal.clone();
-                tokio::spawn(serve_connection(stream, peer, builder, router, idle_timeout, stop_signal));
+                tokio::spawn(async move {
+                    serve_connection(stream, peer, builder, router, idle_timeout, stop_signal).await;
+                    drop(slot);
+                });
             }
             () = &mut shutdown => break,
         }
