@@ -47,11 +47,31 @@ impl FolderStore {
 }
 
 fn io_error(name: &ObjectName, e: std::io::Error) -> ObjectError {
-    if e.kind() == std::io::ErrorKind::NotFound {
+    use std::io::ErrorKind;
+    if e.kind() == ErrorKind::NotFound {
         ObjectError::NotFound(name.to_string())
+    } else if is_transient(&e) {
+        // Callers answer 503 with Retry-After (Pub/Sub redelivers the push):
+        // the picture is fine, the machine is not, for now.
+        ObjectError::Unavailable(format!("{name}: {e}"))
     } else {
         ObjectError::Other(format!("{name}: {e}"))
     }
+}
+
+/// A disk that is full or read-only, a quota reached, or no file
+/// descriptor left: conditions that pass, not a bad object.
+fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    /// EMFILE and ENFILE (the same numbers on Linux and macOS): std has no
+    /// stable ErrorKind for them.
+    const TOO_MANY_OPEN_FILES: [i32; 2] = [24, 23];
+    matches!(
+        e.kind(),
+        ErrorKind::StorageFull | ErrorKind::ReadOnlyFilesystem | ErrorKind::QuotaExceeded
+    ) || e
+        .raw_os_error()
+        .is_some_and(|code| cfg!(unix) && TOO_MANY_OPEN_FILES.contains(&code))
 }
 
 /// The names of the files in `dir` that are valid UTF-8 (ours all are);
@@ -204,5 +224,38 @@ impl ObjectStore for FolderStore {
             });
         }
         Ok(page)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error, ErrorKind};
+
+    use super::*;
+
+    #[test]
+    fn a_full_or_read_only_disk_and_no_files_left_are_unavailable_not_errors() {
+        let name = ObjectName::thumbnail(ImageId::new());
+        for e in [
+            Error::from(ErrorKind::StorageFull),
+            Error::from(ErrorKind::ReadOnlyFilesystem),
+            Error::from(ErrorKind::QuotaExceeded),
+            Error::from_raw_os_error(24),
+            Error::from_raw_os_error(23),
+        ] {
+            let shown = e.to_string();
+            assert!(
+                matches!(io_error(&name, e), ObjectError::Unavailable(_)),
+                "{shown}"
+            );
+        }
+        assert!(matches!(
+            io_error(&name, Error::from(ErrorKind::NotFound)),
+            ObjectError::NotFound(_)
+        ));
+        assert!(matches!(
+            io_error(&name, Error::from(ErrorKind::InvalidData)),
+            ObjectError::Other(_)
+        ));
     }
 }

@@ -263,6 +263,11 @@ fn db_error(e: rusqlite::Error) -> StoreError {
                 rusqlite::ErrorCode::DatabaseBusy
                     | rusqlite::ErrorCode::DatabaseLocked
                     | rusqlite::ErrorCode::CannotOpen
+                    // A full disk, or one that fails to read or write,
+                    // passes: callers answer 503 with Retry-After and
+                    // Pub/Sub redelivers.
+                    | rusqlite::ErrorCode::DiskFull
+                    | rusqlite::ErrorCode::SystemIoFailure
             ) =>
         {
             StoreError::Unavailable(e.to_string())
