@@ -1,0 +1,139 @@
+//! Issue 21: a full disk is overload, not an internal error. `catdog serve`
+//! keeps its objects on a 1 MiB tmpfs that the test fills: an ingestion run
+//! answers 503 with `Retry-After` and keeps nothing; once space is freed,
+//! the next run stores the picture and it is classified.
+//!
+//! Mounting a tmpfs needs root, which CI has; elsewhere the test says it
+//! skipped, and with CI=true it fails instead. Needs the model
+//! (model/build.sh) and the dev photos.
+
+#[path = "../../shared/tests/support/service_process.rs"]
+mod service_process;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use service_process::{ServiceProcess, http_client};
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A tmpfs mounted on a folder, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Self> {
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| Self(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes `path` until the disk under it is full.
+fn fill(path: &Path) {
+    let mut file = std::fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 16 * 1024];
+    loop {
+        if let Err(e) = file.write_all(&chunk).and_then(|()| file.sync_all()) {
+            assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}");
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_503_with_retry_after_and_heals_once_space_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let objects = data.join("objects");
+    std::fs::create_dir_all(&objects).unwrap();
+    let Some(_tmpfs) = Tmpfs::mount(&objects, "1m") else {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(
+            !ci,
+            "cannot mount a tmpfs (CI=true: CI runs as root, so this is a failure)"
+        );
+        eprintln!("SKIPPED: cannot mount a tmpfs here (not root); CI runs this test");
+        return;
+    };
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let env = [
+        ("INGEST_SOURCES", format!("folder:{}", inbox.display())),
+        ("INGEST_INTERVAL_SECS", "3600".to_owned()),
+        (
+            "MODEL_DIR",
+            repo_root().join(".cache/model").display().to_string(),
+        ),
+    ];
+    let mut command = ServiceProcess::command(Path::new(env!("CARGO_BIN_EXE_catdog")), &env);
+    command
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--web-dir")
+        .arg(dir.path().join("no-page"));
+    let mut process = ServiceProcess::spawn(command, dir.path().join("serve.log"));
+    process.wait_until_ok("/healthz").await;
+    let client = http_client();
+    let ingest = || async {
+        client
+            .post(format!("{}/ingest", process.base))
+            .send()
+            .await
+            .unwrap()
+    };
+
+    let filler = objects.join("filler");
+    fill(&filler);
+    let photo = repo_root().join("../shared/data/images/dev/cat/cat.4210.jpg");
+    std::fs::copy(&photo, inbox.join("cat.jpg")).unwrap();
+    let full = ingest().await;
+    assert_eq!(
+        full.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "log:\n{}",
+        process.log()
+    );
+    assert!(full.headers().contains_key("retry-after"));
+
+    std::fs::remove_file(&filler).unwrap();
+    let healed = ingest().await;
+    assert_eq!(healed.status(), StatusCode::OK, "log:\n{}", process.log());
+    let summary: Value = healed.json().await.unwrap();
+    assert_eq!(summary["stored"], 1, "{summary}");
+    let started = Instant::now();
+    loop {
+        let stats: Value = client
+            .get(format!("{}/api/v1/stats", process.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if stats["by_status"]["classified"] == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not classified within 60 s: {stats}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    process.stop();
+}
