@@ -14,19 +14,15 @@
 //!
 //! Needs the model (model/build.sh) and the dev photos.
 
+mod local_serve;
 #[path = "../../shared/tests/support/service_process.rs"]
 mod service_process;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use local_serve::repo_root;
 use service_process::ServiceProcess;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_hundred_idle_sockets_under_a_256_file_limit_starve_nothing() {
@@ -34,21 +30,13 @@ async fn four_hundred_idle_sockets_under_a_256_file_limit_starve_nothing() {
     let data = dir.path().join("data");
     let inbox = dir.path().join("inbox");
     std::fs::create_dir_all(&inbox).unwrap();
-    let mut command = Command::new("prlimit");
-    command
-        .env_clear()
-        .env("LOG_FORMAT", "json")
-        .env("INGEST_SOURCES", format!("folder:{}", inbox.display()))
-        .env("INGEST_INTERVAL_SECS", "2")
-        .env("MODEL_DIR", repo_root().join(".cache/model"))
-        .arg("--nofile=256:256")
-        .arg("--")
-        .arg(env!("CARGO_BIN_EXE_catdog"))
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--web-dir")
-        .arg(dir.path().join("no-page"));
+    let mut prlimit = Command::new("prlimit");
+    prlimit.arg("--nofile=256:256").arg("--");
+    let env = [
+        ("INGEST_SOURCES", format!("folder:{}", inbox.display())),
+        ("INGEST_INTERVAL_SECS", "2".to_owned()),
+    ];
+    let command = local_serve::serve(Some(prlimit), &data, &env);
     let mut process = ServiceProcess::spawn(command, dir.path().join("serve.log"));
     process.wait_until_ok("/healthz").await;
     let log = process.log();
@@ -83,25 +71,10 @@ async fn four_hundred_idle_sockets_under_a_256_file_limit_starve_nothing() {
         .unwrap_or_else(|e| panic!("/healthz: {e}; log:\n{}", process.log()));
     assert!(health.status().is_success());
     eprintln!("/healthz answered after {:?}", started.elapsed());
-    loop {
-        let stats: Value = client
-            .get(format!("{}/api/v1/stats", process.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if stats["by_status"]["classified"] == 1 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(90),
-            "the picture was not classified within 90 s: {stats}; log:\n{}",
-            process.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    local_serve::wait_classified(&client, &process.base, 1, Duration::from_secs(90), || {
+        process.log()
+    })
+    .await;
     eprintln!("classified after {:?}", started.elapsed());
     let log = process.log();
     assert!(

@@ -7,21 +7,19 @@
 //! skipped, and with CI=true it fails instead. Needs the model
 //! (model/build.sh) and the dev photos.
 
+mod local_serve;
 #[path = "../../shared/tests/support/service_process.rs"]
 mod service_process;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use local_serve::repo_root;
 use reqwest::StatusCode;
 use serde_json::Value;
 use service_process::{ServiceProcess, http_client};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// A tmpfs mounted on a folder, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -75,18 +73,8 @@ async fn a_full_disk_is_503_with_retry_after_and_heals_once_space_is_freed() {
     let env = [
         ("INGEST_SOURCES", format!("folder:{}", inbox.display())),
         ("INGEST_INTERVAL_SECS", "3600".to_owned()),
-        (
-            "MODEL_DIR",
-            repo_root().join(".cache/model").display().to_string(),
-        ),
     ];
-    let mut command = ServiceProcess::command(Path::new(env!("CARGO_BIN_EXE_catdog")), &env);
-    command
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--web-dir")
-        .arg(dir.path().join("no-page"));
+    let command = local_serve::serve(None, &data, &env);
     let mut process = ServiceProcess::spawn(command, dir.path().join("serve.log"));
     process.wait_until_ok("/healthz").await;
     let client = http_client();
@@ -116,24 +104,9 @@ async fn a_full_disk_is_503_with_retry_after_and_heals_once_space_is_freed() {
     assert_eq!(healed.status(), StatusCode::OK, "log:\n{}", process.log());
     let summary: Value = healed.json().await.unwrap();
     assert_eq!(summary["stored"], 1, "{summary}");
-    let started = Instant::now();
-    loop {
-        let stats: Value = client
-            .get(format!("{}/api/v1/stats", process.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if stats["by_status"]["classified"] == 1 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not classified within 60 s: {stats}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    local_serve::wait_classified(&client, &process.base, 1, Duration::from_secs(60), || {
+        process.log()
+    })
+    .await;
     process.stop();
 }
