@@ -324,7 +324,7 @@ pub async fn run(options: LocalOptions) -> Result<(), StartupError> {
     catdog_server::http::serve(
         listener,
         app,
-        catdog_server::http::ServeOptions::for_this_process(),
+        catdog_server::http::ServeOptions::for_this_process(common.max_connections),
         catdog_server::http::shutdown_signal(),
     )
     .await;

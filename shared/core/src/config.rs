@@ -79,6 +79,13 @@ pub const SETTINGS: &[Setting] = &[
         meaning: "`postgres://…` (Cloud SQL: `postgres://USER:PASS@/DB?host=/cloudsql/PROJECT:REGION:INSTANCE`) or `sqlite://PATH`",
     },
     Setting {
+        name: "MAX_CONNECTIONS",
+        default: None,
+        read_by: ALL,
+        secret: false,
+        meaning: "client connections held at once; at the cap, new ones wait in the listen queue (16 to 100000; unset: the open-file limit, which start-up raises to its hard limit, less a quarter and at least 64 files kept for the work, at most 10000)",
+    },
+    Setting {
         name: "DATABASE_POOL_SIZE",
         default: Some("8"),
         read_by: ALL,
@@ -394,6 +401,8 @@ pub struct CommonConfig {
     pub storage_url: String,
     pub storage_endpoint: Option<String>,
     pub google_cloud_project: Option<String>,
+    /// `MAX_CONNECTIONS`; `None`: derived from the open-file limit.
+    pub max_connections: Option<usize>,
 }
 
 impl fmt::Debug for CommonConfig {
@@ -409,6 +418,7 @@ impl fmt::Debug for CommonConfig {
             .field("storage_url", &self.storage_url)
             .field("storage_endpoint", &self.storage_endpoint)
             .field("google_cloud_project", &self.google_cloud_project)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -443,6 +453,10 @@ impl CommonConfig {
             storage_url,
             storage_endpoint: env.string("STORAGE_ENDPOINT"),
             google_cloud_project: env.string("GOOGLE_CLOUD_PROJECT"),
+            max_connections: match env.string("MAX_CONNECTIONS") {
+                Some(_) => Some(env.number("MAX_CONNECTIONS", 16..=100_000)? as usize),
+                None => None,
+            },
         })
     }
 }

@@ -87,7 +87,13 @@ where
         let common = init(&env)?;
         let backends = Backends::connect(&common, common.migrate_on_start).await?;
         let routes = build(env, backends.clone()).await?;
-        serve_app(name, service_app(routes, &backends), common.port).await
+        serve_app(
+            name,
+            service_app(routes, &backends),
+            common.port,
+            common.max_connections,
+        )
+        .await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -116,7 +122,12 @@ pub fn init(env: &Env) -> Result<CommonConfig, StartupError> {
     Ok(common)
 }
 
-async fn serve_app(name: &'static str, app: Router, port: u16) -> Result<(), StartupError> {
+async fn serve_app(
+    name: &'static str,
+    app: Router,
+    port: u16,
+    max_connections: Option<usize>,
+) -> Result<(), StartupError> {
     #[cfg(feature = "lambda")]
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         // Built with `lambda` and started by the Lambda runtime: the same
@@ -132,7 +143,7 @@ async fn serve_app(name: &'static str, app: Router, port: u16) -> Result<(), Sta
     crate::http::serve(
         listener,
         app,
-        crate::http::ServeOptions::for_this_process(),
+        crate::http::ServeOptions::for_this_process(max_connections),
         crate::http::shutdown_signal(),
     )
     .await;

@@ -52,11 +52,13 @@ impl Default for ServeOptions {
 }
 
 impl ServeOptions {
-    /// The defaults, with the connection cap derived from this process's
-    /// open-file limit, which this first raises to its hard limit (logged).
-    pub fn for_this_process() -> Self {
+    /// The defaults, after raising this process's open-file limit to its
+    /// hard limit (logged), with `configured` connections at most, or, when
+    /// not configured, a cap derived from that limit.
+    pub fn for_this_process(configured: Option<usize>) -> Self {
+        let soft_limit = limits::raise_open_file_limit();
         Self {
-            max_connections: limits::connection_cap(limits::raise_open_file_limit()),
+            max_connections: configured.unwrap_or_else(|| limits::connection_cap(soft_limit)),
             ..Self::default()
         }
     }
