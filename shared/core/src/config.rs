@@ -540,6 +540,25 @@ mod tests {
             CommonConfig::from_env(&env).unwrap_err().var,
             "MIGRATE_ON_START"
         );
+        let env = Env::from_map([("MAX_CONNECTIONS", "8")]);
+        assert_eq!(
+            CommonConfig::from_env(&env).unwrap_err().var,
+            "MAX_CONNECTIONS"
+        );
+    }
+
+    #[test]
+    fn the_connection_cap_is_derived_unless_set() {
+        let unset = Env::from_map::<[(&str, &str); 0], _, _>([]);
+        assert_eq!(
+            CommonConfig::from_env(&unset).unwrap().max_connections,
+            None
+        );
+        let set = Env::from_map([("MAX_CONNECTIONS", "300")]);
+        assert_eq!(
+            CommonConfig::from_env(&set).unwrap().max_connections,
+            Some(300)
+        );
     }
 
     #[test]
