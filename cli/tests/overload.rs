@@ -15,6 +15,9 @@
 //! Needs the model (model/build.sh) and the dev photos.
 
 mod local_serve;
+#[allow(dead_code)]
+#[path = "../../shared/tests/support/postgres.rs"]
+mod postgres;
 #[path = "../../shared/tests/support/service_process.rs"]
 mod service_process;
 
@@ -26,16 +29,31 @@ use service_process::ServiceProcess;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_hundred_idle_sockets_under_a_256_file_limit_starve_nothing() {
+    idle_sockets_starve_nothing(None).await;
+}
+
+/// The same with the gallery in PostgreSQL: its pool's connections are
+/// files too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_hundred_idle_sockets_starve_nothing_on_postgres() {
+    let Some(database) = postgres::TestDatabase::create().await else {
+        return;
+    };
+    idle_sockets_starve_nothing(Some(&database.url)).await;
+}
+
+async fn idle_sockets_starve_nothing(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let inbox = dir.path().join("inbox");
     std::fs::create_dir_all(&inbox).unwrap();
     let mut prlimit = Command::new("prlimit");
     prlimit.arg("--nofile=256:256").arg("--");
-    let env = [
+    let mut env = vec![
         ("INGEST_SOURCES", format!("folder:{}", inbox.display())),
         ("INGEST_INTERVAL_SECS", "2".to_owned()),
     ];
+    env.extend(database_url.map(|url| ("DATABASE_URL", url.to_owned())));
     let command = local_serve::serve(Some(prlimit), &data, &env);
     let mut process = ServiceProcess::spawn(command, dir.path().join("serve.log"));
     process.wait_until_ok("/healthz").await;

@@ -8,6 +8,9 @@
 //! (model/build.sh) and the dev photos.
 
 mod local_serve;
+#[allow(dead_code)]
+#[path = "../../shared/tests/support/postgres.rs"]
+mod postgres;
 #[path = "../../shared/tests/support/service_process.rs"]
 mod service_process;
 
@@ -55,6 +58,20 @@ fn fill(path: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_503_with_retry_after_and_heals_once_space_is_freed() {
+    full_disk_then_space(None).await;
+}
+
+/// The same with the gallery in PostgreSQL (only the objects are on the
+/// full disk).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_503_and_heals_on_postgres_too() {
+    let Some(database) = postgres::TestDatabase::create().await else {
+        return;
+    };
+    full_disk_then_space(Some(&database.url)).await;
+}
+
+async fn full_disk_then_space(database_url: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let objects = data.join("objects");
@@ -70,10 +87,11 @@ async fn a_full_disk_is_503_with_retry_after_and_heals_once_space_is_freed() {
     };
     let inbox = dir.path().join("inbox");
     std::fs::create_dir_all(&inbox).unwrap();
-    let env = [
+    let mut env = vec![
         ("INGEST_SOURCES", format!("folder:{}", inbox.display())),
         ("INGEST_INTERVAL_SECS", "3600".to_owned()),
     ];
+    env.extend(database_url.map(|url| ("DATABASE_URL", url.to_owned())));
     let command = local_serve::serve(None, &data, &env);
     let mut process = ServiceProcess::spawn(command, dir.path().join("serve.log"));
     process.wait_until_ok("/healthz").await;
