@@ -45,6 +45,7 @@ LEFT_AT_DEFAULT = {
     "THECATAPI_BASE_URL": "the default is the real API",
     "DOGCEO_BASE_URL": "the default is the real API",
     "THECATAPI_KEY": "optional; set from Secret Manager only when var.thecatapi_key is given",
+    "MAX_CONNECTIONS": "derived from the container's open-file limit; Cloud Run's own request concurrency caps requests first",
 }
 
 # Cloud Run rejects these as container environment variables.
