@@ -210,7 +210,9 @@ describe('the gallery', () => {
 		server = new CatdogServer({
 			name: 'main',
 			sourcesDir: sources,
-			env: { INGEST_BATCH_SIZE: '10' }
+			// The folder source takes at most INGEST_BATCH_SIZE files a run (oldest
+			// first); 100, the most allowed, takes the whole starting folder at once.
+			env: { INGEST_BATCH_SIZE: '100' }
 		});
 		await server.start();
 	});
