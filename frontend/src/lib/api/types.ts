@@ -5,24 +5,14 @@ import type { paths } from './schema';
 
 type JsonOf<R> = R extends { content: { 'application/json': infer T } } ? T : never;
 
-/**
- * Where a page sits in its listing: `prev_cursor` (the newer page before
- * `items[0]`), `position` (1-based, of `items[0]`) and `total`. Optional
- * here, so the page still works with a server that does not send them.
- */
-export interface PagePlace {
-	prev_cursor?: string | null;
-	position?: number;
-	total?: number;
-}
-
-export type ImagePage = JsonOf<paths['/api/v1/images']['get']['responses'][200]> & PagePlace;
+// A page says where it sits in its listing (`position`, `total`, `prev_cursor`)
+// and the query takes `around`: both are in the generated schema. The lists
+// still read `position` and `total` defensively (a server older than its
+// OpenAPI document, mid-deployment, leaves them out), see Feed and AroundWindow.
+export type ImagePage = JsonOf<paths['/api/v1/images']['get']['responses'][200]>;
 export type ImageItem = ImagePage['items'][number];
 export type Stats = JsonOf<paths['/api/v1/stats']['get']['responses'][200]>;
-export type ListImagesQuery = NonNullable<paths['/api/v1/images']['get']['parameters']['query']> & {
-	/** A picture's id: the page that holds it, with its neighbours both ways. */
-	around?: string;
-};
+export type ListImagesQuery = NonNullable<paths['/api/v1/images']['get']['parameters']['query']>;
 
 /** The two categories the gallery shows; "other" pictures are kept out of it. */
 export type GalleryCategory = 'cat' | 'dog';
