@@ -36,7 +36,8 @@ after(async () => {
 	await browser?.close();
 });
 
-async function openPage(url, viewport = DESKTOP) {
+/** A new tab at `url`; `beforeLoad(page)` runs first (e.g. to add an init script). */
+async function openPage(url, viewport = DESKTOP, { beforeLoad } = {}) {
 	const page = await browser.context.newPage();
 	await page.setViewportSize(viewport);
 	await page.emulateMedia({ reducedMotion: 'reduce' });
@@ -46,6 +47,7 @@ async function openPage(url, viewport = DESKTOP) {
 		}
 	});
 	page.on('pageerror', (error) => consoleErrors.push(`uncaught: ${error.message}`));
+	if (beforeLoad) await beforeLoad(page);
 	await page.goto(url);
 	return page;
 }
@@ -183,6 +185,33 @@ describe('every picture source failing', () => {
 		assert.match(html, /<a [^>]*href="\/"[^>]*>Go to the gallery<\/a>/);
 		assert.doesNotMatch(html, /<script/);
 		assert.doesNotMatch(html, /="\.\//, 'links work from any depth');
+	});
+
+	it('answers an address it does not have with 404 and the 404 page', async () => {
+		for (const address of ['/nonexistent', '/cats/12/photo.jpg']) {
+			const response = await fetch(`${server.baseUrl}${address}`);
+			assert.equal(response.status, 404, `${address} is not found`);
+			assert.match(await response.text(), /This page does not exist/);
+		}
+
+		const page = await openPage('about:blank');
+		// The browser logs the 404 of the address itself, and that is expected.
+		expectNetworkErrors = true;
+		const response = await page.goto(`${server.baseUrl}/cats/12/photo.jpg`);
+		expectNetworkErrors = false;
+		assert.equal(response?.status(), 404);
+		await page.getByRole('heading', { name: 'This page does not exist' }).waitFor();
+		assert.equal(await page.title(), 'Page not found · CatDog Gallery');
+		// Styled from any depth: its stylesheet's links start at the root.
+		const background = await page
+			.getByRole('link', { name: 'Go to the gallery' })
+			.evaluate((link) => getComputedStyle(link).backgroundColor);
+		assert.notEqual(background, 'rgba(0, 0, 0, 0)', 'the link is drawn as a button');
+		assert.deepEqual(await axeInBothSchemes(page, '404 page'), []);
+		await page.getByRole('link', { name: 'Go to the gallery' }).click();
+		await page.waitForURL(`${server.baseUrl}/`);
+		await page.getByTestId('empty-state').waitFor();
+		await page.close();
 	});
 });
 
@@ -820,6 +849,115 @@ describe('the gallery', () => {
 		await page.keyboard.press('Escape');
 		await keys.waitFor({ state: 'detached' });
 		assert.equal(await focusedId(), (await tileIds(page, 'cat'))[0], 'focus went back');
+		await page.close();
+	});
+
+	it('downloads the picture, copies its link and shares it from the viewer', async () => {
+		await allTakenIn();
+		await browser.context.grantPermissions(['clipboard-read', 'clipboard-write'], {
+			origin: server.baseUrl
+		});
+		const page = await openPage(server.baseUrl);
+		const dogs = tiles(page, 'dog');
+		await dogs.nth(1).waitFor();
+		const id = (await tileIds(page, 'dog'))[1];
+		const item = await server.getJson(`/api/v1/images/${id}`);
+		await dogs.nth(1).click();
+		const viewer = page.getByTestId('viewer');
+		await viewer.waitFor();
+
+		// Download: the original, saved under a name that says what it is.
+		const download = viewer.getByRole('link', { name: 'Download' });
+		assert.equal(await download.getAttribute('href'), item.url);
+		const [saved] = await Promise.all([page.waitForEvent('download'), download.click()]);
+		assert.match(
+			saved.suggestedFilename(),
+			new RegExp(`^catdog-dog-${id}\\.(jpe?g|png|gif|webp)$`)
+		);
+		const original = Buffer.from(
+			await (await fetch(new URL(item.url, server.baseUrl))).arrayBuffer()
+		);
+		assert.ok(original.length > 0);
+		assert.deepEqual(await readFile(await saved.path()), original, 'the original is what is saved');
+
+		// Copy link: the deep link is on the clipboard, and it opens this picture.
+		await viewer.getByRole('button', { name: 'Copy link' }).click();
+		await eventually(async () => /Link copied/.test(await viewer.innerText()), {
+			message: 'the "Link copied" notice'
+		});
+		const link = await page.evaluate(() => navigator.clipboard.readText());
+		assert.equal(link, `${server.baseUrl}/?image=${id}`);
+		assert.deepEqual(await axeInBothSchemes(page, 'viewer after copying the link'), []);
+		const opened = await openPage(link);
+		await opened.getByTestId('viewer').waitFor();
+		assert.equal(await opened.locator('img.full').getAttribute('src'), item.url);
+		await opened.close();
+
+		// This Chromium has no Web Share API (desktop Linux): no Share button then.
+		assert.equal(await page.evaluate(() => typeof navigator.share), 'undefined');
+		assert.equal(await viewer.getByRole('button', { name: /Share/ }).count(), 0);
+		await page.close();
+
+		// Where the browser has it (phones), Share hands the deep link to navigator.share.
+		// Chromium on Linux cannot share, so the API is stood in for by one that records its call.
+		const phone = await openPage(`${server.baseUrl}/?image=${id}`, PHONE, {
+			beforeLoad: (tab) =>
+				tab.addInitScript(() => {
+					window.__shared = [];
+					Object.defineProperty(Navigator.prototype, 'share', {
+						configurable: true,
+						value: async (data) => void window.__shared.push(data)
+					});
+				})
+		});
+		const phoneViewer = phone.getByTestId('viewer');
+		await phoneViewer.waitFor();
+		await phoneViewer.getByRole('button', { name: 'Share…' }).click();
+		const shared = await phone.evaluate(() => window.__shared);
+		assert.equal(shared.length, 1);
+		assert.equal(shared[0].url, `${server.baseUrl}/?image=${id}`);
+		assert.match(shared[0].title, /Dog/);
+		assert.deepEqual(await axeInBothSchemes(phone, 'viewer with Share'), []);
+		await phone.close();
+	});
+
+	it('says why no more pictures load while offline, and carries on once back', async () => {
+		await allTakenIn();
+		const page = await openPage(server.baseUrl);
+		const cats = tiles(page, 'cat');
+		await cats.first().waitFor();
+		const shown = await cats.count();
+		assert.equal(shown, PAGE_SIZE);
+		const end = page.getByTestId('column-cat').locator('.end');
+		const more = page.getByRole('button', { name: 'Load more cats' });
+		const why = page.getByTestId('column-cat').getByTestId('load-more-offline');
+
+		expectNetworkErrors = true;
+		try {
+			await browser.context.setOffline(true);
+			// Reaching the end of the column asks for more (infinite scroll); a click does the same.
+			await end.scrollIntoViewIfNeeded();
+			if (await more.isEnabled()) await more.click({ timeout: 2000 }).catch(() => {});
+			await why.waitFor({ timeout: 15_000 });
+			assert.match(
+				await why.innerText(),
+				/Can't load more while the server is unreachable; this resumes by itself/
+			);
+			assert.equal(await more.isDisabled(), true);
+			assert.equal(await more.getAttribute('aria-describedby'), await why.getAttribute('id'));
+			await page.getByTestId('connection-banner').waitFor();
+			assert.equal(await cats.count(), shown, 'kept the pictures');
+			assert.deepEqual(await axeInBothSchemes(page, 'load more while offline'), []);
+
+			await browser.context.setOffline(false);
+			await why.waitFor({ state: 'detached', timeout: 30_000 });
+			await eventually(async () => (await cats.count()) > shown, {
+				message: 'the next page once back online'
+			});
+		} finally {
+			await browser.context.setOffline(false);
+			expectNetworkErrors = false;
+		}
 		await page.close();
 	});
 
