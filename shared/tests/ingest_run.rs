@@ -707,6 +707,97 @@ async fn a_source_that_hangs_costs_its_timeout_and_no_more() {
     );
 }
 
+/// Copies `photo` into `folder` as `name`, last modified `minutes` after a
+/// fixed moment.
+fn arrive(folder: &Path, name: &str, photo: &Path, minutes: u64) -> Vec<u8> {
+    let bytes = std::fs::read(photo).unwrap();
+    let path = folder.join(name);
+    std::fs::write(&path, &bytes).unwrap();
+    let moment = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + minutes * 60);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(moment)
+        .unwrap();
+    bytes
+}
+
+#[tokio::test]
+async fn a_folder_with_a_batch_size_gives_its_oldest_new_files_a_batch_a_run() {
+    let world = World::sqlite().await;
+    let folder = world.dir.join("arrivals");
+    std::fs::create_dir_all(&folder).unwrap();
+    // Names run against age, so name order would take the newest first.
+    let photos: Vec<Vec<u8>> = some_photos()
+        .iter()
+        .enumerate()
+        .map(|(age, photo)| arrive(&folder, &format!("{}.jpg", 9 - age), photo, age as u64 + 1))
+        .collect();
+    // The oldest file of all is not a picture: refused, and no use of the batch.
+    std::fs::write(
+        folder.join("z-broken.jpg"),
+        "a text file named like a picture",
+    )
+    .unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(folder.join("z-broken.jpg"))
+        .unwrap()
+        .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+        .unwrap();
+    let env = catdog::config::Env::from_map([
+        ("INGEST_SOURCES", format!("folder:{}", folder.display())),
+        ("INGEST_BATCH_SIZE", "2".to_owned()),
+    ]);
+    let config = IngestConfig::from_env(&env).unwrap();
+    let store = world.backends().await.store;
+    let stored = |photos: &[Vec<u8>]| {
+        let store = Arc::clone(&store);
+        let digests: Vec<Digest> = photos.iter().map(|p| Digest::of(p)).collect();
+        async move {
+            let mut kept = Vec::new();
+            for (i, digest) in digests.iter().enumerate() {
+                if store.find_by_digest(digest).await.unwrap().is_some() {
+                    kept.push(i);
+                }
+            }
+            kept
+        }
+    };
+
+    let ingestor = world.ingestor(config.clone()).await;
+    let first = ingestor.run_once().await.unwrap();
+    assert_eq!((first.stored, first.published), (2, 2), "{first:?}");
+    assert_eq!(first.errors.len(), 1, "{:?}", first.errors);
+    assert_eq!(
+        stored(&photos).await,
+        [0, 1],
+        "the two oldest pictures first"
+    );
+
+    let second = ingestor.run_once().await.unwrap();
+    assert_eq!(second.stored, 2, "{second:?}");
+    assert_eq!(stored(&photos).await, [0, 1, 2, 3]);
+
+    // Another process has not seen the folder: the files already stored
+    // are found so (read and hashed) and do not use up its batch.
+    let restarted = world.ingestor(config.clone()).await;
+    let third = restarted.run_once().await.unwrap();
+    assert_eq!((third.stored, third.duplicates), (2, 4), "{third:?}");
+    assert_eq!(stored(&photos).await, [0, 1, 2, 3, 4, 5]);
+
+    let fourth = restarted.run_once().await.unwrap();
+    assert_eq!((fourth.stored, fourth.duplicates), (0, 6), "{fourth:?}");
+    assert!(fourth.errors.is_empty(), "{:?}", fourth.errors);
+
+    // A file that arrives later is the next run's.
+    let late = arrive(&folder, "0-late.jpg", &dev_photos("cat")[3], 60);
+    let fifth = restarted.run_once().await.unwrap();
+    assert_eq!(fifth.stored, 1, "{fifth:?}");
+    assert_eq!(stored(&[late]).await, [0]);
+}
+
 #[tokio::test]
 async fn a_folder_of_over_a_thousand_pictures_is_stored_once() {
     let world = World::sqlite().await;

@@ -188,7 +188,7 @@ pub const SETTINGS: &[Setting] = &[
         default: Some("2"),
         read_by: &[INGEST, CLI],
         secret: false,
-        meaning: "pictures asked of each source per run",
+        meaning: "pictures asked of each source per run; a folder source gives its oldest files not yet taken, and all of them when this is unset",
     },
     Setting {
         name: "THECATAPI_BASE_URL",
@@ -332,6 +332,17 @@ impl Env {
 
     pub fn string(&self, name: &'static str) -> Option<String> {
         self.raw(name)
+    }
+
+    /// Whether the operator gave a value (empty counts as unset), as opposed
+    /// to the setting being left at its default.
+    pub fn is_set(&self, name: &'static str) -> bool {
+        Self::setting(name);
+        let value = match &self.overrides {
+            Some(map) => map.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        };
+        value.is_some_and(|v| !v.trim().is_empty())
     }
 
     pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {

@@ -71,9 +71,13 @@ fn parse_http_url(raw: &str) -> Result<Url, String> {
 #[derive(Clone)]
 pub struct IngestConfig {
     pub sources: Vec<SourceSpec>,
-    /// Pictures asked of each network source per run. A folder source is not
-    /// limited: every picture in it not yet stored is taken.
+    /// Pictures asked of each network source per run.
     pub batch_size: u32,
+    /// New pictures a folder source gives per run, its oldest files first;
+    /// `None` takes every file not yet stored. Set from `INGEST_BATCH_SIZE`
+    /// only when the operator sets it: a folder costs no one's rate limit,
+    /// so by default it is taken whole.
+    pub folder_batch_size: Option<u32>,
     pub max_image_bytes: u64,
     pub thecatapi_base_url: Url,
     pub thecatapi_key: Option<String>,
@@ -109,6 +113,7 @@ impl fmt::Debug for IngestConfig {
         f.debug_struct("IngestConfig")
             .field("sources", &self.sources)
             .field("batch_size", &self.batch_size)
+            .field("folder_batch_size", &self.folder_batch_size)
             .field("max_image_bytes", &self.max_image_bytes)
             .field("thecatapi_base_url", &self.thecatapi_base_url.as_str())
             .field(
@@ -154,6 +159,9 @@ impl IngestConfig {
         };
         let mut config = Self::new(sources);
         config.batch_size = env.number("INGEST_BATCH_SIZE", 1..=100)? as u32;
+        if env.is_set("INGEST_BATCH_SIZE") {
+            config.folder_batch_size = Some(config.batch_size);
+        }
         config.max_image_bytes = env.number("MAX_IMAGE_BYTES", 1024..=1 << 30)?;
         config.thecatapi_base_url = url("THECATAPI_BASE_URL")?;
         config.thecatapi_key = env.string("THECATAPI_KEY");
@@ -166,6 +174,7 @@ impl IngestConfig {
         Self {
             sources,
             batch_size: 2,
+            folder_batch_size: None,
             max_image_bytes: 20 * 1024 * 1024,
             thecatapi_base_url: Url::parse("https://api.thecatapi.com").expect("a valid URL"),
             thecatapi_key: None,
@@ -218,7 +227,29 @@ mod tests {
             SourceSpec::Folder("../shared/data/images/dev".into())
         );
         assert_eq!(config.batch_size, 2);
+        assert_eq!(
+            config.folder_batch_size, None,
+            "unset: folders are taken whole"
+        );
         assert_eq!(config.max_image_bytes, 20_971_520);
+    }
+
+    #[test]
+    fn a_batch_size_the_operator_sets_limits_folders_too() {
+        let env = Env::from_map([("INGEST_SOURCES", "folder:/x"), ("INGEST_BATCH_SIZE", "7")]);
+        let config = IngestConfig::from_env(&env).unwrap();
+        assert_eq!((config.batch_size, config.folder_batch_size), (7, Some(7)));
+        // The default value written out is a choice too.
+        let env = Env::from_map([("INGEST_SOURCES", "folder:/x"), ("INGEST_BATCH_SIZE", "2")]);
+        assert_eq!(
+            IngestConfig::from_env(&env).unwrap().folder_batch_size,
+            Some(2)
+        );
+        let env = Env::from_map([("INGEST_SOURCES", "folder:/x"), ("INGEST_BATCH_SIZE", " ")]);
+        assert_eq!(
+            IngestConfig::from_env(&env).unwrap().folder_batch_size,
+            None
+        );
     }
 
     #[test]

@@ -161,6 +161,16 @@ enum Kept {
     Duplicate,
 }
 
+/// What the sources offer this run, by each source's place in the
+/// configuration.
+struct Plan {
+    /// To load now, interleaved across sources.
+    now: Vec<(usize, Candidate)>,
+    /// Per folder source with a batch size: its files after the batch,
+    /// oldest first.
+    held_back: HashMap<usize, Vec<Candidate>>,
+}
+
 /// Counts kept while a run goes.
 #[derive(Default)]
 struct Tally {
@@ -300,21 +310,53 @@ impl Ingestor {
         tally: &mut Tally,
         progress: &dyn IngestProgress,
     ) -> Result<(), IngestError> {
-        let candidates = self.list_sources(tally).await;
-        progress.planned(candidates.len() as u64);
+        let Plan {
+            mut now,
+            mut held_back,
+        } = self.list_sources(tally).await;
+        let mut planned = 0;
+        let mut stored_from = HashMap::new();
+        while !now.is_empty() {
+            planned += now.len() as u64;
+            progress.planned(planned);
+            self.keep_all(std::mem::take(&mut now), tally, &mut stored_from, progress)
+                .await?;
+            // A folder's files that were already stored, or refused, did not
+            // use up its batch: the next oldest take their places.
+            let limit = self.config.folder_batch_size.unwrap_or(u32::MAX) as usize;
+            for (source, files) in held_back.iter_mut() {
+                let stored = stored_from.get(source).copied().unwrap_or(0);
+                let wanted = limit.saturating_sub(stored).min(files.len());
+                now.extend(files.drain(..wanted).map(|file| (*source, file)));
+            }
+        }
+        self.sweep(tally).await
+    }
+
+    /// Loads and keeps `candidates`, a few at a time, counting what each
+    /// source (by its place in the configuration) stored.
+    async fn keep_all(
+        &self,
+        candidates: Vec<(usize, Candidate)>,
+        tally: &mut Tally,
+        stored_from: &mut HashMap<usize, usize>,
+        progress: &dyn IngestProgress,
+    ) -> Result<(), IngestError> {
         // Futures do nothing until polled, so making them all up front holds
         // only the candidates; `buffer_unordered` loads a few at a time.
         let pending: Vec<_> = candidates
             .into_iter()
-            .map(|(source, candidate)| self.keep_candidate(source, candidate))
+            .map(|(index, candidate)| self.keep_candidate(index, candidate))
             .collect();
         let stream =
             futures::stream::iter(pending).buffer_unordered(self.config.concurrency.max(1));
         futures::pin_mut!(stream);
-        while let Some((source, candidate, result)) = stream.next().await {
+        while let Some((index, candidate, result)) = stream.next().await {
+            let source = self.config.sources[index].name();
             match result {
                 Ok(Kept::Stored { publish_error }) => {
                     tally.kept.insert(source);
+                    *stored_from.entry(index).or_default() += 1;
                     tally.summary.fetched += 1;
                     tally.summary.stored += 1;
                     match publish_error {
@@ -350,24 +392,32 @@ impl Ingestor {
                 Err(PictureError::Dependency(error)) => return Err(error),
             }
         }
-        self.sweep(tally).await
+        Ok(())
     }
 
     /// Asks every source at once what it offers; a source that fails is
     /// reported and the others go on. The candidates are interleaved across
-    /// sources so that a slow source does not hold the others up.
-    async fn list_sources(&self, tally: &mut Tally) -> Vec<(&'static str, Candidate)> {
-        let listings =
-            futures::future::join_all(self.config.sources.iter().map(|spec| async move {
-                (spec, sources::list(spec, &self.config, &self.fetcher).await)
-            }))
-            .await;
+    /// sources so that a slow source does not hold the others up. A folder
+    /// with a batch size offers its oldest files not yet taken, one batch
+    /// now and the rest held back in case some of the batch is not new.
+    async fn list_sources(&self, tally: &mut Tally) -> Plan {
+        let listings = futures::future::join_all(self.config.sources.iter().enumerate().map(
+            |(index, spec)| async move {
+                (
+                    index,
+                    spec,
+                    sources::list(spec, &self.config, &self.fetcher).await,
+                )
+            },
+        ))
+        .await;
         let mut queues = Vec::new();
-        for (spec, listing) in listings {
+        let mut held_back = HashMap::new();
+        for (index, spec, listing) in listings {
             match listing {
                 Ok(candidates) => {
                     let known_before = tally.summary.duplicates;
-                    let candidates = self.skip_known_files(spec, candidates, tally);
+                    let mut candidates = self.skip_known_files(spec, candidates, tally);
                     let known = (tally.summary.duplicates - known_before) as usize;
                     // Files refused before (not a picture, too large) are
                     // not counted: one bad file does not fail its folder on
@@ -377,7 +427,13 @@ impl Ingestor {
                     if known > 0 {
                         tally.kept.insert(spec.name());
                     }
-                    queues.push((spec.name(), candidates.into_iter()));
+                    if let (SourceSpec::Folder(_), Some(limit)) =
+                        (spec, self.config.folder_batch_size)
+                    {
+                        let rest = candidates.split_off((limit as usize).min(candidates.len()));
+                        held_back.insert(index, rest);
+                    }
+                    queues.push((index, candidates.into_iter()));
                 }
                 Err(error) => {
                     tracing::warn!(source = spec.name(), %error, "source failed");
@@ -385,16 +441,16 @@ impl Ingestor {
                 }
             }
         }
-        let mut interleaved = Vec::new();
+        let mut now = Vec::new();
         loop {
-            let before = interleaved.len();
-            for (name, queue) in queues.iter_mut() {
+            let before = now.len();
+            for (index, queue) in queues.iter_mut() {
                 if let Some(candidate) = queue.next() {
-                    interleaved.push((*name, candidate));
+                    now.push((*index, candidate));
                 }
             }
-            if interleaved.len() == before {
-                return interleaved;
+            if now.len() == before {
+                return Plan { now, held_back };
             }
         }
     }
@@ -439,11 +495,13 @@ impl Ingestor {
 
     async fn keep_candidate(
         &self,
-        source: &'static str,
+        index: usize,
         candidate: Candidate,
-    ) -> (&'static str, Candidate, Result<Kept, PictureError>) {
-        let result = self.keep(source, &candidate).await;
-        (source, candidate, result)
+    ) -> (usize, Candidate, Result<Kept, PictureError>) {
+        let result = self
+            .keep(self.config.sources[index].name(), &candidate)
+            .await;
+        (index, candidate, result)
     }
 
     /// Loads one picture and keeps it unless it is already stored.

@@ -315,8 +315,9 @@ async fn read_file(file: &FolderFile, limit: u64) -> Result<Bytes, SourceError> 
     Ok(Bytes::from(bytes))
 }
 
-/// Every file under `dir` with a picture's extension, in name order. Only
-/// names and sizes are kept, so a folder of any size lists cheaply.
+/// Every file under `dir` with a picture's extension, oldest first (by
+/// modification time, then name; files without a time last). Only names,
+/// sizes and times are kept, so a folder of any size lists cheaply.
 /// Symbolic links to files are followed; to folders, not (no loops).
 fn list_folder(dir: &Path) -> Result<Vec<FolderFile>, SourceError> {
     let mut files = Vec::new();
@@ -362,7 +363,13 @@ fn list_folder(dir: &Path) -> Result<Vec<FolderFile>, SourceError> {
             });
         }
     }
-    files.sort_by(|a, b| a.relative.cmp(&b.relative));
+    files.sort_by(|a, b| {
+        (a.modified.is_none(), a.modified, &a.relative).cmp(&(
+            b.modified.is_none(),
+            b.modified,
+            &b.relative,
+        ))
+    });
     Ok(files)
 }
 
