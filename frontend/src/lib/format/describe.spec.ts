@@ -6,6 +6,7 @@ import {
 	confidenceWords,
 	extras,
 	percent,
+	formatCount,
 	shortAgo,
 	tileLabel,
 	timeAgo,
@@ -25,6 +26,16 @@ describe('altText', () => {
 		expect(altText({ ...item, category: 'dog', created_at: '2026-11-23T09:59:40Z' }, NOW)).toBe(
 			'Dog, 97% sure, added just now'
 		);
+	});
+});
+
+describe('formatCount', () => {
+	it('separates thousands with commas', () => {
+		expect(formatCount(0)).toBe('0');
+		expect(formatCount(999)).toBe('999');
+		expect(formatCount(1000)).toBe('1,000');
+		expect(formatCount(1234567)).toBe('1,234,567');
+		expect(formatCount(-12345)).toBe('-12,345');
 	});
 });
 

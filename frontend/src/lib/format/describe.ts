@@ -24,6 +24,16 @@ export function percent(confidence: number | null | undefined): string {
 	return `${value}%`;
 }
 
+/**
+ * "1,234": a count with thousands separators, as the page's English reads.
+ * Written out rather than `toLocaleString()`: its first call loads the
+ * locale's number data, tens of milliseconds on a slow phone during the first render.
+ */
+export function formatCount(count: number): string {
+	const whole = String(Math.trunc(Math.abs(count)));
+	return (count < 0 ? '-' : '') + whole.replace(/\B(?=(\d{3})+$)/g, ',');
+}
+
 const UNITS: [limitSecs: number, secsPerUnit: number, unit: string][] = [
 	[3600, 60, 'minute'],
 	[86_400, 3600, 'hour'],

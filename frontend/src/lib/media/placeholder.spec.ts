@@ -1,6 +1,6 @@
 import { rgbaToThumbHash } from 'thumbhash';
-import { describe, expect, it } from 'vitest';
-import { placeholderDataUrl } from './placeholder';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { PlaceholderQueue, placeholderDataUrl } from './placeholder';
 
 function thumbhashOfSolid(r: number, g: number, b: number): string {
 	const rgba = new Uint8Array(8 * 8 * 4);
@@ -26,5 +26,46 @@ describe('placeholderDataUrl', () => {
 		expect(placeholderDataUrl(null)).toBeNull();
 		expect(placeholderDataUrl('')).toBeNull();
 		expect(placeholderDataUrl('%%%')).toBeNull();
+	});
+});
+
+describe('PlaceholderQueue', () => {
+	beforeEach(() => vi.useFakeTimers());
+	afterEach(() => vi.useRealTimers());
+	const now = (drain: () => void) => setTimeout(drain, 0);
+
+	it('decodes a placeholder for a thumbnail still missing after a moment', () => {
+		const queue = new PlaceholderQueue(now, 250);
+		const shown: Array<string | null> = [];
+		queue.request(thumbhashOfSolid(200, 120, 40), (url) => shown.push(url));
+		vi.advanceTimersByTime(249);
+		expect(shown).toEqual([]);
+		vi.advanceTimersByTime(20);
+		expect(shown).toHaveLength(1);
+		expect(shown[0]).toMatch(/^data:image\/png;base64,/);
+	});
+
+	it('decodes nothing for a thumbnail that arrived first', () => {
+		const queue = new PlaceholderQueue(now, 250);
+		const shown: Array<string | null> = [];
+		const arrived = queue.request(thumbhashOfSolid(10, 200, 40), (url) => shown.push(url));
+		vi.advanceTimersByTime(100);
+		arrived();
+		vi.advanceTimersByTime(1000);
+		expect(shown).toEqual([]);
+	});
+
+	it('decodes a few at a time, and all of them in the end', () => {
+		const idle: Array<() => void> = [];
+		const queue = new PlaceholderQueue((drain) => idle.push(drain), 0, 0);
+		const shown: Array<string | null> = [];
+		for (let i = 0; i < 5; i++) {
+			queue.request(thumbhashOfSolid(i * 40, 100, 100), (url) => shown.push(url));
+		}
+		vi.advanceTimersByTime(0);
+		idle.shift()?.();
+		expect(shown).toHaveLength(1);
+		while (idle.length > 0) idle.shift()?.();
+		expect(shown).toHaveLength(5);
 	});
 });

@@ -27,3 +27,15 @@ export function thumbnail(item: ImageItem): Picture {
 		height: item.thumbnail_height ?? FALLBACK.height
 	};
 }
+
+/**
+ * A tile's `srcset`: the thumbnail, and the original for screens dense enough
+ * to want more; none when there is no thumbnail (the original is the `src`).
+ */
+export function tileSrcset(item: ImageItem): string | undefined {
+	const thumb = thumbnail(item);
+	const full = original(item);
+	return thumb.src === full.src
+		? undefined
+		: `${thumb.src} ${thumb.width}w, ${full.src} ${full.width}w`;
+}
