@@ -12,7 +12,14 @@ const config = {
 		env: { publicPrefix: 'NEVER_BAKED_IN_' },
 		// The path the page is served under: '' locally and behind a domain,
 		// '/BUCKET' on storage.googleapis.com (Cloud Build passes BASE_PATH).
-		paths: { base: process.env.BASE_PATH ?? '' }
+		paths: { base: process.env.BASE_PATH ?? '' },
+		prerender: {
+			// config.json is written beside index.html at deploy time (the page preloads it).
+			handleHttpError: ({ path, status, message }) => {
+				if (status === 404 && path.endsWith('/config.json')) return;
+				throw new Error(message);
+			}
+		}
 	}
 };
 
