@@ -6,8 +6,7 @@
 //!
 //! Needs the model (model/build.sh).
 
-#[path = "../../shared/tests/support/service_process.rs"]
-mod service_process;
+use catdog_testing::service_process;
 
 use std::path::{Path, PathBuf};
 

@@ -15,11 +15,8 @@
 //! Needs the model (model/build.sh) and the dev photos.
 
 mod local_serve;
-#[allow(dead_code)]
-#[path = "../../shared/tests/support/postgres.rs"]
-mod postgres;
-#[path = "../../shared/tests/support/service_process.rs"]
-mod service_process;
+use catdog_testing::postgres;
+use catdog_testing::service_process;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

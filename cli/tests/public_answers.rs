@@ -4,11 +4,8 @@
 //! a kind from a fixed vocabulary; neither the path nor the token appears in
 //! any public answer, nor in the log.
 
-#[allow(dead_code)]
-#[path = "../../shared/tests/support/postgres.rs"]
-mod postgres;
-#[path = "../../shared/tests/support/service_process.rs"]
-mod service_process;
+use catdog_testing::postgres;
+use catdog_testing::service_process;
 
 use std::path::{Path, PathBuf};
 

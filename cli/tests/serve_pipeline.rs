@@ -7,8 +7,7 @@
 //! Needs `.cache/model/backbone.onnx` (or `MODEL_DIR`): build it with
 //! model/build.sh.
 
-#[path = "../../shared/tests/support/service_process.rs"]
-mod service_process;
+use catdog_testing::service_process;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

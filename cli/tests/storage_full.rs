@@ -8,11 +8,8 @@
 //! (model/build.sh) and the dev photos.
 
 mod local_serve;
-#[allow(dead_code)]
-#[path = "../../shared/tests/support/postgres.rs"]
-mod postgres;
-#[path = "../../shared/tests/support/service_process.rs"]
-mod service_process;
+use catdog_testing::postgres;
+use catdog_testing::service_process;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

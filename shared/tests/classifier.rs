@@ -6,9 +6,7 @@
 //! `$MODEL_DIR/backbone.onnx`); when it is missing they fail and say to run
 //! model/build.sh.
 
-mod support {
-    pub mod pictures;
-}
+use catdog_testing as support;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

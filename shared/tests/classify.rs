@@ -8,10 +8,7 @@
 
 // Shared with other suites; not every helper is used here.
 #[allow(dead_code)]
-mod support {
-    pub mod postgres;
-    pub mod tcp_proxy;
-}
+use catdog_testing as support;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

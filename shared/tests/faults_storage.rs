@@ -12,13 +12,7 @@
 //! Needs the model (`.cache/model`, model/build.sh) and fake-gcs-server
 //! (`scripts/fake-gcs.sh install`).
 
-mod support {
-    #[allow(dead_code)]
-    pub mod fake_gcs;
-    #[allow(dead_code)]
-    pub mod model;
-    pub mod sources;
-}
+use catdog_testing as support;
 
 use std::collections::HashSet;
 use std::path::PathBuf;

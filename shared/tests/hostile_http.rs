@@ -13,10 +13,7 @@
 //!
 //! Needs the model (model/build.sh), as the push route loads it.
 
-mod support {
-    #[allow(dead_code)]
-    pub mod model;
-}
+use catdog_testing as support;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -5,9 +5,7 @@
 //! more than the limits allow (bombs are refused from their headers), or
 //! decoded correctly.
 
-mod support {
-    pub mod pictures;
-}
+use catdog_testing as support;
 
 use catdog::classifier::{DecodeError, DecodeLimits, SupportedFormat, decode};
 use image::{DynamicImage, ImageEncoder as _, ImageFormat, RgbImage};

@@ -3,9 +3,7 @@
 //! bombs, redirect loops and redirects into our own network. Each test is
 //! bounded in time and says how long it may take.
 
-mod support {
-    pub mod sources;
-}
+use catdog_testing as support;
 
 use std::time::{Duration, Instant};
 

@@ -6,12 +6,7 @@
 //! `run::*` tests run twice, `sqlite::NAME` and `postgres::NAME`; the source
 //! contract and `POST /ingest` tests run on SQLite.
 
-mod support {
-    #[allow(dead_code)]
-    pub mod postgres;
-    pub mod pubsub_server;
-    pub mod sources;
-}
+use catdog_testing as support;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

@@ -11,11 +11,7 @@
 //! (model/build.sh) and the dev photos in `../shared/data/images/dev`.
 
 #[allow(dead_code)]
-mod support {
-    pub mod model;
-    pub mod postgres;
-    pub mod service_process;
-}
+use catdog_testing as support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,9 +1,9 @@
 //! One behaviour suite for both object stores: the folder store on a temporary
 //! directory and the Cloud Storage store on fake-gcs-server (started by the
-//! test; see `support/fake_gcs.rs`). Every test opens its stores through
+//! test; see `catdog_testing::fake_gcs`). Every test opens its stores through
 //! `objects::open` with a storage URL, as the binaries do.
 
-mod support;
+use catdog_testing as support;
 
 use std::future::Future;
 use std::path::PathBuf;

@@ -7,10 +7,7 @@
 //! suite varies what the binaries cannot: how often keys may be fetched and
 //! how long a fetch may take.
 
-mod support {
-    pub mod oidc_issuer;
-    pub mod pubsub_server;
-}
+use catdog_testing as support;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -10,13 +10,7 @@
 //! (model/build.sh). The three binaries are built by the test with cargo.
 
 #[allow(dead_code)]
-mod support {
-    pub mod fake_gcs;
-    pub mod postgres;
-    pub mod pubsub_push;
-    pub mod pubsub_server;
-    pub mod service_process;
-}
+use catdog_testing as support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -6,10 +6,7 @@
 //! Needs `.cache/model/backbone.onnx` (or `MODEL_DIR`): build it with
 //! model/build.sh.
 
-mod support {
-    #[allow(dead_code)]
-    pub mod model;
-}
+use catdog_testing as support;
 
 use std::path::PathBuf;
 use std::sync::Arc;

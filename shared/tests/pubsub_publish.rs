@@ -3,9 +3,7 @@
 //! with the published protos. No emulator can be installed here; this is the
 //! real client and the real wire protocol, and we look at what arrived.
 
-mod support {
-    pub mod pubsub_server;
-}
+use catdog_testing as support;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -4,9 +4,7 @@
 //! `/api/v1/stats` when The Cat API answers with our key in its error.
 //! The binaries' own logs are checked in functions/ingest-trigger/tests/secrets.rs.
 
-mod support {
-    pub mod log_capture;
-}
+use catdog_testing as support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,14 +1,11 @@
 //! The metadata store's contract: one suite of behaviour tests, written once
 //! against `ImageStore` and run on both implementations, SQLite (a fresh file
 //! per test) and PostgreSQL (a fresh database per test on the server at
-//! `TEST_DATABASE_URL`, see `support/postgres.rs`). After the suite come the
+//! `TEST_DATABASE_URL`, see `catdog_testing::postgres`). After the suite come the
 //! PostgreSQL-only tests of what SQLite cannot do: a server that is down,
 //! goes away, hangs, or is reached through a unix socket.
 
-mod support {
-    pub mod postgres;
-    pub mod tcp_proxy;
-}
+use catdog_testing as support;
 
 use std::collections::HashSet;
 use std::sync::Arc;

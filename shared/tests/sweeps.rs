@@ -10,14 +10,7 @@
 //!
 //! Tests named `sqlite::*` / `postgres::*` run on both databases.
 
-mod support {
-    #[allow(dead_code)]
-    pub mod fake_gcs;
-    #[allow(dead_code)]
-    pub mod model;
-    #[allow(dead_code)]
-    pub mod postgres;
-}
+use catdog_testing as support;
 
 use std::collections::HashSet;
 use std::path::PathBuf;

@@ -9,9 +9,7 @@ use std::sync::Arc;
 use catdog::domain::{Digest, ImageId, NewImage, ObjectName, now_micros};
 use catdog::store::{ConnectOptions, ImageStore, connect};
 
-#[allow(dead_code)]
-#[path = "../../../shared/tests/support/postgres.rs"]
-mod postgres;
+use catdog_testing::postgres;
 
 /// A database an operator command is pointed at, and how.
 pub struct OperatorDb {

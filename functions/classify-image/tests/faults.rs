@@ -7,7 +7,7 @@
 //! - SIGTERM while classifications are in flight.
 //!
 //! Each test starts a PostgreSQL server of its own (see
-//! shared/tests/support/pg_cluster.rs) and reaches it through a loopback
+//! shared/testing/src/pg_cluster.rs) and reaches it through a loopback
 //! proxy it can freeze: with the database frozen just as a picture's
 //! verdict is being written, the fault lands in the middle of a
 //! classification every time, not only when the timing happens to be right.
@@ -17,16 +17,10 @@
 //! Needs `.cache/model/backbone.onnx` (model/build.sh) and the dev photos in
 //! `../shared/data/images/dev`.
 
-#[allow(dead_code)]
-#[path = "../../../shared/tests/support/model.rs"]
-mod model;
-#[path = "../../../shared/tests/support/pg_cluster.rs"]
-mod pg_cluster;
-#[path = "../../../shared/tests/support/service_process.rs"]
-mod service_process;
-#[allow(dead_code)]
-#[path = "../../../shared/tests/support/tcp_proxy.rs"]
-mod tcp_proxy;
+use catdog_testing::model;
+use catdog_testing::pg_cluster;
+use catdog_testing::service_process;
+use catdog_testing::tcp_proxy;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,19 +1,12 @@
 //! The classify-image binary with `REQUIRE_OIDC=true`, as Terraform runs it:
 //! `POST /pubsub/push` only for the push subscription's identity token, the
 //! health checks open, and the refusals logged with their reason but never
-//! with the token. Keys and tokens are made by the test (shared/tests/support).
+//! with the token. Keys and tokens are made by the test (shared/testing).
 //! Needs `.cache/model/backbone.onnx` (model/build.sh).
 
 // Only its model_dir() here.
-#[allow(dead_code)]
-#[path = "../../../shared/tests/support/model.rs"]
-mod model;
-#[path = "../../../shared/tests/support/oidc_issuer.rs"]
-mod oidc_issuer;
-#[path = "../../../shared/tests/support/private_function.rs"]
-mod private_function;
-#[path = "../../../shared/tests/support/service_process.rs"]
-mod service_process;
+use catdog_testing::model;
+use catdog_testing::private_function;
 
 use std::path::Path;
 

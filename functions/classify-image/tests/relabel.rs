@@ -4,19 +4,11 @@
 //! picture leaves the correction alone. On SQLite and on PostgreSQL.
 //! Needs `.cache/model/backbone.onnx` (model/build.sh).
 
-#[allow(dead_code)]
-#[path = "../../../shared/tests/support/model.rs"]
-mod model;
-#[path = "../../../shared/tests/support/oidc_issuer.rs"]
-mod oidc_issuer;
-#[allow(dead_code)]
-#[path = "../../../shared/tests/support/postgres.rs"]
-mod postgres;
-#[allow(dead_code)]
-#[path = "../../../shared/tests/support/private_function.rs"]
-mod private_function;
-#[path = "../../../shared/tests/support/service_process.rs"]
-mod service_process;
+use catdog_testing::model;
+use catdog_testing::oidc_issuer;
+use catdog_testing::postgres;
+use catdog_testing::private_function;
+use catdog_testing::service_process;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,14 +1,10 @@
 //! The ingest-trigger binary with `REQUIRE_OIDC=true`, as Terraform runs it:
 //! `POST /ingest` only for Cloud Scheduler's identity token, the health
 //! checks open, and the refusals logged with their reason but never with
-//! the token. Keys and tokens are made by the test (shared/tests/support).
+//! the token. Keys and tokens are made by the test (shared/testing).
 
-#[path = "../../../shared/tests/support/oidc_issuer.rs"]
-mod oidc_issuer;
-#[path = "../../../shared/tests/support/private_function.rs"]
-mod private_function;
-#[path = "../../../shared/tests/support/service_process.rs"]
-mod service_process;
+use catdog_testing::oidc_issuer;
+use catdog_testing::private_function;
 
 use std::path::Path;
 

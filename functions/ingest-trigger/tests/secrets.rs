@@ -3,8 +3,7 @@
 //! not in its start-up log, not in the 503s it answers, not in the log of
 //! the failures.
 
-#[path = "../../../shared/tests/support/service_process.rs"]
-mod service_process;
+use catdog_testing::service_process;
 
 use std::path::Path;
 

@@ -2,15 +2,12 @@
 //! restarted under listing load, and SIGTERM while requests are in flight.
 //!
 //! Each test starts a PostgreSQL server of its own (see
-//! shared/tests/support/pg_cluster.rs) so it can stop and start it for real.
+//! shared/testing/src/pg_cluster.rs) so it can stop and start it for real.
 
 mod support;
 
-#[path = "../../../shared/tests/support/pg_cluster.rs"]
-mod pg_cluster;
-#[allow(dead_code)]
-#[path = "../../../shared/tests/support/tcp_proxy.rs"]
-mod tcp_proxy;
+use catdog_testing::pg_cluster;
+use catdog_testing::tcp_proxy;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

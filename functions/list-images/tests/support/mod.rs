@@ -3,8 +3,7 @@
 
 #![allow(dead_code)]
 
-#[path = "../../../../shared/tests/support/service_process.rs"]
-mod service_process;
+use catdog_testing::service_process;
 pub use service_process::{free_port, http_client};
 
 use std::process::{Child, Command, ExitStatus, Stdio};

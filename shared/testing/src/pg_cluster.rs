@@ -10,8 +10,6 @@
 //! newest `/usr/lib/postgresql/*/bin`. Without them the test fails, except
 //! outside CI with `CATDOG_SKIP_POSTGRES=1`, which skips it loudly.
 
-#![allow(dead_code)]
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

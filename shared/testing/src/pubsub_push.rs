@@ -4,8 +4,6 @@
 //! other answer (or none) redelivers it with exponential backoff, under the
 //! same message id, until `max_attempts`, after which it is dead-lettered.
 
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +11,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use super::pubsub_server::PubsubServer;
+use crate::pubsub_server::PubsubServer;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PushCounts {

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use reqwest::StatusCode;
 
-use super::oidc_issuer::{self, AUDIENCE, CALLER, JwksServer, SigningKey};
-use super::service_process::ServiceProcess;
+use crate::oidc_issuer::{self, AUDIENCE, CALLER, JwksServer, SigningKey};
+use crate::service_process::ServiceProcess;
 
 /// A scratch folder for one test, empty, with an `incoming` subfolder (a
 /// folder source with nothing in it).

@@ -4,12 +4,10 @@
 //! scripted per path: errors, 429 with Retry-After, hangs, drips, lies about
 //! sizes, gzip bombs, redirects.
 
-#![allow(dead_code)]
-
 use std::collections::{HashMap, VecDeque};
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,8 +22,8 @@ use bytes::Bytes;
 
 /// The team's development photos, `../shared/data/images/dev/{cat,dog,other}`.
 pub fn dev_photos(kind: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/images/dev")
+    let dir = crate::repo_root()
+        .join("../shared/data/images/dev")
         .join(kind);
     let mut photos: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))

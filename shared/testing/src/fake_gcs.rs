@@ -26,7 +26,6 @@ impl FakeGcs {
     /// An emulator that keeps its buckets in files under `root`, so that it
     /// can be stopped and started again ([`FakeGcs::restart`]) with its
     /// objects intact, as Cloud Storage comes back from an outage.
-    #[allow(dead_code)]
     pub async fn start_persistent(root: &Path) -> Self {
         Self::start_with(vec![
             "-backend".into(),
@@ -50,7 +49,6 @@ impl FakeGcs {
     }
 
     /// Starts the stopped emulator again on the same address.
-    #[allow(dead_code)]
     pub async fn restart(&mut self) {
         self.stop();
         self.child = spawn(&self.address, &self.backend);
@@ -186,8 +184,7 @@ fn emulator_binary() -> PathBuf {
         );
         return path;
     }
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    find_in_venv(&repo.join(".cache/venv-tools/lib")).unwrap_or_else(|| {
+    find_in_venv(&crate::repo_root().join(".cache/venv-tools/lib")).unwrap_or_else(|| {
         panic!(
             "fake-gcs-server not found: run `scripts/fake-gcs.sh install` \
              (or set STORAGE_EMULATOR_BIN to its binary)"

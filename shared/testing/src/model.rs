@@ -9,15 +9,7 @@ use std::sync::{Arc, OnceLock};
 
 use catdog::classifier::Classifier;
 
-/// The repository's root, from whichever crate includes this file.
-pub fn repo_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest_dir
-        .ancestors()
-        .find(|dir| dir.join("Cargo.lock").is_file())
-        .unwrap_or(manifest_dir)
-        .to_path_buf()
-}
+pub use crate::repo_root;
 
 /// The folder holding the built model: `MODEL_DIR`, or `.cache/model`.
 pub fn model_dir() -> PathBuf {

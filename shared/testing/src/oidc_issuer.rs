@@ -4,8 +4,6 @@
 //! `https://www.googleapis.com/oauth2/v3/certs` does. It can be told to
 //! publish other keys (a rotation), answer 500, or hang.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -3,8 +3,6 @@
 //! what the real client sends arrives here, is kept for the test to look at,
 //! and is answered with message ids, an error, or silence.
 
-#![allow(dead_code)]
-
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};

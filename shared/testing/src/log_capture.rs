@@ -3,8 +3,6 @@
 //! Use it from a current-thread runtime (`#[tokio::test]`'s default), so
 //! that spawned tasks log on the same thread.
 
-#![allow(dead_code)]
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 

@@ -1,9 +1,7 @@
 //! One of our binaries run as its own process on a free loopback port (its
 //! `PORT`), its log (stdout, JSON lines) kept in a file for the test to read.
-//! SIGTERM, then SIGKILL, when dropped. Included with `#[path]` by the
-//! crates whose tests start a function or `catdog serve`.
-
-#![allow(dead_code)]
+//! SIGTERM, then SIGKILL, when dropped. For the tests that start a function
+//! or `catdog serve`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -1,8 +1,6 @@
 //! Pictures made in memory for the decoding tests: encoders, PNG chunks
 //! taken apart and put back together (with their CRCs).
 
-#![allow(dead_code)]
-
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageFormat};
