@@ -33,7 +33,10 @@ export function externalize(htmlPath, html) {
 		outputs.push({ path: scriptPath, content: moved.trim() + '\n' });
 		let src = path.posix.relative(pageDir, scriptPath);
 		if (!src.startsWith('.')) src = `./${src}`;
-		return `<script src="${src}"></script>`;
+		// `defer`: the page's HTML is drawn without waiting for this file (it starts
+		// the app, which needs the modules anyway); it still runs in document order,
+		// with document.currentScript set, before DOMContentLoaded.
+		return `<script src="${src}" defer></script>`;
 	});
 	return { html: rewritten, scripts: outputs };
 }

@@ -15,7 +15,7 @@ describe('externalize', () => {
 		const { html, scripts } = run('index.html', PAGE);
 		expect(html).not.toMatch(/<script>/);
 		expect(scripts).toHaveLength(1);
-		expect(html).toContain(`<script src="./${scripts[0]!.path}"></script>`);
+		expect(html).toContain(`<script src="./${scripts[0]!.path}" defer></script>`);
 	});
 
 	it("rewrites the imports relative to the script's own location", () => {

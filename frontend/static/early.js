@@ -21,7 +21,7 @@
 	var WIDE_QUERY = '(min-width: 56rem)'; // src/lib/gallery/layout.ts
 	var TILE_SIZES = // src/lib/gallery/layout.ts
 		'(min-width: 90rem) 13rem, (min-width: 56rem) 21vw, (min-width: 30rem) 30vw, 46vw';
-	/** Thumbnails preloaded per list shown: the first row of a phone, the first of each column. */
+	/** Thumbnails preloaded per list shown: its eager tiles (EAGER_TILES, src/lib/gallery/layout.ts). */
 	var PRELOADED_PER_LIST = 2;
 
 	var script = document.currentScript;

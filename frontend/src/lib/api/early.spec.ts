@@ -7,7 +7,7 @@ import { ApiClient } from '$lib/api/client';
 import { withEarlyResponses } from '$lib/api/early';
 import { DEFAULT_CONFIG, loadConfig } from '$lib/config/config';
 import { Gallery } from '$lib/gallery/gallery.svelte';
-import { TILE_SIZES, WIDE_QUERY } from '$lib/gallery/layout';
+import { EAGER_TILES, TILE_SIZES, WIDE_QUERY } from '$lib/gallery/layout';
 import { thumbnail, tileSrcset } from '$lib/media/thumbnail';
 import { FakeImagesApi, makeItem } from '$lib/testing/fake-images-api';
 
@@ -125,8 +125,8 @@ describe('static/early.js', () => {
 	it('preloads the first thumbnails on screen as their tiles will ask for them', async () => {
 		const { api, fetch } = setUp();
 		const { links } = await runEarly(PAGE, true, fetch);
-		const firstCats = api.images.filter((item) => item.category === 'cat').slice(0, 2);
-		const firstDogs = api.images.filter((item) => item.category === 'dog').slice(0, 2);
+		const firstCats = api.images.filter((item) => item.category === 'cat').slice(0, EAGER_TILES);
+		const firstDogs = api.images.filter((item) => item.category === 'dog').slice(0, EAGER_TILES);
 		expect(links.map((link) => [link.rel, link.as, link.href])).toEqual(
 			[...firstCats, ...firstDogs].map((item) => ['preload', 'image', thumbnail(item).src])
 		);

@@ -3,7 +3,7 @@
  * starts every image within 1250 px of the screen at once, which on a phone
  * is the whole first page of thumbnails: two dozen downloads sharing a slow
  * connection with the few on screen, each of those arriving later for it.
- * So tiles past the first rows (`eager`) wait to start theirs until the
+ * So tiles past the first ones (`eager`, EAGER_TILES) wait to start theirs until the
  * eager ones have arrived or failed, or `fallbackMs` has passed.
  */
 export class FirstPictures {

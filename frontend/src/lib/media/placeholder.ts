@@ -1,4 +1,5 @@
-import { thumbHashToDataURL } from 'thumbhash';
+/** Draws a ThumbHash as a PNG data URL (the thumbhash package's, loaded when first needed). */
+export type Decoder = (hash: ArrayLike<number>) => string;
 
 const cache = new Map<string, string | null>();
 
@@ -7,7 +8,10 @@ const cache = new Map<string, string | null>();
  * ThumbHash decoded into a tiny PNG data URL. `null` for a missing or broken hash,
  * in which case the tile just shows its background colour.
  */
-export function placeholderDataUrl(thumbhash: string | null | undefined): string | null {
+export function placeholderDataUrl(
+	thumbhash: string | null | undefined,
+	decode: Decoder
+): string | null {
 	if (!thumbhash) return null;
 	const cached = cache.get(thumbhash);
 	if (cached !== undefined) return cached;
@@ -15,7 +19,7 @@ export function placeholderDataUrl(thumbhash: string | null | undefined): string
 	try {
 		const binary = atob(thumbhash);
 		const bytes = Uint8Array.from(binary, (char) => char.charCodeAt(0));
-		url = bytes.length >= 5 ? thumbHashToDataURL(bytes) : null;
+		url = bytes.length >= 5 ? decode(bytes) : null;
 	} catch {
 		url = null;
 	}
@@ -44,10 +48,18 @@ export class PlaceholderQueue {
 	readonly #schedule: Scheduler;
 	readonly #delayMs: number;
 	readonly #budgetMs: number;
-	#tasks: Array<() => void> = [];
+	readonly #loadDecoder: () => Promise<Decoder>;
+	#decoder: Promise<Decoder> | null = null;
+	#tasks: Array<(decode: Decoder) => void> = [];
 	#scheduled = false;
 
-	constructor(schedule: Scheduler = idle, delayMs = 250, budgetMs = 6) {
+	constructor(
+		loadDecoder: () => Promise<Decoder> = loadThumbhash,
+		schedule: Scheduler = idle,
+		delayMs = 250,
+		budgetMs = 6
+	) {
+		this.#loadDecoder = loadDecoder;
 		this.#schedule = schedule;
 		this.#delayMs = delayMs;
 		this.#budgetMs = budgetMs;
@@ -61,12 +73,12 @@ export class PlaceholderQueue {
 	request(thumbhash: string, use: (url: string | null) => void): () => void {
 		let wanted = true;
 		const timer = setTimeout(() => {
-			this.#tasks.push(() => {
-				if (wanted) use(placeholderDataUrl(thumbhash));
+			this.#tasks.push((decode) => {
+				if (wanted) use(placeholderDataUrl(thumbhash, decode));
 			});
 			if (!this.#scheduled) {
 				this.#scheduled = true;
-				this.#schedule(() => this.#drain());
+				this.#drainWhenIdle();
 			}
 		}, this.#delayMs);
 		return () => {
@@ -75,17 +87,35 @@ export class PlaceholderQueue {
 		};
 	}
 
-	#drain() {
+	/** Loads the decoder the first time (a failed load is tried again next time), then drains. */
+	#drainWhenIdle() {
+		this.#decoder ??= this.#loadDecoder();
+		this.#decoder.then(
+			(decode) => this.#schedule(() => this.#drain(decode)),
+			() => {
+				this.#decoder = null;
+				this.#tasks = [];
+				this.#scheduled = false;
+			}
+		);
+	}
+
+	#drain(decode: Decoder) {
 		this.#scheduled = false;
 		const until = performance.now() + this.#budgetMs;
 		// At least one each time, however little time is left.
-		do this.#tasks.shift()?.();
+		do this.#tasks.shift()?.(decode);
 		while (this.#tasks.length > 0 && performance.now() < until);
 		if (this.#tasks.length > 0) {
 			this.#scheduled = true;
-			this.#schedule(() => this.#drain());
+			this.#schedule(() => this.#drain(decode));
 		}
 	}
+}
+
+/** The thumbhash package, in a file of its own: only needed once a thumbnail is slow. */
+function loadThumbhash(): Promise<Decoder> {
+	return import('thumbhash').then((module) => module.thumbHashToDataURL);
 }
 
 function idle(drain: () => void) {
