@@ -14,7 +14,7 @@ use operator::{OperatorDb, catdog};
 /// A picture whose one publish went unanswered, after a failed attempt that
 /// recorded `error`: given up on, as the sweep does.
 async fn failed_picture(store: &dyn ImageStore, error: &str) -> ImageId {
-    let id = operator::pending_row(store).await;
+    let id = catdog_testing::rows::insert_made_up(store).await;
     store.mark_published(id).await.unwrap();
     store.record_failure(id, error).await.unwrap();
     let later = now_micros() + Duration::from_secs(1);

@@ -6,30 +6,12 @@ mod operator;
 
 use std::path::Path;
 
-use catdog::domain::{Category, ImageId, ObjectName, Thumbnail, Verdict};
+use catdog::domain::{Category, ImageId};
 use catdog::store::ImageStore;
 use operator::OperatorDb;
 
 async fn seed(store: &dyn ImageStore, category: Category) -> ImageId {
-    let id = operator::pending_row(store).await;
-    let verdict = Verdict {
-        category,
-        confidence: 0.9,
-        scores: serde_json::json!({}),
-        model_version: "seed".to_owned(),
-        width: 4,
-        height: 3,
-        thumbnail: Thumbnail {
-            object_name: ObjectName::thumbnail(id),
-            width: 4,
-            height: 3,
-            placeholder: String::new(),
-        },
-        breed: None,
-        why: Vec::new(),
-    };
-    store.record_verdict(id, &verdict).await.unwrap();
-    id
+    catdog_testing::rows::insert_classified(store, category).await
 }
 
 /// Runs `catdog relabel ARGS`.

@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use catdog::domain::{
-    Category, Digest, ImageId, NewImage, ObjectName, Thumbnail, Verdict, now_micros,
-};
+use catdog::domain::{Category, ImageId};
 use catdog::store::{ImageStore, SqliteStore};
 use serde_json::Value;
 
@@ -16,38 +14,7 @@ fn model_dir() -> PathBuf {
 }
 
 async fn seed(store: &SqliteStore, category: Category) -> ImageId {
-    let id = ImageId::new();
-    store
-        .insert_pending(&NewImage {
-            id,
-            sha256: Digest::of(id.to_string().as_bytes()),
-            source: "seed".to_owned(),
-            source_ref: None,
-            object_name: ObjectName::original(id),
-            content_type: "image/jpeg".to_owned(),
-            byte_size: 10,
-            created_at: now_micros(),
-        })
-        .await
-        .unwrap();
-    let verdict = Verdict {
-        category,
-        confidence: 0.9,
-        scores: serde_json::json!({}),
-        model_version: "seed".to_owned(),
-        width: 4,
-        height: 3,
-        thumbnail: Thumbnail {
-            object_name: ObjectName::thumbnail(id),
-            width: 4,
-            height: 3,
-            placeholder: String::new(),
-        },
-        breed: None,
-        why: Vec::new(),
-    };
-    store.record_verdict(id, &verdict).await.unwrap();
-    id
+    catdog_testing::rows::insert_classified(store, category).await
 }
 
 /// `2026-11-23T10:15:30.123456`: UTC without a zone suffix.

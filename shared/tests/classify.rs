@@ -19,7 +19,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use catdog::classifier::{Classifier, DecodeLimits};
 use catdog::classify::{self, ClassifyService, MAX_PUSH_BODY_BYTES, PUSH_ROUTE};
-use catdog::domain::{Category, Digest, ImageId, NewImage, ObjectName, Status, now_micros};
+use catdog::domain::{Category, Digest, ImageId, ObjectName, Status};
 use catdog::objects::{FolderStore, ObjectStore};
 use catdog::pubsub::{ImageMessage, PushEnvelope};
 use catdog::store::{ConnectOptions, ImageStore, SqliteStore, connect};
@@ -111,16 +111,7 @@ impl Harness {
     async fn insert_row(&self, id: ImageId, bytes: &[u8]) -> ImageMessage {
         let digest = Digest::of(bytes);
         self.store
-            .insert_pending(&NewImage {
-                id,
-                sha256: digest.clone(),
-                source: "test".to_owned(),
-                source_ref: None,
-                object_name: ObjectName::original(id),
-                content_type: "image/jpeg".to_owned(),
-                byte_size: bytes.len() as i64,
-                created_at: now_micros(),
-            })
+            .insert_pending(&catdog_testing::rows::pending_image(id, bytes))
             .await
             .unwrap();
         ImageMessage::new(id, ObjectName::original(id), digest)

@@ -25,7 +25,7 @@ use axum::http::{Request, StatusCode};
 use axum::routing::post;
 use catdog::classifier::DecodeLimits;
 use catdog::classify::{self, ClassifyService, PUSH_ROUTE};
-use catdog::domain::{Digest, ImageId, NewImage, ObjectName, Status, now_micros};
+use catdog::domain::{Digest, ImageId, ObjectName, Status};
 use catdog::ingest::{IngestConfig, IngestError, Ingestor, SourceSpec};
 use catdog::objects::{self, ObjectError, ObjectStore, StorageOptions};
 use catdog::pubsub::{ImageMessage, PushEnvelope};
@@ -259,16 +259,7 @@ async fn storage_stopped_during_classification() {
         let digest = Digest::of(&bytes);
         world
             .store
-            .insert_pending(&NewImage {
-                id,
-                sha256: digest.clone(),
-                source: "test".to_owned(),
-                source_ref: None,
-                object_name: object.clone(),
-                content_type: "image/jpeg".to_owned(),
-                byte_size: bytes.len() as i64,
-                created_at: now_micros(),
-            })
+            .insert_pending(&catdog_testing::rows::pending_image(id, &bytes))
             .await
             .unwrap();
         messages.push(ImageMessage::new(id, object, digest));

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use catdog::classifier::DecodeLimits;
 use catdog::classify::{self, ClassifyService, PUSH_ROUTE};
-use catdog::domain::{Category, Digest, ImageId, NewImage, ObjectName, Status, now_micros};
+use catdog::domain::{Category, Digest, ImageId, ObjectName, Status};
 use catdog::objects::{FolderStore, ObjectStore};
 use catdog::pubsub::{ImageMessage, Publisher};
 use catdog::queue::{DeadLetters, LocalQueue, QueueOptions};
@@ -79,16 +79,7 @@ impl Harness {
         }
         let digest = Digest::of(bytes);
         self.store
-            .insert_pending(&NewImage {
-                id,
-                sha256: digest.clone(),
-                source: "test".to_owned(),
-                source_ref: None,
-                object_name: ObjectName::original(id),
-                content_type: "image/jpeg".to_owned(),
-                byte_size: bytes.len() as i64,
-                created_at: now_micros(),
-            })
+            .insert_pending(&catdog_testing::rows::pending_image(id, bytes))
             .await
             .unwrap();
         ImageMessage::new(id, ObjectName::original(id), digest)

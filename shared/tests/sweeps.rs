@@ -22,7 +22,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use catdog::classifier::DecodeLimits;
 use catdog::classify::{self, ClassifyService, PUSH_ROUTE};
-use catdog::domain::{Digest, ImageId, NewImage, ObjectName, PageLimit, Status, now_micros};
+use catdog::domain::{Digest, ImageId, ObjectName, PageLimit, Status};
 use catdog::ingest::orphans::{OrphanSweep, sweep_orphans};
 use catdog::ingest::{IngestConfig, Ingestor, SourceSpec};
 use catdog::objects::{self, FolderStore, ObjectStore, StorageOptions};
@@ -116,16 +116,7 @@ impl World {
     async fn pending_without_original(&self, bytes: &[u8]) -> ImageId {
         let id = ImageId::new();
         self.store
-            .insert_pending(&NewImage {
-                id,
-                sha256: Digest::of(bytes),
-                source: "test".to_owned(),
-                source_ref: None,
-                object_name: ObjectName::original(id),
-                content_type: "image/jpeg".to_owned(),
-                byte_size: bytes.len() as i64,
-                created_at: now_micros(),
-            })
+            .insert_pending(&catdog_testing::rows::pending_image(id, bytes))
             .await
             .expect("insert a pending row");
         id
@@ -574,16 +565,7 @@ async fn orphan_sweep_keeps_what_it_must(store: &dyn ImageStore, objects: &dyn O
     put(ObjectName::original(recorded)).await;
     put(ObjectName::thumbnail(recorded)).await;
     store
-        .insert_pending(&NewImage {
-            id: recorded,
-            sha256: Digest::of(&jpeg),
-            source: "test".to_owned(),
-            source_ref: None,
-            object_name: ObjectName::original(recorded),
-            content_type: "image/jpeg".to_owned(),
-            byte_size: jpeg.len() as i64,
-            created_at: now_micros(),
-        })
+        .insert_pending(&catdog_testing::rows::pending_image(recorded, &jpeg))
         .await
         .unwrap();
     // Orphans: one of now (and its thumbnail), and one whose id is two

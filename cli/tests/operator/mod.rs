@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use catdog::domain::{Digest, ImageId, NewImage, ObjectName, now_micros};
 use catdog::store::{ConnectOptions, ImageStore, connect};
 
 use catdog_testing::postgres;
@@ -70,25 +69,6 @@ async fn migrated(url: &str) -> Arc<dyn ImageStore> {
     let store = connect(url, &ConnectOptions::default()).await.unwrap();
     store.migrate().await.unwrap();
     store
-}
-
-/// A picture stored and waiting for its verdict, as ingestion leaves it.
-pub async fn pending_row(store: &dyn ImageStore) -> ImageId {
-    let id = ImageId::new();
-    store
-        .insert_pending(&NewImage {
-            id,
-            sha256: Digest::of(id.to_string().as_bytes()),
-            source: "seed".to_owned(),
-            source_ref: None,
-            object_name: ObjectName::original(id),
-            content_type: "image/jpeg".to_owned(),
-            byte_size: 10,
-            created_at: now_micros(),
-        })
-        .await
-        .unwrap();
-    id
 }
 
 /// Runs `catdog ARGS --data-dir DIR` with only `env` (and `USER=tester`);

@@ -13,9 +13,7 @@ use catdog_testing::service_process;
 use std::path::Path;
 use std::sync::Arc;
 
-use catdog::domain::{
-    Category, Digest, ImageId, NewImage, ObjectName, Status, Thumbnail, Verdict, now_micros,
-};
+use catdog::domain::{Category, Digest, ImageId, ObjectName, Status};
 use catdog::pubsub::{ImageMessage, PushEnvelope};
 use catdog::store::{ConnectOptions, ImageStore, connect};
 use oidc_issuer::{AUDIENCE, CALLER, JwksServer, SigningKey, google_claims};
@@ -188,38 +186,8 @@ async fn category_of(store: &Arc<dyn ImageStore>, id: ImageId) -> Option<Categor
 
 /// A stored picture, classified as `category` (or left pending with `None`).
 async fn seed(store: &Arc<dyn ImageStore>, category: Option<Category>) -> ImageId {
-    let id = ImageId::new();
-    store
-        .insert_pending(&NewImage {
-            id,
-            sha256: Digest::of(id.to_string().as_bytes()),
-            source: "test".to_owned(),
-            source_ref: None,
-            object_name: ObjectName::original(id),
-            content_type: "image/jpeg".to_owned(),
-            byte_size: 10,
-            created_at: now_micros(),
-        })
-        .await
-        .unwrap();
-    if let Some(category) = category {
-        let verdict = Verdict {
-            category,
-            confidence: 0.9,
-            scores: json!({}),
-            model_version: "seed".to_owned(),
-            width: 4,
-            height: 3,
-            thumbnail: Thumbnail {
-                object_name: ObjectName::thumbnail(id),
-                width: 4,
-                height: 3,
-                placeholder: String::new(),
-            },
-            breed: None,
-            why: Vec::new(),
-        };
-        store.record_verdict(id, &verdict).await.unwrap();
+    match category {
+        Some(category) => catdog_testing::rows::insert_classified(store.as_ref(), category).await,
+        None => catdog_testing::rows::insert_made_up(store.as_ref()).await,
     }
-    id
 }

@@ -17,6 +17,7 @@ pub mod postgres;
 pub mod private_function;
 pub mod pubsub_push;
 pub mod pubsub_server;
+pub mod rows;
 pub mod service_process;
 pub mod sources;
 pub mod tcp_proxy;

@@ -48,7 +48,7 @@ pub async fn stage_dev_photo(
     objects: &dyn catdog::objects::ObjectStore,
     photo: &str,
 ) -> catdog::pubsub::ImageMessage {
-    use catdog::domain::{Digest, ImageId, NewImage, ObjectName, now_micros};
+    use catdog::domain::{Digest, ImageId, NewImage, ObjectName};
     let bytes = dev_photo(photo);
     let id = ImageId::new();
     let name = ObjectName::original(id);
@@ -59,14 +59,8 @@ pub async fn stage_dev_photo(
     let digest = Digest::of(&bytes);
     store
         .insert_pending(&NewImage {
-            id,
-            sha256: digest.clone(),
-            source: "test".to_owned(),
             source_ref: Some(photo.to_owned()),
-            object_name: name.clone(),
-            content_type: "image/jpeg".to_owned(),
-            byte_size: bytes.len() as i64,
-            created_at: now_micros(),
+            ..crate::rows::pending_image(id, &bytes)
         })
         .await
         .unwrap();

@@ -218,18 +218,7 @@ pub async fn seed_classified(
 
 /// Stores a file that could not be used (rejected with `reason`).
 pub async fn seed_rejected(store: &Arc<dyn ImageStore>, reason: &str) -> ImageId {
-    let id = ImageId::new();
-    let image = NewImage {
-        id,
-        sha256: Digest::of(id.to_string().as_bytes()),
-        source: "test".to_owned(),
-        source_ref: None,
-        object_name: ObjectName::original(id),
-        content_type: "image/jpeg".to_owned(),
-        byte_size: 10,
-        created_at: now_micros(),
-    };
-    store.insert_pending(&image).await.unwrap();
+    let id = catdog_testing::rows::insert_made_up(store.as_ref()).await;
     assert_eq!(
         store.mark_rejected(id, reason).await.unwrap(),
         RecordOutcome::Recorded
