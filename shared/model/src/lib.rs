@@ -26,7 +26,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-pub use backbone::{BACKBONE_FILE, Backbone, BackboneOutput, DepthwiseLayout, OptimizedBackbone};
+use backbone::Backbone;
+pub use backbone::{BACKBONE_FILE, BackboneOutput, DepthwiseLayout, OptimizedBackbone};
 pub use decode::{
     DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DecodeError, DecodeLimits, DecodedImage,
     SupportedFormat, decode,
