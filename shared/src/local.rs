@@ -228,8 +228,13 @@ impl Pipeline {
         );
         let publisher: Arc<dyn Publisher> = queue.clone();
         let ingestor = Arc::new(
-            Ingestor::new(ingest, backends, publisher)
-                .map_err(|e| StartupError::Other(format!("cannot set up ingestion: {e}")))?,
+            Ingestor::new(
+                ingest,
+                Arc::clone(&backends.store),
+                Arc::clone(&backends.objects),
+                publisher,
+            )
+            .map_err(|e| StartupError::Other(format!("cannot set up ingestion: {e}")))?,
         );
         let routes = push.merge(catdog_ingest::routes(Arc::clone(&ingestor)));
         Ok(Self {

@@ -146,7 +146,16 @@ async fn storage_stopped_during_ingestion() {
         QueueOptions::default(),
         DeadLetters::in_dir(&world.dir),
     );
-    let ingestor = Arc::new(Ingestor::new(config, &world.backends(), queue).unwrap());
+    let backends = world.backends();
+    let ingestor = Arc::new(
+        Ingestor::new(
+            config,
+            Arc::clone(&backends.store),
+            Arc::clone(&backends.objects),
+            queue,
+        )
+        .unwrap(),
+    );
 
     let run = tokio::spawn({
         let ingestor = Arc::clone(&ingestor);

@@ -97,9 +97,11 @@ impl World {
 
     /// An ingestor as one process would have it.
     async fn ingestor(&self, config: IngestConfig) -> Ingestor {
+        let backends = self.backends().await;
         Ingestor::new(
             config,
-            &self.backends().await,
+            Arc::clone(&backends.store),
+            Arc::clone(&backends.objects),
             self.publisher(Duration::from_secs(5)).await,
         )
         .expect("an ingestor")
@@ -410,9 +412,11 @@ mod run {
         let folder = world.photo_folder(&some_photos()[..3]);
         let mut config = folder_config(&folder);
         config.republish_after = Duration::from_secs(1);
+        let backends = world.backends().await;
         let ingestor = Ingestor::new(
             config,
-            &world.backends().await,
+            Arc::clone(&backends.store),
+            Arc::clone(&backends.objects),
             world.publisher(Duration::from_secs(1)).await,
         )
         .unwrap();
@@ -939,7 +943,8 @@ async fn post_ingest_with_the_database_down_is_503() {
     };
     let ingestor = Ingestor::new(
         folder_config(&world.photo_folder(&some_photos()[..1])),
-        &backends,
+        Arc::clone(&backends.store),
+        Arc::clone(&backends.objects),
         world.publisher(Duration::from_secs(1)).await,
     )
     .unwrap();

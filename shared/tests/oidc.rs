@@ -77,7 +77,8 @@ async fn start_service(jwks_url: &str, options: VerifierOptions) -> Service {
         .unwrap();
     let ingestor = Ingestor::new(
         IngestConfig::from_env(&env).unwrap(),
-        &backends,
+        Arc::clone(&backends.store),
+        Arc::clone(&backends.objects),
         Arc::new(publisher),
     )
     .unwrap();

@@ -175,7 +175,8 @@ async fn an_api_answer_that_echoes_our_key_stays_out_of_the_log_the_summary_and_
         .unwrap();
     let ingestor = Ingestor::new(
         IngestConfig::from_env(&env).unwrap(),
-        &backends,
+        Arc::clone(&backends.store),
+        Arc::clone(&backends.objects),
         Arc::new(publisher),
     )
     .unwrap();

@@ -288,9 +288,11 @@ async fn a_dead_lettered_picture_is_republished_a_bounded_number_of_times_then_f
     let mut config = IngestConfig::new(vec![SourceSpec::Folder(folder)]);
     config.republish_after = Duration::from_millis(300);
     config.max_publishes = 3;
+    let backends = world.backends();
     let ingestor = Ingestor::new(
         config,
-        &world.backends(),
+        Arc::clone(&backends.store),
+        Arc::clone(&backends.objects),
         Arc::clone(&queue) as Arc<dyn catdog::pubsub::Publisher>,
     )
     .unwrap();
@@ -383,9 +385,11 @@ async fn a_failed_picture_is_retried_until_the_fault_is_gone_and_then_shown(worl
     config.max_publishes = 1;
     config.retry_failed_after = Duration::from_millis(300);
     config.max_retries = 2;
+    let backends = world.backends();
     let ingestor = Ingestor::new(
         config,
-        &world.backends(),
+        Arc::clone(&backends.store),
+        Arc::clone(&backends.objects),
         Arc::clone(&queue) as Arc<dyn catdog::pubsub::Publisher>,
     )
     .unwrap();
@@ -480,7 +484,14 @@ async fn an_insert_that_fails_leaves_an_object_that_the_next_sweep_deletes(world
     let mut config = IngestConfig::new(vec![SourceSpec::Folder(folder)]);
     config.orphan_grace = Duration::from_secs(1);
     let queue = acknowledging_queue(&world.dir);
-    let ingestor = Ingestor::new(config, &world.backends(), queue).unwrap();
+    let backends = world.backends();
+    let ingestor = Ingestor::new(
+        config,
+        Arc::clone(&backends.store),
+        Arc::clone(&backends.objects),
+        queue,
+    )
+    .unwrap();
 
     world.refuse_inserts(true).await;
     let failed = ingestor.run_once().await;

@@ -18,8 +18,13 @@ fn main() -> ExitCode {
         let publisher = GcpPublisher::connect(&pubsub)
             .await
             .map_err(|e| StartupError::Other(e.to_string()))?;
-        let ingestor = Ingestor::new(config, &backends, Arc::new(publisher))
-            .map_err(|e| StartupError::Other(e.to_string()))?;
+        let ingestor = Ingestor::new(
+            config,
+            Arc::clone(&backends.store),
+            Arc::clone(&backends.objects),
+            Arc::new(publisher),
+        )
+        .map_err(|e| StartupError::Other(e.to_string()))?;
         Ok::<_, StartupError>(ingest::routes(Arc::new(ingestor)))
     })
 }

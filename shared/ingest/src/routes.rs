@@ -8,7 +8,8 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::post;
 use axum::{Json, Router};
 
-use super::run::{IngestSummary, Ingestor};
+use super::run::{IngestError, IngestSummary, Ingestor};
+use catdog_objects::ObjectError;
 use catdog_server::http::ApiError;
 
 /// `POST /ingest` → 200 with the run's [`IngestSummary`]. A run that finds
@@ -40,4 +41,19 @@ async fn ingest(
         .await
         .map_err(|e| ApiError::Internal(format!("the ingestion run failed: {e}")))??;
     Ok(Json(summary))
+}
+
+/// How a run that stopped is answered: our storage being unavailable is a
+/// 503 the Scheduler retries, anything else a 500.
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Store(e) => e.into(),
+            IngestError::Objects(e) => match e {
+                ObjectError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
+                other => ApiError::Internal(other.to_string()),
+            },
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
 }

@@ -25,8 +25,6 @@ use super::sources::{self, Candidate, FolderFile, SourceError};
 use catdog_core::domain::{Digest, ImageId, NewImage, ObjectName, now_micros};
 use catdog_core::pubsub::{ImageMessage, Publisher};
 use catdog_objects::{ObjectError, ObjectStore};
-use catdog_server::http::ApiError;
-use catdog_server::startup::Backends;
 use catdog_store::{ImageStore, IngestRun, InsertOutcome, StoreError};
 
 /// How many stale pending pictures one run republishes at most.
@@ -84,19 +82,6 @@ pub enum IngestError {
     Fetcher(#[from] FetchError),
     #[error("the ingestion run stopped: {0}")]
     Aborted(String),
-}
-
-impl From<IngestError> for ApiError {
-    fn from(e: IngestError) -> Self {
-        match e {
-            IngestError::Store(e) => e.into(),
-            IngestError::Objects(e) => match e {
-                ObjectError::Unavailable(_) => ApiError::Unavailable(e.to_string()),
-                other => ApiError::Internal(other.to_string()),
-            },
-            other => ApiError::Internal(other.to_string()),
-        }
-    }
 }
 
 /// What happened to one picture, for progress reports.
@@ -205,16 +190,18 @@ impl Tally {
 }
 
 impl Ingestor {
+    /// Ingestion with these ports: where rows, originals and messages go.
     pub fn new(
         config: IngestConfig,
-        backends: &Backends,
+        store: Arc<dyn ImageStore>,
+        objects: Arc<dyn ObjectStore>,
         publisher: Arc<dyn Publisher>,
     ) -> Result<Self, IngestError> {
         let fetcher = Fetcher::new(config.fetch.clone(), &config.trusted_origins())?;
         Ok(Self {
             config,
-            store: Arc::clone(&backends.store),
-            objects: Arc::clone(&backends.objects),
+            store,
+            objects,
             publisher,
             fetcher,
             known_files: Mutex::new(HashSet::new()),
