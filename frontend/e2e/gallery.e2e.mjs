@@ -961,6 +961,43 @@ describe('the gallery', () => {
 		await page.close();
 	});
 
+	it('asks for each first answer and first thumbnail once: the app takes what early.js asked for', async () => {
+		await allTakenIn();
+		const asked = [];
+		const page = await openPage('about:blank', PHONE);
+		page.on('request', (request) => {
+			const url = new URL(request.url());
+			if (url.origin === server.baseUrl) asked.push(url.pathname + url.search);
+		});
+		await page.goto(server.baseUrl);
+		await tiles(page, 'all').nth(1).waitFor();
+		await page.waitForFunction(() =>
+			[...document.querySelectorAll('img.thumb')]
+				.slice(0, 2)
+				.every((img) => img.complete && img.naturalWidth > 0)
+		);
+		const count = (address) => asked.filter((path) => path === address).length;
+		assert.ok(asked.includes('/early.js'));
+		// static/early.js asked for these; the app took its answers rather than asking again.
+		for (const address of [
+			'/config.json',
+			'/api/v1/stats',
+			'/api/v1/images?limit=24',
+			`/api/v1/images?category=cat&limit=${PAGE_SIZE}`,
+			`/api/v1/images?category=dog&limit=${PAGE_SIZE}`
+		]) {
+			assert.equal(count(address), 1, `${address} asked for ${count(address)} times`);
+		}
+		// The first two thumbnails, preloaded, were fetched once too.
+		const firstTwo = await page.evaluate(() =>
+			[...document.querySelectorAll('img.thumb')]
+				.slice(0, 2)
+				.map((img) => new URL(img.currentSrc).pathname)
+		);
+		for (const path of firstTwo) assert.equal(count(path), 1, `${path} fetched once`);
+		await page.close();
+	});
+
 	it('has no accessibility violations (axe-core), in light and dark', async () => {
 		const page = await openPage(server.baseUrl);
 		await tiles(page, 'cat').first().waitFor();
