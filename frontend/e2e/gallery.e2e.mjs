@@ -998,6 +998,36 @@ describe('the gallery', () => {
 		await page.close();
 	});
 
+	it('shows a blurred placeholder where a thumbnail is slow, and the thumbnail once it comes', async () => {
+		await allTakenIn();
+		let held = true;
+		const page = await openPage('about:blank');
+		// The server's real thumbnails, each answered a while late (a slow connection).
+		await page.route('**/media/thumbs/**', async (route) => {
+			while (held) await new Promise((resolve) => setTimeout(resolve, 100));
+			await route.continue();
+		});
+		await page.goto(server.baseUrl);
+		const first = tiles(page, 'cat').first();
+		await first.waitFor();
+		const placeholder = first.locator('img.placeholder');
+		await placeholder.waitFor({ state: 'attached', timeout: 10_000 });
+		assert.match((await placeholder.getAttribute('src')) ?? '', /^data:image\/png;base64,/);
+		assert.equal(await placeholder.getAttribute('alt'), '', 'the placeholder is decoration');
+		assert.equal(
+			await first.locator('img.thumb').evaluate((img) => img.naturalWidth),
+			0,
+			'the thumbnail has not come yet'
+		);
+		held = false;
+		await page.waitForFunction(() => {
+			const thumb = document.querySelector('[data-testid="column-cat"] img.thumb');
+			return thumb instanceof HTMLImageElement && thumb.complete && thumb.naturalWidth > 0;
+		});
+		await page.unrouteAll({ behavior: 'ignoreErrors' });
+		await page.close();
+	});
+
 	it('has no accessibility violations (axe-core), in light and dark', async () => {
 		const page = await openPage(server.baseUrl);
 		await tiles(page, 'cat').first().waitFor();
