@@ -207,7 +207,7 @@ async fn a_gzip_bomb_is_not_inflated() {
     // What came is what was sent: the compressed bytes, not 10 MiB of zeros.
     assert!(bytes.starts_with(b"\x1f\x8b"), "{:?}", &bytes[..4]);
     assert!(bytes.len() < 200 * 1024, "{} bytes", bytes.len());
-    assert!(catdog::ingest::sniff(&bytes).is_none());
+    assert!(catdog::domain::PictureFormat::sniff(&bytes).is_none());
 }
 
 #[tokio::test]

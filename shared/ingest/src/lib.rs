@@ -19,7 +19,6 @@ mod fetch;
 pub mod orphans;
 mod routes;
 mod run;
-mod sniff;
 mod sources;
 
 pub use config::{IngestConfig, SourceSpec};
@@ -28,5 +27,4 @@ pub use routes::routes;
 pub use run::{
     IngestError, IngestProgress, IngestSummary, Ingestor, NoProgress, PictureOutcome, SourceFailure,
 };
-pub use sniff::{ImageFormat, sniff};
 pub use sources::SourceError;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::config::{IngestConfig, SourceSpec};
 use super::fetch::{self, FetchError, Fetcher};
-use super::sniff::{ImageFormat, sniff};
+use catdog_core::domain::PictureFormat;
 
 /// The largest answer a source's JSON listing may be.
 const LISTING_LIMIT: u64 = 1024 * 1024;
@@ -87,7 +87,7 @@ pub(crate) struct FolderFile {
 #[derive(Clone, Debug)]
 pub(crate) struct Picture {
     pub bytes: Bytes,
-    pub format: ImageFormat,
+    pub format: PictureFormat,
     pub source_ref: Option<String>,
 }
 
@@ -130,7 +130,7 @@ impl Candidate {
             }
             Candidate::File(file) => (read_file(file, limit).await?, Some(file.relative.clone())),
         };
-        let format = sniff(&bytes).ok_or(SourceError::NotAPicture)?;
+        let format = PictureFormat::sniff(&bytes).ok_or(SourceError::NotAPicture)?;
         Ok(Picture {
             bytes,
             format,

@@ -77,63 +77,19 @@ impl DecodedImage {
     }
 }
 
-/// The formats we accept; anything else is refused before decoding.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SupportedFormat {
-    Jpeg,
-    Png,
-    WebP,
-    Gif,
-    Bmp,
-    Tiff,
-}
+/// The formats we accept, told by the file's first bytes; anything else is
+/// refused before decoding. The same sniffer decides at ingestion.
+pub use catdog_core::domain::PictureFormat as SupportedFormat;
 
-impl SupportedFormat {
-    /// Recognises the format from the file's first bytes.
-    pub fn sniff(bytes: &[u8]) -> Option<Self> {
-        match image::guess_format(bytes).ok()? {
-            ImageFormat::Jpeg => Some(Self::Jpeg),
-            ImageFormat::Png => Some(Self::Png),
-            ImageFormat::WebP => Some(Self::WebP),
-            ImageFormat::Gif => Some(Self::Gif),
-            ImageFormat::Bmp => Some(Self::Bmp),
-            ImageFormat::Tiff => Some(Self::Tiff),
-            _ => None,
-        }
-    }
-
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Jpeg => "JPEG",
-            Self::Png => "PNG",
-            Self::WebP => "WebP",
-            Self::Gif => "GIF",
-            Self::Bmp => "BMP",
-            Self::Tiff => "TIFF",
-        }
-    }
-
-    /// The MIME type, for storing and serving the original.
-    pub fn content_type(&self) -> &'static str {
-        match self {
-            Self::Jpeg => "image/jpeg",
-            Self::Png => "image/png",
-            Self::WebP => "image/webp",
-            Self::Gif => "image/gif",
-            Self::Bmp => "image/bmp",
-            Self::Tiff => "image/tiff",
-        }
-    }
-
-    fn image_format(&self) -> ImageFormat {
-        match self {
-            Self::Jpeg => ImageFormat::Jpeg,
-            Self::Png => ImageFormat::Png,
-            Self::WebP => ImageFormat::WebP,
-            Self::Gif => ImageFormat::Gif,
-            Self::Bmp => ImageFormat::Bmp,
-            Self::Tiff => ImageFormat::Tiff,
-        }
+/// The image crate's name for one of our formats.
+fn image_format(format: SupportedFormat) -> ImageFormat {
+    match format {
+        SupportedFormat::Jpeg => ImageFormat::Jpeg,
+        SupportedFormat::Png => ImageFormat::Png,
+        SupportedFormat::WebP => ImageFormat::WebP,
+        SupportedFormat::Gif => ImageFormat::Gif,
+        SupportedFormat::Bmp => ImageFormat::Bmp,
+        SupportedFormat::Tiff => ImageFormat::Tiff,
     }
 }
 
@@ -183,7 +139,7 @@ fn decode_checked(
         },
     };
 
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format(format));
     reader.limits(decoder_limits(limits));
     // Building the decoder reads only the header; nothing is allocated for
     // pixels until `from_decoder` below.

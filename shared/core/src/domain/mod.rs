@@ -3,12 +3,14 @@
 
 mod cursor;
 mod image;
+mod picture_format;
 
 pub use cursor::{Cursor, CursorError, Toward};
 pub use image::{
     BREED_SURE, BreedGuess, Category, ClassScore, Digest, ImageId, ImageRecord, NewImage,
     ObjectName, PageLimit, Relabel, Status, Thumbnail, Verdict,
 };
+pub use picture_format::PictureFormat;
 
 /// Timestamps are kept to the microsecond, the precision both PostgreSQL and
 /// our SQLite encoding store, so a value reads back exactly as written.
