@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use catdog::classifier::{Classification, Classifier, DecodeLimits, decode};
+use catdog::classify::ClassifyConfig;
 use catdog::config::Env;
 use serde_json::json;
 
@@ -16,16 +17,12 @@ pub struct Args {
     pub files: Vec<PathBuf>,
 }
 
-/// The model and limits from `MODEL_DIR`, `MAX_IMAGE_BYTES` and `MAX_IMAGE_PIXELS`.
+/// The model and limits from `MODEL_DIR`, `MAX_IMAGE_BYTES` and
+/// `MAX_IMAGE_PIXELS`, read as classify-image reads them.
 pub fn load_from_settings() -> anyhow::Result<(Classifier, DecodeLimits)> {
-    let env = Env::process();
-    let model_dir = PathBuf::from(env.required("MODEL_DIR")?);
-    let limits = DecodeLimits {
-        max_bytes: env.number("MAX_IMAGE_BYTES", 1..=(1 << 30))? as usize,
-        max_pixels: env.number("MAX_IMAGE_PIXELS", 1..=1_000_000_000)?,
-    };
-    let classifier = Classifier::load(&model_dir).context("MODEL_DIR")?;
-    Ok((classifier, limits))
+    let config = ClassifyConfig::from_env(&Env::process())?;
+    let classifier = config.load_classifier()?;
+    Ok((classifier, config.limits))
 }
 
 /// Reads, decodes and classifies one file; the time covers decode and

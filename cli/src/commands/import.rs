@@ -96,10 +96,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The folder as the only source; everything else from the settings.
+/// The folder as the only source, taken whole whatever
+/// `INGEST_BATCH_SIZE` says; everything else from the settings.
 fn import_config(env: &Env, dir: PathBuf) -> anyhow::Result<IngestConfig> {
-    let mut config = IngestConfig::new(vec![SourceSpec::Folder(dir)]);
-    config.max_image_bytes = env.number("MAX_IMAGE_BYTES", 1024..=1 << 30)?;
+    let mut config = IngestConfig::from_env(env)?;
+    config.sources = vec![SourceSpec::Folder(dir)];
+    config.folder_batch_size = None;
     Ok(config)
 }
 
