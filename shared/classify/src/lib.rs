@@ -39,7 +39,7 @@ impl ClassifyConfig {
         Ok(Self {
             model_dir: PathBuf::from(env.required("MODEL_DIR")?),
             limits: DecodeLimits {
-                max_bytes: env.number("MAX_IMAGE_BYTES", 1..=(1 << 30))? as usize,
+                max_bytes: catdog_core::config::max_image_bytes(env)? as usize,
                 max_pixels: env.number("MAX_IMAGE_PIXELS", 1..=1_000_000_000)?,
             },
         })

@@ -501,6 +501,12 @@ impl ApiConfig {
     }
 }
 
+/// `MAX_IMAGE_BYTES`, read alike by ingestion (which refuses larger
+/// downloads) and classification (which refuses larger originals).
+pub fn max_image_bytes(env: &Env) -> Result<u64, ConfigError> {
+    env.number("MAX_IMAGE_BYTES", 1024..=1 << 30)
+}
+
 /// The README's table of settings, made from [`SETTINGS`].
 pub fn settings_markdown() -> String {
     let mut out =

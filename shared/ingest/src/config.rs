@@ -162,7 +162,7 @@ impl IngestConfig {
         if env.is_set("INGEST_BATCH_SIZE") {
             config.folder_batch_size = Some(config.batch_size);
         }
-        config.max_image_bytes = env.number("MAX_IMAGE_BYTES", 1024..=1 << 30)?;
+        config.max_image_bytes = catdog_core::config::max_image_bytes(env)?;
         config.thecatapi_base_url = url("THECATAPI_BASE_URL")?;
         config.thecatapi_key = env.string("THECATAPI_KEY");
         config.dogceo_base_url = url("DOGCEO_BASE_URL")?;
