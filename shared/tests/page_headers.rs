@@ -173,6 +173,54 @@ async fn hashed_assets_are_immutable_and_unknown_paths_are_404() {
 }
 
 #[tokio::test]
+async fn the_pages_text_is_sent_gzipped_to_browsers_that_take_it() {
+    let dir = built_page();
+    let script = "export function greet(name) { return `hello, ${name}`; }\n".repeat(200);
+    std::fs::write(dir.join("_app/immutable/app.0123456789.js"), &script).unwrap();
+    let router = local_page(&dir);
+    let fetch = |encoding: Option<&'static str>| {
+        let router = router.clone();
+        async move {
+            let mut request = Request::get("/_app/immutable/app.0123456789.js");
+            if let Some(encoding) = encoding {
+                request = request.header("accept-encoding", encoding);
+            }
+            let response = router
+                .oneshot(request.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            let headers = response.headers().clone();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (headers, body)
+        }
+    };
+
+    let (headers, body) = fetch(Some("gzip, deflate, br")).await;
+    assert_eq!(headers["content-encoding"], "gzip");
+    assert!(
+        headers["vary"]
+            .to_str()
+            .unwrap()
+            .contains("accept-encoding"),
+        "{headers:?}"
+    );
+    assert_eq!(&body[..2], b"\x1f\x8b", "a gzip stream");
+    assert!(body.len() * 10 < script.len(), "{} bytes", body.len());
+    assert_eq!(
+        headers["cache-control"], "public, max-age=31536000, immutable",
+        "still kept for good"
+    );
+
+    // A client that does not say it takes gzip gets the file as it is.
+    let (headers, body) = fetch(None).await;
+    assert!(headers.get("content-encoding").is_none(), "{headers:?}");
+    assert_eq!(body, script.as_bytes());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn every_api_answer_says_nosniff_and_a_referrer_policy() {
     use catdog::api::{ApiState, router};
     use catdog::store::{ImageStore, SqliteStore};
