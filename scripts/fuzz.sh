@@ -16,10 +16,13 @@
 # this script sets RUSTC_BOOTSTRAP=1, which lets stable rustc accept them.
 # cargo-fuzz itself is installed into .cache/tools by scripts/cargo-tool.sh.
 #
-# New inputs the fuzzer finds go to .cache/fuzz/corpus/<target>/ (ignored);
-# fuzz/corpus/ holds only the small committed seeds. A crash is written to
-# fuzz/artifacts/<target>/ and the script exits 1 naming it: commit the file
-# and add a regression test for it to the normal test suite.
+# New inputs the fuzzer finds go to .cache/fuzz/corpus/<target>/ (ignored).
+# After a campaign without a crash, those that reach code the committed
+# corpus does not are merged into fuzz/corpus/<target>/ (libFuzzer's
+# -merge=1): commit them, so the next campaign, anyone's, starts from there.
+# A crash is written to fuzz/artifacts/<target>/ and the script exits 1
+# naming it: commit the file and add a regression test for it to the normal
+# test suite.
 # The build has its own target folder (FUZZ_TARGET_DIR, default
 # ~/.cache/catdog-fuzz-target) so it never mixes with the main build.
 set -euo pipefail
@@ -72,6 +75,10 @@ for target in "${targets[@]}"; do
         -artifact_prefix="$artifacts/" >"$log" 2>&1; then
         grep -E '^(Done|stat::number_of_executed_units)' "$log" | tail -1 >&2 || true
         echo "    corpus: $(find "$work" -type f | wc -l) inputs" >&2
+        before="$(find "fuzz/corpus/$target" -type f | wc -l)"
+        "$cargo_fuzz" run --sanitizer "$sanitizer" "$target" "fuzz/corpus/$target" "$work" -- \
+            -merge=1 -max_len="$(max_len "$target")" -rss_limit_mb=2048 >>"$log" 2>&1
+        echo "    fuzz/corpus/$target: $before -> $(find "fuzz/corpus/$target" -type f | wc -l) inputs (commit the new ones)" >&2
     else
         echo "    FAILED: $(grep -E 'Test unit written to' "$log" | tail -1)" >&2
         tail -40 "$log" >&2
