@@ -22,7 +22,10 @@ background: made here from the stamp's alpha channel) and photo
 whole pictures: OpenCV's sample pictures and the photographs in its
 tutorials, the GIMP manual's filter examples, Tux Paint's photo templates,
 Palapeli's puzzle photos) -- without them the learned score found every
-photograph of a person or a thing pet-like.
+photograph of a person or a thing pet-like -- and render (Sweet Home 3D's
+furniture catalogues: each piece's 128-pixel icon, a rendering of one
+object -- cups, appliances, vehicles, plants, people, furniture -- put on
+white): single objects, which the photographs above have too few of.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ PACKAGES = {
     "palapeli-data": ("4:22.12.3-1", "GPL-2+"),
     "opencv-doc": ("4.6.0+dfsg-12", "Apache-2.0 AND BSD-3-Clause (samples data: BSD-3-Clause)"),
     "gimp-help-en": ("2.10.34-2", "GFDL-1.2 (the GIMP manual)"),
+    "sweethome3d-furniture": ("1.8-1", "CC0 / CC-BY-3.0 / CC-BY-3.0-US (per catalogue in the package's copyright)"),
 }
 
 # English and (openclipart has many) Italian words for cats, dogs and pets.
@@ -184,7 +188,34 @@ def select() -> list[dict]:
         add("tuxpaint-data", m, "photo")
     for m in photos("palapeli-data", "usr/share/palapeli"):
         add("palapeli-data", m, "photo")
+
+    # Renderings of single objects: each catalogue's icons, named by the
+    # catalogue (its pieces named cat or dog left out: a bulldog, a Siamese).
+    for archive in _archives("sweethome3d-furniture", "usr/share/sweethome3d/furniture", ".sh3f"):
+        for icon in _catalogue_icons(NEGATIVES_DIR / "sweethome3d-furniture" / archive):
+            add("sweethome3d-furniture", f"{archive}!{icon}", "render", "white")
     return rows
+
+
+def _archives(package: str, under: str, suffix: str) -> list[str]:
+    base = NEGATIVES_DIR / package
+    return sorted(str(p.relative_to(base)) for p in (base / under).glob(f"*{suffix}"))
+
+
+def _catalogue_icons(archive: Path) -> list[str]:
+    """The icons of a Sweet Home 3D furniture catalogue whose piece's name is not a pet's."""
+    with zipfile.ZipFile(archive) as z:
+        text = z.read("PluginFurnitureCatalog.properties").decode("latin-1")
+    entries = {}
+    for line in text.splitlines():
+        m = re.match(r"(name|icon)#(\d+)=(.*)", line.strip())
+        if m:
+            entries.setdefault(m[2], {})[m[1]] = m[3].strip()
+    icons = set()
+    for e in entries.values():
+        if "icon" in e and _keep(e.get("name", "")) and _keep(e["icon"]) and IMAGE.search(e["icon"]):
+            icons.add(e["icon"].lstrip("/"))
+    return sorted(icons)
 
 
 def load(row: dict) -> Image.Image:
@@ -201,6 +232,11 @@ def load(row: dict) -> Image.Image:
         im.load()
     if row["transform"] == "silhouette":
         return silhouette(im, seed=row["member"])
+    if row["transform"] == "white":
+        rgba = im.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
     return im.convert("RGB")
 
 

@@ -3,7 +3,7 @@
 # (model/negatives.py, model/negatives/manifest.tsv) into $NEGATIVES_DIR
 # (default .cache/negatives): pinned versions, sha256 checked, unpacked with
 # dpkg-deb into $NEGATIVES_DIR/x/<package>. Idempotent. Needs apt-get (run
-# `apt-get update` once first) and dpkg-deb; about 850 MB of packages.
+# `apt-get update` once first) and dpkg-deb; about 970 MB of packages.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +27,7 @@ tuxpaint-data               1:0.9.28-sdl2-1      f5d0de8f9a70d2efc1241d19f26168c
 palapeli-data               4:22.12.3-1          69a15dce2ac25ed8708ac518cd0cee5f4eb0c70ed15da2fdb8899a19ac0ee058
 opencv-doc                  4.6.0+dfsg-12        4b12681df35878207ac7097dc66184b2ae552e4bf4ddd2af04a0f03ed0b8682a
 gimp-help-en                2.10.34-2            a2deec76763aaf2fcdd197bac0736cdcb0770ba993d48d233329e1c92b0bfe36
+sweethome3d-furniture       1.8-1                3ccb90c63f9525e887a767b9cd5c8b6933b8b6b2973a615a5359ee68a2118668
 "
 
 log() { echo "model/negatives.sh: $*" >&2; }

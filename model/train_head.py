@@ -181,10 +181,11 @@ def negative_group(row: dict) -> str:
 
     OpenCV's tutorial pictures all lie in one folder; there the group is the
     file name's first word instead, which keeps one tutorial's variants of a
-    picture (its thresholds, blurs, results) together.
+    picture (its thresholds, blurs, results) together. So too for a Sweet
+    Home 3D catalogue's icons (its chairs together, its lamps together).
     """
     folder, name = (row["package"] + "/" + row["member"].split("!")[-1]).rsplit("/", 1)
-    if row["package"] == "opencv-doc":
+    if row["package"] in ("opencv-doc", "sweethome3d-furniture"):
         return f"{folder}/{re.split(r'[^a-z]', name.lower(), maxsplit=1)[0]}"
     return folder
 
