@@ -9,11 +9,14 @@
 # afresh and timing RUNS single inferences (default 30) after a warm-up, so
 # that a burst of load on a shared machine hits all of them: tract as the
 # classifier runs it, tract with every depthwise convolution channels-first
-# (its default layout, before MODEL.md's "Speed" change), onnxruntime. Each turn's JSON line
+# (its default layout, before MODEL.md's "Speed" change), tract through its
+# own `run` (without the classifier's per-node clearing of the wide-vector
+# state), onnxruntime. Each turn's JSON line
 # goes to stderr; stdout gets one JSON line, medians over every run:
 #   {"bench": "classification", "tract_ms": …, "onnxruntime_ms": …, "ratio": …,
 #    "tract_cpu_ms": …, "onnxruntime_cpu_ms": …, "cpu_ratio": …,
 #    "tract_min_ms": …, "onnxruntime_min_ms": …, "min_ratio": …,
+#    "tract_plain_run_ms": …, "tract_plain_run_cpu_ms": …,
 #    "tract_channels_first_ms": …, "tract_channels_first_cpu_ms": …,
 #    "model_load_ms": …, "onnxruntime_load_ms": …, …}
 # ratio = tract_ms / onnxruntime_ms, medians of wall-clock times (aim: at
@@ -68,6 +71,8 @@ for round in $(seq 1 "$ROUNDS"); do
   extra=()
   [[ $round -eq $ROUNDS ]] && extra=("${PROFILE[@]}")
   "$TRACT_BIN" --runs "$RUNS" "${extra[@]}" | tee -a "$RESULTS" >&2
+  log "round $round/$ROUNDS: tract's own run, without the per-node clearing (before)"
+  "$TRACT_BIN" --runs "$RUNS" --plain-run | tee -a "$RESULTS" >&2
   log "round $round/$ROUNDS: tract, every depthwise convolution channels-first (before)"
   "$TRACT_BIN" --runs "$RUNS" --channels-first | tee -a "$RESULTS" >&2
   log "round $round/$ROUNDS: onnxruntime"
@@ -97,6 +102,8 @@ summary = {
     "onnxruntime_cpu_ms": round(statistics.median(pick("onnxruntime", "cpu_ms")), 2),
     "cpu_ratio": round(statistics.median(pick("tract", "cpu_ms")) / statistics.median(pick("onnxruntime", "cpu_ms")), 2),
     "tract_min_ms": round(min(tract), 2),
+    "tract_plain_run_ms": round(statistics.median(times("tract-plain-run")), 2),
+    "tract_plain_run_cpu_ms": round(statistics.median(pick("tract-plain-run", "cpu_ms")), 2),
     "tract_channels_first_ms": round(statistics.median(times("tract-channels-first")), 2),
     "tract_channels_first_cpu_ms": round(statistics.median(pick("tract-channels-first", "cpu_ms")), 2),
     "onnxruntime_min_ms": round(min(ort), 2),

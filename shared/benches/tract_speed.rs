@@ -2,7 +2,7 @@
 //! which runs onnxruntime on the same `backbone.onnx` in the same run.
 //!
 //!   cargo bench -p catdog --bench tract_speed -- [--runs N] [--warmup N]
-//!       [--profile] [--channels-first]
+//!       [--profile] [--channels-first] [--plain-run]
 //!
 //! Prints one JSON line on stdout:
 //! `{"engine":"tract","load_ms":…,"median_ms":…,"cpu_ms":…,"times_ms":[…]}`,
@@ -14,7 +14,9 @@
 //! op and for the slowest nodes of the optimised model. With
 //! `--channels-first`, times tract's own layout for every depthwise
 //! convolution instead of the classifier's (engine "tract-channels-first"),
-//! to show what that choice gains.
+//! to show what that choice gains. With `--plain-run`, runs the plan as
+//! tract's `run` does, without the classifier's per-node clearing of the
+//! wide-vector state (engine "tract-plain-run").
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -22,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use catdog::classifier::{
-    BACKBONE_FILE, Classifier, DepthwiseLayout, ModelInput, OptimizedBackbone,
+    BACKBONE_FILE, Classifier, DepthwiseLayout, ModelInput, OptimizedBackbone, run_plan,
 };
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::plan::{SimpleState, eval};
@@ -32,6 +34,7 @@ struct Options {
     warmup: usize,
     profile: bool,
     layout: DepthwiseLayout,
+    plain_run: bool,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -40,6 +43,7 @@ fn parse_options() -> Result<Options, String> {
         warmup: 3,
         profile: false,
         layout: DepthwiseLayout::Mixed,
+        plain_run: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -53,6 +57,7 @@ fn parse_options() -> Result<Options, String> {
             "--warmup" => options.warmup = count("--warmup")?,
             "--profile" => options.profile = true,
             "--channels-first" => options.layout = DepthwiseLayout::ChannelsFirst,
+            "--plain-run" => options.plain_run = true,
             // cargo bench passes --bench; criterion-style filters are ignored.
             _ => {}
         }
@@ -120,7 +125,13 @@ fn main() -> anyhow::Result<()> {
         ModelInput::from_chw(ramp(side), side).ok_or(anyhow::anyhow!("ramp has the wrong size"))?;
     let tensor = input.tensor().clone();
     let plan = optimized.model.into_runnable()?;
-    let run = || plan.run(tvec!(tensor.clone().into_tvalue()));
+    let run = || {
+        if options.plain_run {
+            plan.run(tvec!(tensor.clone().into_tvalue()))
+        } else {
+            run_plan(&plan, tensor.clone().into_tvalue())
+        }
+    };
     for _ in 0..options.warmup {
         run()?;
     }
@@ -134,9 +145,10 @@ fn main() -> anyhow::Result<()> {
     let cpu_ms = thread_cpu_ns()
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before) as f64 / 1e6 / options.runs as f64);
-    let engine = match options.layout {
-        DepthwiseLayout::Mixed => "tract",
-        DepthwiseLayout::ChannelsFirst => "tract-channels-first",
+    let engine = match (options.layout, options.plain_run) {
+        (DepthwiseLayout::Mixed, false) => "tract",
+        (DepthwiseLayout::Mixed, true) => "tract-plain-run",
+        (DepthwiseLayout::ChannelsFirst, _) => "tract-channels-first",
     };
     let summary = serde_json::json!({
         "engine": engine,

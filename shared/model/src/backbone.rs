@@ -7,6 +7,7 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::{AxisOp, TypedModelPatch};
 use tract_onnx::tract_core::ops::cnn::{Conv, PoolSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
+use tract_onnx::tract_core::plan::{SimpleState, eval};
 
 use super::ModelError;
 use super::preprocess::{InputGeometry, ModelInput};
@@ -57,9 +58,7 @@ impl Backbone {
 
     pub fn run(&self, input: &ModelInput) -> Result<BackboneOutput, ModelError> {
         let inference = |e: TractError| ModelError::Inference(format!("{e:#}"));
-        let outputs = self.plan.run(tvec!(input.0.clone().into_tvalue()));
-        clear_upper_vector_state();
-        let outputs = outputs.map_err(inference)?;
+        let outputs = run_plan(&self.plan, input.0.clone().into_tvalue()).map_err(inference)?;
         let flat = |index: usize, len: usize| -> Result<Vec<f32>, ModelError> {
             let values = outputs
                 .get(index)
@@ -81,8 +80,26 @@ impl Backbone {
     }
 }
 
-/// The backbone as tract optimises it, before it is made runnable: what
-/// [`Backbone`] runs, exposed so the speed benchmark can profile it op by op.
+/// Runs `plan` on one input as the classifier does: node by node, ending the
+/// wide-vector state after each (see [`clear_upper_vector_state`]).
+///
+/// Inside an inference, tract's AVX kernels (matrix products, channels-first
+/// depthwise convolutions) alternate with ops compiled for baseline x86-64
+/// (the channels-last depthwise loop, ReLU6, packing). Each of those paid the
+/// state-transition penalty of the kernel before it; one `vzeroupper` per
+/// node (about 60 of them) is far cheaper. Measured with
+/// `shared/benches/tract_speed.rs --plain-run` against the default, on an
+/// AMD EPYC (AVX-512), one thread, three rounds of 30: 19.2–20.3 ms of CPU
+/// time per inference without, 16.6–17.4 ms with (MODEL.md, "Speed").
+pub fn run_plan(plan: &Arc<TypedRunnableModel>, input: TValue) -> TractResult<TVec<TValue>> {
+    let mut state = SimpleState::new(plan)?;
+    state.run_plan_with_eval(tvec!(input), |ctx, op_state, node, inputs| {
+        let outputs = eval(ctx, op_state, node, inputs);
+        clear_upper_vector_state();
+        outputs
+    })
+}
+
 /// Ends the CPU's wide-vector state that tract's kernels leave behind.
 ///
 /// tract's hand-written AVX and AVX-512 kernels return without a
@@ -103,6 +120,8 @@ fn clear_upper_vector_state() {
     }
 }
 
+/// The backbone as tract optimises it, before it is made runnable: what
+/// [`Backbone`] runs, exposed so the speed benchmark can profile it op by op.
 pub struct OptimizedBackbone {
     pub model: TypedModel,
     /// Position of the `logits` output among the model's outputs.
