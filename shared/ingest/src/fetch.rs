@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use bytes::{Bytes, BytesMut};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{ACCEPT_ENCODING, HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
@@ -149,11 +150,19 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (first == 0x64 && ip.segments()[1] == 0xff9b))
 }
 
-enum Attempt {
-    Done(Bytes),
+/// Why one attempt at a download failed.
+enum Failure {
     /// Worth another try, after this long (or the usual backoff).
     Retry(FetchError, Option<Duration>),
-    Fail(FetchError),
+    Final(FetchError),
+}
+
+impl Failure {
+    fn error(&self) -> &FetchError {
+        match self {
+            Failure::Retry(error, _) | Failure::Final(error) => error,
+        }
+    }
 }
 
 impl Fetcher {
@@ -222,35 +231,45 @@ impl Fetcher {
         limit: u64,
     ) -> Result<Bytes, FetchError> {
         let options = &self.inner.options;
-        let mut backoff = options.backoff;
-        let mut attempt = 1;
-        loop {
-            match self.attempt(method.clone(), url, &headers, limit).await {
-                Attempt::Done(bytes) => return Ok(bytes),
-                Attempt::Fail(error) => return Err(error),
-                Attempt::Retry(error, asked) => {
-                    if attempt >= options.attempts.max(1) {
-                        return Err(error);
+        let policy = ExponentialBuilder::new()
+            .with_min_delay(options.backoff)
+            .with_factor(2.0)
+            .without_max_delay()
+            .with_max_times((options.attempts.max(1) - 1) as usize);
+        // Set when a server asks for a longer wait than we give it: the
+        // download then ends with that, not with the server's status.
+        let mut asked_too_long = None;
+        let mut attempt = 0;
+        let result = (|| self.attempt(method.clone(), url, &headers, limit))
+            .retry(policy)
+            .when(|failure| matches!(failure, Failure::Retry(..)))
+            .adjust(|failure, backoff| {
+                // No backoff left: the attempts are used up.
+                let backoff = backoff?;
+                match failure {
+                    Failure::Retry(_, Some(asked)) if *asked > options.max_retry_after => {
+                        asked_too_long = Some(*asked);
+                        None
                     }
-                    let wait = match asked {
-                        Some(asked) if asked > options.max_retry_after => {
-                            return Err(FetchError::RetryAfterTooLong(asked));
-                        }
-                        Some(asked) => asked,
-                        None => backoff,
-                    };
-                    tracing::debug!(
-                        url = %crate::sources::redacted(url),
-                        attempt,
-                        ?wait,
-                        error = %error,
-                        "retrying a download"
-                    );
-                    tokio::time::sleep(wait).await;
-                    backoff = backoff.saturating_mul(2);
-                    attempt += 1;
+                    Failure::Retry(_, Some(asked)) => Some(*asked),
+                    _ => Some(backoff),
                 }
-            }
+            })
+            .notify(|failure, wait| {
+                attempt += 1;
+                tracing::debug!(
+                    url = %crate::sources::redacted(url),
+                    attempt,
+                    ?wait,
+                    error = %failure.error(),
+                    "retrying a download"
+                );
+            })
+            .await;
+        match (result, asked_too_long) {
+            (Ok(bytes), _) => Ok(bytes),
+            (Err(_), Some(asked)) => Err(FetchError::RetryAfterTooLong(asked)),
+            (Err(Failure::Retry(error, _) | Failure::Final(error)), None) => Err(error),
         }
     }
 
@@ -261,14 +280,14 @@ impl Fetcher {
         url: &Url,
         headers: &HeaderMap,
         limit: u64,
-    ) -> Attempt {
+    ) -> Result<Bytes, Failure> {
         let options = &self.inner.options;
         let mut url = url.clone();
         let mut hops = 0;
         let response = loop {
             let client = match self.client_for(&url) {
                 Ok(client) => client,
-                Err(e) => return Attempt::Fail(e),
+                Err(e) => return Err(Failure::Final(e)),
             };
             let mut request = client
                 .request(method.clone(), url.clone())
@@ -276,7 +295,7 @@ impl Fetcher {
             request = request.header(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
             let response = match request.send().await {
                 Ok(response) => response,
-                Err(e) => return classify_error(e, options.total_timeout),
+                Err(e) => return Err(classify_error(e, options.total_timeout)),
             };
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
@@ -284,7 +303,7 @@ impl Fetcher {
             }
             hops += 1;
             if hops > options.max_redirects {
-                return Attempt::Fail(FetchError::TooManyRedirects);
+                return Err(Failure::Final(FetchError::TooManyRedirects));
             }
             let Some(next) = response
                 .headers()
@@ -292,7 +311,7 @@ impl Fetcher {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|location| url.join(location).ok())
             else {
-                return Attempt::Fail(FetchError::Status(status.as_u16()));
+                return Err(Failure::Final(FetchError::Status(status.as_u16())));
             };
             // As browsers do: 303, and 301/302 after a POST, continue with GET.
             if status == StatusCode::SEE_OTHER
@@ -306,10 +325,10 @@ impl Fetcher {
         let status = response.status();
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
             let asked = retry_after(response.headers());
-            return Attempt::Retry(FetchError::Status(status.as_u16()), asked);
+            return Err(Failure::Retry(FetchError::Status(status.as_u16()), asked));
         }
         if !status.is_success() {
-            return Attempt::Fail(FetchError::Status(status.as_u16()));
+            return Err(Failure::Final(FetchError::Status(status.as_u16())));
         }
         read_limited(response, limit, options.total_timeout).await
     }
@@ -353,17 +372,17 @@ fn refused(url: &Url) -> FetchError {
     ))
 }
 
-fn classify_error(error: reqwest::Error, timeout: Duration) -> Attempt {
+fn classify_error(error: reqwest::Error, timeout: Duration) -> Failure {
     if let Some(private) = find_private_address(&error) {
-        return Attempt::Fail(FetchError::Refused(private.0.clone()));
+        return Failure::Final(FetchError::Refused(private.0.clone()));
     }
     if error.is_timeout() {
-        Attempt::Fail(FetchError::Timeout(timeout))
+        Failure::Final(FetchError::Timeout(timeout))
     } else {
         // Refused or reset connections, failed name lookups: try again.
         // reqwest names the URL in its message, query string and all; the
         // caller knows the URL and says what it may of it.
-        Attempt::Retry(FetchError::Network(error_chain(&error.without_url())), None)
+        Failure::Retry(FetchError::Network(error_chain(&error.without_url())), None)
     }
 }
 
@@ -415,12 +434,16 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 /// Reads the body as it arrives and stops at `limit`, whatever the server
 /// declared: a Content-Length above the limit is refused before reading, one
 /// below it is not believed.
-async fn read_limited(mut response: reqwest::Response, limit: u64, timeout: Duration) -> Attempt {
+async fn read_limited(
+    mut response: reqwest::Response,
+    limit: u64,
+    timeout: Duration,
+) -> Result<Bytes, Failure> {
     if response
         .content_length()
         .is_some_and(|declared| declared > limit)
     {
-        return Attempt::Fail(FetchError::TooLarge { limit });
+        return Err(Failure::Final(FetchError::TooLarge { limit }));
     }
     let capacity = response.content_length().unwrap_or(64 * 1024).min(limit) as usize;
     let mut body = BytesMut::with_capacity(capacity);
@@ -428,14 +451,17 @@ async fn read_limited(mut response: reqwest::Response, limit: u64, timeout: Dura
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if (body.len() + chunk.len()) as u64 > limit {
-                    return Attempt::Fail(FetchError::TooLarge { limit });
+                    return Err(Failure::Final(FetchError::TooLarge { limit }));
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(None) => return Attempt::Done(body.freeze()),
-            Err(e) if e.is_timeout() => return Attempt::Fail(FetchError::Timeout(timeout)),
+            Ok(None) => return Ok(body.freeze()),
+            Err(e) if e.is_timeout() => return Err(Failure::Final(FetchError::Timeout(timeout))),
             Err(e) => {
-                return Attempt::Retry(FetchError::Network(error_chain(&e.without_url())), None);
+                return Err(Failure::Retry(
+                    FetchError::Network(error_chain(&e.without_url())),
+                    None,
+                ));
             }
         }
     }

@@ -53,6 +53,7 @@ use google_cloud_auth::credentials::{
 use google_cloud_gax::backoff_policy::BackoffPolicy;
 use google_cloud_gax::exponential_backoff::ExponentialBackoffBuilder;
 use google_cloud_gax::retry_policy::{RetryPolicy, RetryPolicyExt};
+use google_cloud_gax::retry_result::RetryResult;
 use google_cloud_gax::retry_state::RetryState;
 use google_cloud_storage::client::Storage;
 use google_cloud_storage::read_resume_policy::{ReadResumePolicyExt, Recommended};
@@ -125,7 +126,7 @@ impl GcsStore {
         let storage = Storage::builder()
             .with_endpoint(endpoint.clone())
             .with_credentials(credentials.clone())
-            .with_retry_policy(retry)
+            .with_retry_policy(retry.clone())
             .with_backoff_policy(backoff.clone())
             .with_read_resume_policy(Recommended.with_attempt_limit(ATTEMPTS))
             .build()
@@ -141,6 +142,7 @@ impl GcsStore {
                 http,
                 base,
                 credentials,
+                retry,
                 backoff,
             },
             bucket,
@@ -414,12 +416,13 @@ struct ListedObject {
     updated: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// The JSON API calls the client lacks (delete, list, metadata patch), with the client's credentials and
-/// backoff, and the same attempt limit and deadline.
+/// The JSON API calls the client lacks (delete, list, metadata patch), with
+/// the client's credentials and its retry and backoff policies.
 struct JsonApi {
     http: reqwest::Client,
     base: Url,
     credentials: Credentials,
+    retry: Arc<dyn RetryPolicy>,
     backoff: Arc<dyn BackoffPolicy>,
 }
 
@@ -432,14 +435,15 @@ enum JsonError {
 }
 
 impl JsonError {
-    fn retryable(&self) -> bool {
+    /// The same failure as the client would report it, for its retry policy
+    /// to judge.
+    fn as_gax_error(&self) -> google_cloud_gax::error::Error {
+        use google_cloud_gax::error::Error;
         match self {
-            JsonError::Status(status, _) => {
-                status.is_server_error()
-                    || *status == StatusCode::TOO_MANY_REQUESTS
-                    || *status == StatusCode::REQUEST_TIMEOUT
+            JsonError::Status(status, body) => {
+                Error::http(status.as_u16(), http::HeaderMap::new(), body.clone().into())
             }
-            JsonError::Unreachable(_) => true,
+            JsonError::Unreachable(reason) => Error::io(reason.clone()),
         }
     }
 
@@ -471,8 +475,11 @@ impl JsonApi {
         Ok(url)
     }
 
-    /// Sends an idempotent request, retrying what is worth retrying until
-    /// [`ATTEMPTS`] or [`OPERATION_DEADLINE`] runs out.
+    /// Sends an idempotent request, retrying what the client's retry policy
+    /// would retry (until [`ATTEMPTS`] or [`OPERATION_DEADLINE`] runs out),
+    /// after the waits of its backoff policy. The loop is ours because
+    /// google-cloud-gax keeps its own (`retry_loop_internal`) out of its
+    /// public, semver-stable API; every decision in it is the policies'.
     async fn send(
         &self,
         method: reqwest::Method,
@@ -480,11 +487,17 @@ impl JsonApi {
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
     ) -> Result<reqwest::Response, JsonError> {
-        let start = tokio::time::Instant::now();
+        let start = tokio::time::Instant::now().into_std();
         let mut attempt = 0_u32;
         loop {
             attempt += 1;
-            let remaining = OPERATION_DEADLINE.saturating_sub(start.elapsed());
+            let state = RetryState::new(true)
+                .set_start(start)
+                .set_attempt_count(attempt);
+            let remaining = self
+                .retry
+                .remaining_time(&state)
+                .unwrap_or(OPERATION_DEADLINE);
             let error = match self
                 .attempt(method.clone(), url.clone(), query, body, remaining)
                 .await
@@ -492,12 +505,16 @@ impl JsonApi {
                 Ok(response) => return Ok(response),
                 Err(e) => e,
             };
-            let state = RetryState::new(true)
-                .set_start(start.into_std())
-                .set_attempt_count(attempt);
             let delay = self.backoff.on_failure(&state);
-            let out_of_time = start.elapsed() + delay >= OPERATION_DEADLINE;
-            if !error.retryable() || attempt >= ATTEMPTS || out_of_time {
+            let retry = matches!(
+                self.retry.on_error(&state, error.as_gax_error()),
+                RetryResult::Continue(_)
+            );
+            let out_of_time = self
+                .retry
+                .remaining_time(&state)
+                .is_some_and(|left| left <= delay);
+            if !retry || out_of_time {
                 return Err(error);
             }
             tokio::time::sleep(delay).await;

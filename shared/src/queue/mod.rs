@@ -21,6 +21,7 @@ use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tower::ServiceExt as _;
 
@@ -55,12 +56,18 @@ impl Default for QueueOptions {
 }
 
 impl QueueOptions {
-    /// The wait before delivery number `attempt + 1`.
+    /// The wait before delivery number `attempt + 1`: exponential between
+    /// the two bounds, as Pub/Sub's push retry policy has it. A schedule, not
+    /// a retry loop: each message carries its own count between deliveries.
     fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.first_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff)
+        ExponentialBuilder::new()
+            .with_min_delay(self.first_backoff)
+            .with_max_delay(self.max_backoff)
+            .with_factor(2.0)
+            .without_max_times()
+            .build()
+            .nth(attempt.saturating_sub(1) as usize)
+            .unwrap_or(self.max_backoff)
     }
 }
 

@@ -15,6 +15,7 @@
 use std::future::poll_fn;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use deadpool_postgres::Pool;
 use tokio_postgres::{AsyncMessage, NoTls};
 
@@ -34,9 +35,15 @@ pub(crate) const APPLICATION_NAME: &str = "catdog-listings";
 const HEARTBEAT: Duration = Duration::from_secs(2);
 const HEARTBEAT_ANSWER: Duration = Duration::from_secs(1);
 
-/// Reconnection waits double from the first to the last.
+/// Reconnection waits double from the first to the last, and start again
+/// from the first after a connection that went live.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
 const LAST_RETRY: Duration = Duration::from_secs(5);
+const RECONNECT: ExponentialBuilder = ExponentialBuilder::new()
+    .with_min_delay(FIRST_RETRY)
+    .with_max_delay(LAST_RETRY)
+    .with_factor(2.0)
+    .without_max_times();
 
 /// How often the state row is read while the connection is down.
 const POLL_WHILE_DOWN: Duration = Duration::from_millis(250);
@@ -54,16 +61,22 @@ pub(crate) fn spawn(
     // never come near; keepalives find a peer that vanished without a word.
     config.keepalives_idle(Duration::from_secs(30));
     tokio::spawn(async move {
-        let mut retry = FIRST_RETRY;
+        // The wait between connections is not backon's `retry`: the listener
+        // runs for ever, and polls the state row while it waits.
+        let mut waits = RECONNECT.build();
         let mut last_state = None;
         loop {
-            match listen(&config, timeout, &feed).await {
-                Ok(()) => retry = FIRST_RETRY,
-                Err(error) => tracing::warn!(
+            let outcome = listen(&config, timeout, &feed).await;
+            if outcome.is_ok() {
+                waits = RECONNECT.build();
+            }
+            let retry = waits.next().unwrap_or(LAST_RETRY);
+            if let Err(error) = outcome {
+                tracing::warn!(
                     error = %error,
                     retry_in_ms = retry.as_millis() as u64,
                     "the listings' change notifications are down; polling the gallery state",
-                ),
+                );
             }
             let until = tokio::time::Instant::now() + retry;
             while tokio::time::Instant::now() < until {
@@ -81,7 +94,6 @@ pub(crate) fn spawn(
                 let left = until.saturating_duration_since(tokio::time::Instant::now());
                 tokio::time::sleep(POLL_WHILE_DOWN.min(left)).await;
             }
-            retry = (retry * 2).min(LAST_RETRY);
         }
     });
 }

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use backon::{BlockingRetryable, ConstantBuilder};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
@@ -105,18 +106,18 @@ impl SqliteStore {
             // not wait for, so several processes opening one file at once
             // can see "database is locked": wait for each other instead.
             let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            loop {
-                let set_up = conn
-                    .pragma_update(None, "journal_mode", "WAL")
-                    .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"));
-                match set_up {
-                    Ok(()) => break,
-                    Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                    Err(e) => return Err(unavailable(e)),
-                }
-            }
+            (|| {
+                conn.pragma_update(None, "journal_mode", "WAL")
+                    .and_then(|()| conn.pragma_update(None, "synchronous", "NORMAL"))
+            })
+            .retry(
+                ConstantBuilder::new()
+                    .with_delay(Duration::from_millis(20))
+                    .without_max_times(),
+            )
+            .when(|e| is_busy(e) && std::time::Instant::now() < deadline)
+            .call()
+            .map_err(unavailable)?;
             if path == ":memory:" {
                 // No other connection can see it: no readers, no other writers.
                 return Ok((conn, None, ChangeFeed::new(true)));
