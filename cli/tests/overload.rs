@@ -17,6 +17,7 @@
 mod local_serve;
 use catdog_testing::postgres;
 use catdog_testing::service_process;
+use catdog_testing::stats;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -86,9 +87,13 @@ async fn idle_sockets_starve_nothing(database_url: Option<&str>) {
         .unwrap_or_else(|e| panic!("/healthz: {e}; log:\n{}", process.log()));
     assert!(health.status().is_success());
     eprintln!("/healthz answered after {:?}", started.elapsed());
-    local_serve::wait_classified(&client, &process.base, 1, Duration::from_secs(90), || {
-        process.log()
-    })
+    stats::wait_until(
+        &client,
+        &process.base,
+        Duration::from_secs(90),
+        stats::classified(1),
+        || process.log(),
+    )
     .await;
     eprintln!("classified after {:?}", started.elapsed());
     let log = process.log();

@@ -6,6 +6,7 @@
 
 use catdog_testing::postgres;
 use catdog_testing::service_process;
+use catdog_testing::stats;
 
 use std::path::{Path, PathBuf};
 
@@ -69,25 +70,14 @@ async fn nothing_private_in_public_answers(database_url: Option<String>) {
     );
 
     // Whichever run it was, wait until both sources have a recorded result.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    loop {
-        let stats: Value = client
-            .get(format!("{}/api/v1/stats", serve.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if stats["sources"].as_array().is_some_and(|s| s.len() == 2) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no ingestion run finished: {stats}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    stats::wait_until(
+        &client,
+        &serve.base,
+        std::time::Duration::from_secs(90),
+        |stats| stats["sources"].as_array().is_some_and(|s| s.len() == 2),
+        || "no ingestion run finished".to_owned(),
+    )
+    .await;
 
     let mut answers = vec![("POST /ingest".to_owned(), run_body)];
     for path in [

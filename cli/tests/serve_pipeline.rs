@@ -8,6 +8,7 @@
 //! model/build.sh.
 
 use catdog_testing::service_process;
+use catdog_testing::stats;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -103,20 +104,14 @@ impl Serve {
 
     /// Waits until nothing is pending and `expected` images are settled.
     async fn wait_drained(&self, expected: i64) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let stats = self.get("/api/v1/stats").await;
-            let status = |s: &str| stats["by_status"][s].as_i64().unwrap_or(0);
-            let settled = status("classified") + status("rejected") + status("failed");
-            if status("pending") == 0 && settled == expected {
-                return stats;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the pipeline did not drain: {stats}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        stats::wait_until(
+            &self.client,
+            &self.base,
+            Duration::from_secs(120),
+            stats::drained(expected),
+            || "the pipeline did not drain".to_owned(),
+        )
+        .await
     }
 
     /// The folder path each listed image came from.

@@ -10,6 +10,7 @@
 mod local_serve;
 use catdog_testing::postgres;
 use catdog_testing::service_process;
+use catdog_testing::stats;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -133,9 +134,13 @@ async fn full_disk_then_space(database_url: Option<&str>) {
     assert_eq!(healed.status(), StatusCode::OK, "log:\n{}", process.log());
     let summary: Value = healed.json().await.unwrap();
     assert_eq!(summary["stored"], 1, "{summary}");
-    local_serve::wait_classified(&client, &process.base, 1, Duration::from_secs(60), || {
-        process.log()
-    })
+    stats::wait_until(
+        &client,
+        &process.base,
+        Duration::from_secs(60),
+        stats::classified(1),
+        || process.log(),
+    )
     .await;
     process.stop();
 }

@@ -104,21 +104,15 @@ async fn wait_drained(
     push: &PushSubscription,
     expected: i64,
 ) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let stats = get(client, format!("{}/api/v1/stats", list.base)).await;
-        let status = |s: &str| stats["by_status"][s].as_i64().unwrap_or(0);
-        let settled = status("classified") + status("rejected") + status("failed");
-        if status("pending") == 0 && settled == expected && push.counts().outstanding() == 0 {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the pipeline did not drain: {stats} {:?}",
-            push.counts()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let drained = support::stats::drained(expected);
+    support::stats::wait_until(
+        client,
+        &list.base,
+        Duration::from_secs(120),
+        |stats| drained(stats) && push.counts().outstanding() == 0,
+        || format!("the pipeline did not drain: {:?}", push.counts()),
+    )
+    .await;
 }
 
 async fn sources_of(

@@ -3,9 +3,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -34,35 +31,4 @@ pub fn serve(wrapper: Option<Command>, data: &Path, env: &[(&str, String)]) -> C
         .arg("--web-dir")
         .arg(data.join("no-page"));
     command
-}
-
-/// Waits until `/api/v1/stats` at `base` counts `n` classified pictures;
-/// fails the test after `within`, with `log()`.
-pub async fn wait_classified(
-    client: &reqwest::Client,
-    base: &str,
-    n: u64,
-    within: Duration,
-    log: impl Fn() -> String,
-) {
-    let started = Instant::now();
-    loop {
-        let stats: Value = client
-            .get(format!("{base}/api/v1/stats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if stats["by_status"]["classified"] == n {
-            return;
-        }
-        assert!(
-            started.elapsed() < within,
-            "{n} not classified within {within:?}: {stats}; log:\n{}",
-            log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use support::{Service, seed_classified, seed_pending, seed_rejected};
 
 use catdog::domain::Category;
+use catdog_testing::stats;
 
 fn naive_utc_shape(s: &str) -> bool {
     // 2026-11-23T10:15:30.123456: no zone suffix, the old client appends Z.
@@ -314,17 +315,14 @@ async fn kept_stats_follow_every_verdict_and_age_out_for_other_writes() {
 
     seed_pending(&service.store).await;
     let started = std::time::Instant::now();
-    loop {
-        let now: Value = stats().await.json().await.unwrap();
-        if now["by_status"]["pending"] == 1 {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "a pending picture was not counted within 5 s (LISTING_CACHE_MS is 1 s)"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    stats::wait_until(
+        &service.client,
+        &service.base,
+        Duration::from_secs(5),
+        |now| stats::count(now, "pending") == 1,
+        || "a pending picture was not counted (LISTING_CACHE_MS is 1 s)".to_owned(),
+    )
+    .await;
     eprintln!("pending picture counted after {:?}", started.elapsed());
 }
 

@@ -20,6 +20,7 @@ pub mod pubsub_server;
 pub mod rows;
 pub mod service_process;
 pub mod sources;
+pub mod stats;
 pub mod tcp_proxy;
 
 /// The repository's root: the nearest folder above this crate with the
