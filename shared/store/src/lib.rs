@@ -8,6 +8,10 @@ mod changes;
 mod pg_listen;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod record;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
@@ -44,13 +48,6 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
-
-/// The `last_error` of an image given up on (see
-/// [`ImageStore::give_up_unanswered`]), as an SQL expression both databases
-/// evaluate alike: it counts the publishes and keeps the error last recorded.
-const GIVE_UP_REASON_SQL: &str = "'no verdict after ' || publishes || \
-    ' publishes of its message (each one dead-lettered or lost); last error: ' || \
-    COALESCE(last_error, 'none recorded')";
 
 /// Whether an insert added a row or found the same picture already stored.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,6 +137,34 @@ pub struct ListingWindow {
     pub has_older: bool,
 }
 
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+impl ListingWindow {
+    /// Whose gallery position the store counts the pictures above of, to
+    /// place a window that starts with `first_seq` (`None`: the window is
+    /// empty): the window's position is that count plus one. `None` back:
+    /// the window is at the very top.
+    fn count_above(first_seq: Option<i64>, window: Window) -> Option<i64> {
+        match (first_seq, window) {
+            (Some(first), _) => Some(first),
+            (None, Window::NewerThan(_)) => None,
+            (None, Window::OlderThan(seq) | Window::Around(seq)) => Some(seq.saturating_sub(1)),
+        }
+    }
+
+    /// The window of `records` at `position` in a listing of `total`.
+    fn at(state: GalleryState, records: Vec<ImageRecord>, position: i64, total: i64) -> Self {
+        let shown = records.len() as i64;
+        Self {
+            state,
+            records,
+            position,
+            total,
+            has_newer: position > 1,
+            has_older: position - 1 + shown < total,
+        }
+    }
+}
+
 /// Why a relabel changed nothing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RelabelOutcome {
@@ -178,6 +203,31 @@ pub struct Stats {
     pub by_category: Vec<(Category, i64)>,
     pub by_status: Vec<(Status, i64)>,
     pub sources: Vec<SourceStatus>,
+}
+
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+impl Stats {
+    /// The stats from what each store counts: `[cats, dogs, others]` in
+    /// that order.
+    fn from_counts(
+        state: GalleryState,
+        relabelled: i64,
+        [cats, dogs, others]: [i64; 3],
+        by_status: Vec<(Status, i64)>,
+        sources: Vec<SourceStatus>,
+    ) -> Self {
+        Self {
+            state,
+            relabelled,
+            by_category: vec![
+                (Category::Cat, cats),
+                (Category::Dog, dogs),
+                (Category::Other, others),
+            ],
+            by_status,
+            sources,
+        }
+    }
 }
 
 /// What one ingestion run did, as recorded when it finishes.

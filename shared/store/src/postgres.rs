@@ -23,13 +23,14 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 use uuid::Uuid;
 
 use super::{
-    ChangeFeed, ConnectOptions, GIVE_UP_REASON_SQL, GalleryListing, GalleryState, ImageStore,
-    IngestRun, InsertOutcome, ListingCounts, ListingFilter, ListingWindow, RecordOutcome,
-    RelabelOutcome, SourceStatus, Stats, StoreError, StoreResult, Window,
+    ChangeFeed, ConnectOptions, GalleryListing, GalleryState, ImageStore, IngestRun, InsertOutcome,
+    ListingCounts, ListingFilter, ListingWindow, RecordOutcome, RelabelOutcome, SourceStatus,
+    Stats, StoreError, StoreResult, Window,
 };
+use crate::record::{self, corrupt, parse, parse_optional};
+use crate::sql::{self, GIVE_UP_REASON, IMAGE_COLUMNS};
 use catdog_core::domain::{
-    BreedGuess, Category, ClassScore, Digest, ImageId, ImageRecord, NewImage, ObjectName,
-    PageLimit, Relabel, Status, Thumbnail, Verdict, now_micros,
+    Category, Digest, ImageId, ImageRecord, NewImage, PageLimit, Status, Verdict, now_micros,
 };
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -267,19 +268,9 @@ fn classify(e: &tokio_postgres::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
 fn to_i32(what: &str, n: u32) -> StoreResult<i32> {
     i32::try_from(n).map_err(|_| StoreError::Other(format!("{what} {n} is too large to store")))
 }
-
-const COLUMNS: &str = "id, sha256, source, source_ref, object_name, content_type, byte_size, \
-    width, height, status, category, confidence, scores, model_version, attempts, last_error, \
-    created_at, classified_at, published_at, thumbnail_object, thumbnail_width, \
-    thumbnail_height, placeholder, gallery_seq, breed, breed_probability, why, relabelled_by, \
-    relabelled_at, relabelled_from";
 
 fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
     row: &'a Row,
@@ -290,48 +281,25 @@ fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
         .map_err(|e| corrupt(what, error_chain(&e)))
 }
 
-/// Reads a row selected with [`COLUMNS`].
+/// Reads a row selected with [`sql::IMAGE_COLUMNS`].
 fn record(row: &Row) -> StoreResult<ImageRecord> {
     let dimension = |index: usize, what: &str| -> StoreResult<Option<u32>> {
         get::<Option<i32>>(row, index, what)?
             .map(|n| u32::try_from(n).map_err(|e| corrupt(what, e)))
             .transpose()
     };
-    let thumbnail = match (
-        get::<Option<String>>(row, 19, "thumbnail object")?,
-        dimension(20, "thumbnail width")?,
-        dimension(21, "thumbnail height")?,
-        get::<Option<String>>(row, 22, "placeholder")?,
-    ) {
-        (Some(object), Some(width), Some(height), Some(placeholder)) => Some(Thumbnail {
-            object_name: object.parse().map_err(|e| corrupt("thumbnail object", e))?,
-            width,
-            height,
-            placeholder,
-        }),
-        _ => None,
-    };
     Ok(ImageRecord {
         id: ImageId::from_uuid(get::<Uuid>(row, 0, "id")?),
-        sha256: get::<String>(row, 1, "sha256")?
-            .parse()
-            .map_err(|e| corrupt("sha256", e))?,
+        sha256: parse(get(row, 1, "sha256")?, "sha256")?,
         source: get(row, 2, "source")?,
         source_ref: get(row, 3, "source_ref")?,
-        object_name: get::<String>(row, 4, "object name")?
-            .parse::<ObjectName>()
-            .map_err(|e| corrupt("object name", e))?,
+        object_name: parse(get(row, 4, "object name")?, "object name")?,
         content_type: get(row, 5, "content type")?,
         byte_size: get(row, 6, "byte size")?,
         width: dimension(7, "width")?,
         height: dimension(8, "height")?,
-        status: get::<String>(row, 9, "status")?
-            .parse()
-            .map_err(|e| corrupt("status", e))?,
-        category: get::<Option<String>>(row, 10, "category")?
-            .map(|c| c.parse::<Category>())
-            .transpose()
-            .map_err(|e| corrupt("category", e))?,
+        status: parse(get(row, 9, "status")?, "status")?,
+        category: parse_optional(get(row, 10, "category")?, "category")?,
         confidence: get(row, 11, "confidence")?,
         scores: get(row, 12, "scores")?,
         model_version: get(row, 13, "model version")?,
@@ -340,53 +308,33 @@ fn record(row: &Row) -> StoreResult<ImageRecord> {
         created_at: get(row, 16, "created_at")?,
         classified_at: get(row, 17, "classified_at")?,
         published_at: get(row, 18, "published_at")?,
-        thumbnail,
+        thumbnail: record::thumbnail(
+            get(row, 19, "thumbnail object")?,
+            dimension(20, "thumbnail width")?,
+            dimension(21, "thumbnail height")?,
+            get(row, 22, "placeholder")?,
+        )?,
         gallery_seq: get(row, 23, "gallery_seq")?,
-        breed: match (
-            get::<Option<String>>(row, 24, "breed")?,
-            get::<Option<f32>>(row, 25, "breed probability")?,
-        ) {
-            (Some(name), Some(probability)) => Some(BreedGuess { name, probability }),
-            _ => None,
-        },
-        why: get::<Option<serde_json::Value>>(row, 26, "why")?
-            .map(serde_json::from_value::<Vec<ClassScore>>)
-            .transpose()
-            .map_err(|e| corrupt("why", e))?
-            .unwrap_or_default(),
-        relabel: match (
-            get::<Option<String>>(row, 27, "relabelled_by")?,
-            get::<Option<DateTime<Utc>>>(row, 28, "relabelled_at")?,
-        ) {
-            (Some(by), Some(at)) => Some(Relabel {
-                by,
-                at,
-                previous: get::<Option<String>>(row, 29, "relabelled_from")?
-                    .map(|c| c.parse::<Category>())
-                    .transpose()
-                    .map_err(|e| corrupt("relabelled_from", e))?,
-            }),
-            _ => None,
-        },
+        breed: record::breed(get(row, 24, "breed")?, get(row, 25, "breed probability")?),
+        why: record::why(get(row, 26, "why")?)?,
+        relabel: record::relabel(
+            get(row, 27, "relabelled_by")?,
+            get(row, 28, "relabelled_at")?,
+            get(row, 29, "relabelled_from")?,
+        )?,
     })
 }
 
 /// The condition on `images` that selects a listing's pictures; the breed,
-/// when filtering by one, is the parameter `${breed_param}`. Categories are
-/// our own enum's spellings, written into the statement.
+/// when filtering by one, is the parameter `${breed_param}`.
 fn listing_condition(filter: &ListingFilter, breed_param: usize) -> String {
-    let listing = match filter.category {
-        None => "category IN ('cat', 'dog')",
-        Some(Category::Cat) => "category = 'cat'",
-        Some(Category::Dog) => "category = 'dog'",
-        Some(Category::Other) => "(category = 'other' OR status = 'rejected')",
-    };
+    let listing = sql::listing_condition(filter.category);
     let breed = if filter.breed.is_some() {
         format!(" AND lower(breed) = lower(${breed_param})")
     } else {
         String::new()
     };
-    format!("gallery_seq IS NOT NULL AND {listing}{breed}")
+    format!("{listing}{breed}")
 }
 
 /// A gallery page; `$1` is the position to continue after. The category
@@ -408,13 +356,13 @@ fn page_sql(category: Option<Category>, limit: PageLimit, columns: &str) -> Stri
 
 /// One statement for a whole listing: the state row, left-joined to every
 /// page (so it comes back even when the pages are empty). Each row holds
-/// [`COLUMNS`], then its page's index (`NULL`: no picture), then the state.
+/// [`IMAGE_COLUMNS`], then its page's index (`NULL`: no picture), then the state.
 fn listing_sql(categories: &[Option<Category>], limit: PageLimit) -> String {
     let pages = categories
         .iter()
         .enumerate()
         .map(|(index, category)| {
-            let columns = format!("{COLUMNS}, {index} AS page");
+            let columns = format!("{IMAGE_COLUMNS}, {index} AS page");
             format!("({})", page_sql(*category, limit, &columns))
         })
         .collect::<Vec<_>>()
@@ -498,11 +446,11 @@ async fn read_window(
     // $1: a position, $2: a limit, $3: the breed (when filtering by one).
     let condition = listing_condition(filter, 3);
     let older_sql = format!(
-        "SELECT {COLUMNS} FROM images WHERE {condition} AND gallery_seq < $1 \
+        "SELECT {IMAGE_COLUMNS} FROM images WHERE {condition} AND gallery_seq < $1 \
          ORDER BY gallery_seq DESC LIMIT $2"
     );
     let newer_sql = format!(
-        "SELECT {COLUMNS} FROM images WHERE {condition} AND gallery_seq > $1 \
+        "SELECT {IMAGE_COLUMNS} FROM images WHERE {condition} AND gallery_seq > $1 \
          ORDER BY gallery_seq ASC LIMIT $2"
     );
     // $1: a position, $2: the breed.
@@ -552,24 +500,12 @@ async fn read_window(
         None => state.counts.of(filter.category),
         Some(_) => count_above(-1).await?,
     };
-    let position = match records.first().and_then(|r| r.gallery_seq) {
-        Some(first) => count_above(first).await? + 1,
-        None => match window {
-            Window::NewerThan(_) => 1,
-            Window::OlderThan(seq) | Window::Around(seq) => {
-                count_above(seq.saturating_sub(1)).await? + 1
-            }
-        },
+    let first_seq = records.first().and_then(|r| r.gallery_seq);
+    let position = match ListingWindow::count_above(first_seq, window) {
+        Some(seq) => count_above(seq).await? + 1,
+        None => 1,
     };
-    let shown = records.len() as i64;
-    Ok(ListingWindow {
-        state,
-        records,
-        position,
-        total,
-        has_newer: position > 1,
-        has_older: position - 1 + shown < total,
-    })
+    Ok(ListingWindow::at(state, records, position, total))
 }
 
 /// An operator's correction, as [`ImageStore::relabel`] describes it.
@@ -586,19 +522,10 @@ async fn relabel_image(
     let Some(row) = tx.query_opt(&lock, &[&id.as_uuid()]).await? else {
         return Ok(RelabelOutcome::NotFound);
     };
-    let status: Status = row
-        .try_get::<_, String>(0)?
-        .parse()
-        .map_err(|e| corrupt("status", e))?;
-    let current = match (status, row.try_get::<_, Option<String>>(1)?) {
-        (Status::Classified, Some(current)) => current
-            .parse::<Category>()
-            .map_err(|e| corrupt("category", e))?,
-        (status, _) => return Ok(RelabelOutcome::NotClassified(status)),
+    let current = match record::relabel_from(row.try_get(0)?, row.try_get(1)?, category)? {
+        Ok(current) => current,
+        Err(outcome) => return Ok(outcome),
     };
-    if current == category {
-        return Ok(RelabelOutcome::Unchanged);
-    }
     let (from, to) = (counter_of(current), counter_of(category));
     // Our own column names, never input.
     let counters = tx
@@ -608,13 +535,7 @@ async fn relabel_image(
         ))
         .await?;
     let seq: i64 = tx.query_one(&counters, &[]).await?.try_get(0)?;
-    let update = tx
-        .prepare_cached(
-            "UPDATE images SET category = $2, breed = NULL, breed_probability = NULL, \
-             relabelled_from = COALESCE(relabelled_from, category), relabelled_by = $3, \
-             relabelled_at = $4, gallery_seq = $5 WHERE id = $1",
-        )
-        .await?;
+    let update = tx.prepare_cached(sql::RELABEL).await?;
     tx.execute(
         &update,
         &[&id.as_uuid(), &category.as_str(), &by, &now_micros(), &seq],
@@ -678,16 +599,7 @@ async fn finish_image(client: &mut Object, id: ImageId, how: Finish<'_>) -> Work
             let seq: i64 = tx.query_one(&counter, &[]).await?.try_get(0)?;
             let why =
                 serde_json::to_value(&verdict.why).map_err(|e| StoreError::Other(e.to_string()))?;
-            let update = tx
-                .prepare_cached(
-                    "UPDATE images SET status = 'classified', category = $2, confidence = $3, \
-                     scores = $4, model_version = $5, width = $6, height = $7, \
-                     classified_at = $8, thumbnail_object = $9, thumbnail_width = $10, \
-                     thumbnail_height = $11, placeholder = $12, gallery_seq = $13, \
-                     attempts = attempts + 1, last_error = NULL, breed = $14, \
-                     breed_probability = $15, why = $16 WHERE id = $1",
-                )
-                .await?;
+            let update = tx.prepare_cached(sql::CLASSIFIED).await?;
             let thumbnail = &verdict.thumbnail;
             tx.execute(
                 &update,
@@ -720,12 +632,7 @@ async fn finish_image(client: &mut Object, id: ImageId, how: Finish<'_>) -> Work
                 )
                 .await?;
             let seq: i64 = tx.query_one(&counter, &[]).await?.try_get(0)?;
-            let update = tx
-                .prepare_cached(
-                    "UPDATE images SET status = 'rejected', last_error = $2, \
-                     classified_at = $3, attempts = attempts + 1, gallery_seq = $4 WHERE id = $1",
-                )
-                .await?;
+            let update = tx.prepare_cached(sql::REJECTED).await?;
             tx.execute(&update, &[&id.as_uuid(), &reason, &now, &seq])
                 .await?;
         }
@@ -789,7 +696,7 @@ impl ImageStore for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
         let client = self.client().await?;
         let outcome = tokio::time::timeout(self.timeout, async {
-            let statement = client.prepare_cached("SELECT 1 FROM gallery_state").await?;
+            let statement = client.prepare_cached(sql::PING).await?;
             client.query(&statement, &[]).await?;
             Ok(())
         })
@@ -819,14 +726,7 @@ impl ImageStore for PostgresStore {
     async fn insert_pending(&self, image: &NewImage) -> StoreResult<InsertOutcome> {
         let client = self.client().await?;
         let outcome = tokio::time::timeout(self.timeout, async {
-            let insert = client
-                .prepare_cached(
-                    "INSERT INTO images (id, sha256, source, source_ref, object_name, \
-                     content_type, byte_size, status, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8) \
-                     ON CONFLICT (sha256) DO NOTHING",
-                )
-                .await?;
+            let insert = client.prepare_cached(sql::INSERT_PENDING).await?;
             let inserted = client
                 .execute(
                     &insert,
@@ -847,9 +747,7 @@ impl ImageStore for PostgresStore {
             }
             // ON CONFLICT waited for the other insert to commit, so the
             // existing row is visible to this next statement.
-            let existing = client
-                .prepare_cached("SELECT id FROM images WHERE sha256 = $1")
-                .await?;
+            let existing = client.prepare_cached(sql::ID_BY_DIGEST).await?;
             let id: Uuid = client
                 .query_one(&existing, &[&image.sha256.as_str()])
                 .await?
@@ -862,9 +760,10 @@ impl ImageStore for PostgresStore {
 
     async fn get(&self, id: ImageId) -> StoreResult<Option<ImageRecord>> {
         let client = self.client().await?;
-        let sql = format!("SELECT {COLUMNS} FROM images WHERE id = $1");
         let outcome = tokio::time::timeout(self.timeout, async {
-            Ok(query_records(&client, &sql, &[&id.as_uuid()]).await?.pop())
+            Ok(query_records(&client, sql::IMAGE_BY_ID, &[&id.as_uuid()])
+                .await?
+                .pop())
         })
         .await;
         self.settle(client, outcome)
@@ -872,11 +771,12 @@ impl ImageStore for PostgresStore {
 
     async fn find_by_digest(&self, digest: &Digest) -> StoreResult<Option<ImageRecord>> {
         let client = self.client().await?;
-        let sql = format!("SELECT {COLUMNS} FROM images WHERE sha256 = $1");
         let outcome = tokio::time::timeout(self.timeout, async {
-            Ok(query_records(&client, &sql, &[&digest.as_str()])
-                .await?
-                .pop())
+            Ok(
+                query_records(&client, sql::IMAGE_BY_DIGEST, &[&digest.as_str()])
+                    .await?
+                    .pop(),
+            )
         })
         .await;
         self.settle(client, outcome)
@@ -885,11 +785,7 @@ impl ImageStore for PostgresStore {
     async fn mark_published(&self, id: ImageId) -> StoreResult<()> {
         let client = self.client().await?;
         let outcome = tokio::time::timeout(self.timeout, async {
-            let update = client
-                .prepare_cached(
-                    "UPDATE images SET published_at = $2, publishes = publishes + 1 WHERE id = $1",
-                )
-                .await?;
+            let update = client.prepare_cached(sql::MARK_PUBLISHED).await?;
             client
                 .execute(&update, &[&id.as_uuid(), &now_micros()])
                 .await?;
@@ -905,13 +801,13 @@ impl ImageStore for PostgresStore {
         limit: u32,
     ) -> StoreResult<Vec<ImageRecord>> {
         let client = self.client().await?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM images WHERE status = 'pending' AND created_at < $1 \
-             AND (published_at IS NULL OR published_at < $1) \
-             ORDER BY created_at LIMIT $2"
-        );
         let outcome = tokio::time::timeout(self.timeout, async {
-            query_records(&client, &sql, &[&stale_before, &i64::from(limit)]).await
+            query_records(
+                &client,
+                sql::UNPUBLISHED,
+                &[&stale_before, &i64::from(limit)],
+            )
+            .await
         })
         .await;
         self.settle(client, outcome)
@@ -927,7 +823,7 @@ impl ImageStore for PostgresStore {
         // The status is checked again by the UPDATE itself: a verdict that
         // commits meanwhile wins, and the image is not given up.
         let sql = format!(
-            "UPDATE images SET status = 'failed', last_error = {GIVE_UP_REASON_SQL} \
+            "UPDATE images SET status = 'failed', last_error = {GIVE_UP_REASON} \
              WHERE status = 'pending' AND id IN (SELECT id FROM images \
              WHERE status = 'pending' AND publishes >= $2 AND published_at < $1 \
              ORDER BY created_at LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id"
@@ -971,12 +867,8 @@ impl ImageStore for PostgresStore {
 
     async fn failed_images(&self, limit: u32) -> StoreResult<Vec<ImageRecord>> {
         let client = self.client().await?;
-        let sql = format!(
-            "SELECT {COLUMNS} FROM images WHERE status = 'failed' \
-             ORDER BY created_at DESC LIMIT $1"
-        );
         let outcome = tokio::time::timeout(self.timeout, async {
-            query_records(&client, &sql, &[&i64::from(limit)]).await
+            query_records(&client, sql::FAILED_IMAGES, &[&i64::from(limit)]).await
         })
         .await;
         self.settle(client, outcome)
@@ -1025,12 +917,7 @@ impl ImageStore for PostgresStore {
     async fn record_failure(&self, id: ImageId, error: &str) -> StoreResult<()> {
         let client = self.client().await?;
         let outcome = tokio::time::timeout(self.timeout, async {
-            let update = client
-                .prepare_cached(
-                    "UPDATE images SET attempts = attempts + 1, last_error = $2 \
-                     WHERE id = $1 AND status IN ('pending', 'failed')",
-                )
-                .await?;
+            let update = client.prepare_cached(sql::RECORD_FAILURE).await?;
             client.execute(&update, &[&id.as_uuid(), &error]).await?;
             Ok(())
         })
@@ -1156,16 +1043,9 @@ impl ImageStore for PostgresStore {
                     (status, n)
                 })
                 .collect();
-            let relabelled_sql = tx
-                .prepare_cached("SELECT count(*) FROM images WHERE relabelled_by IS NOT NULL")
-                .await?;
+            let relabelled_sql = tx.prepare_cached(sql::RELABELLED).await?;
             let relabelled: i64 = tx.query_one(&relabelled_sql, &[]).await?.try_get(0)?;
-            let sources_sql = tx
-                .prepare_cached(
-                    "SELECT name, last_error, last_error_at, last_success_at \
-                     FROM source_status ORDER BY name",
-                )
-                .await?;
+            let sources_sql = tx.prepare_cached(sql::SOURCE_STATUSES).await?;
             let mut sources = Vec::new();
             for row in tx.query(&sources_sql, &[]).await? {
                 sources.push(SourceStatus {
@@ -1176,17 +1056,13 @@ impl ImageStore for PostgresStore {
                 });
             }
             tx.commit().await?;
-            Ok(Stats {
+            Ok(Stats::from_counts(
                 state,
                 relabelled,
-                by_category: vec![
-                    (Category::Cat, cats),
-                    (Category::Dog, dogs),
-                    (Category::Other, others),
-                ],
+                [cats, dogs, others],
                 by_status,
                 sources,
-            })
+            ))
         })
         .await;
         self.settle(client, outcome)
@@ -1220,12 +1096,7 @@ impl ImageStore for PostgresStore {
         let outcome = tokio::time::timeout(self.timeout, async {
             let now = now_micros();
             let tx = client.transaction().await?;
-            let insert_run = tx
-                .prepare_cached(
-                    "INSERT INTO ingest_runs (started_at, finished_at, fetched, stored, \
-                     duplicates, published, errors) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .await?;
+            let insert_run = tx.prepare_cached(sql::INSERT_INGEST_RUN).await?;
             tx.execute(
                 &insert_run,
                 &[

@@ -16,13 +16,14 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 use super::{
-    ChangeFeed, ChangeProbe, GIVE_UP_REASON_SQL, GalleryListing, GalleryState, ImageStore,
-    IngestRun, InsertOutcome, ListingCounts, ListingFilter, ListingWindow, RecordOutcome,
-    RelabelOutcome, SourceStatus, Stats, StoreError, StoreResult, Window,
+    ChangeFeed, ChangeProbe, GalleryListing, GalleryState, ImageStore, IngestRun, InsertOutcome,
+    ListingCounts, ListingFilter, ListingWindow, RecordOutcome, RelabelOutcome, SourceStatus,
+    Stats, StoreError, StoreResult, Window,
 };
+use crate::record::{self, corrupt, parse, parse_optional};
+use crate::sql::{self, GIVE_UP_REASON, IMAGE_COLUMNS, in_sqlite};
 use catdog_core::domain::{
-    BreedGuess, Category, Digest, ImageId, ImageRecord, NewImage, ObjectName, PageLimit, Relabel,
-    Status, Thumbnail, Verdict, now_micros,
+    Category, Digest, ImageId, ImageRecord, NewImage, PageLimit, Status, Verdict, now_micros,
 };
 
 /// Read-only connections beside the writer: enough to keep both cores busy
@@ -288,166 +289,60 @@ fn from_micros(us: i64) -> StoreResult<DateTime<Utc>> {
     DateTime::from_timestamp_micros(us).ok_or_else(|| StoreError::Corrupt(format!("time {us}")))
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
+fn get<T: rusqlite::types::FromSql>(row: &Row<'_>, index: usize) -> StoreResult<T> {
+    row.get(index).map_err(db_error)
 }
 
-const COLUMNS: &str = "id, sha256, source, source_ref, object_name, content_type, byte_size, \
-    width, height, status, category, confidence, scores, model_version, attempts, last_error, \
-    created_at, classified_at, published_at, thumbnail_object, thumbnail_width, \
-    thumbnail_height, placeholder, gallery_seq, breed, breed_probability, why, relabelled_by, \
-    relabelled_at, relabelled_from";
-
-/// The raw row, read without interpretation, so conversion errors become
-/// `StoreError::Corrupt` instead of rusqlite errors.
-struct RawRow {
-    id: String,
-    sha256: String,
-    source: String,
-    source_ref: Option<String>,
-    object_name: String,
-    content_type: String,
-    byte_size: i64,
-    width: Option<i64>,
-    height: Option<i64>,
-    status: String,
-    category: Option<String>,
-    confidence: Option<f64>,
-    scores: Option<String>,
-    model_version: Option<String>,
-    attempts: i64,
-    last_error: Option<String>,
-    created_at: i64,
-    classified_at: Option<i64>,
-    published_at: Option<i64>,
-    thumbnail_object: Option<String>,
-    thumbnail_width: Option<i64>,
-    thumbnail_height: Option<i64>,
-    placeholder: Option<String>,
-    gallery_seq: Option<i64>,
-    breed: Option<String>,
-    breed_probability: Option<f64>,
-    why: Option<String>,
-    relabelled_by: Option<String>,
-    relabelled_at: Option<i64>,
-    relabelled_from: Option<String>,
-}
-
-impl RawRow {
-    fn read(row: &Row<'_>) -> rusqlite::Result<Self> {
-        Ok(Self {
-            id: row.get(0)?,
-            sha256: row.get(1)?,
-            source: row.get(2)?,
-            source_ref: row.get(3)?,
-            object_name: row.get(4)?,
-            content_type: row.get(5)?,
-            byte_size: row.get(6)?,
-            width: row.get(7)?,
-            height: row.get(8)?,
-            status: row.get(9)?,
-            category: row.get(10)?,
-            confidence: row.get(11)?,
-            scores: row.get(12)?,
-            model_version: row.get(13)?,
-            attempts: row.get(14)?,
-            last_error: row.get(15)?,
-            created_at: row.get(16)?,
-            classified_at: row.get(17)?,
-            published_at: row.get(18)?,
-            thumbnail_object: row.get(19)?,
-            thumbnail_width: row.get(20)?,
-            thumbnail_height: row.get(21)?,
-            placeholder: row.get(22)?,
-            gallery_seq: row.get(23)?,
-            breed: row.get(24)?,
-            breed_probability: row.get(25)?,
-            why: row.get(26)?,
-            relabelled_by: row.get(27)?,
-            relabelled_at: row.get(28)?,
-            relabelled_from: row.get(29)?,
-        })
-    }
-
-    fn into_record(self) -> StoreResult<ImageRecord> {
-        let dimension = |v: Option<i64>| -> StoreResult<Option<u32>> {
-            v.map(|n| u32::try_from(n).map_err(|e| corrupt("dimension", e)))
-                .transpose()
-        };
-        let thumbnail = match (
-            self.thumbnail_object,
-            self.thumbnail_width,
-            self.thumbnail_height,
-            self.placeholder,
-        ) {
-            (Some(object), Some(w), Some(h), Some(placeholder)) => Some(Thumbnail {
-                object_name: object.parse().map_err(|e| corrupt("thumbnail object", e))?,
-                width: u32::try_from(w).map_err(|e| corrupt("thumbnail width", e))?,
-                height: u32::try_from(h).map_err(|e| corrupt("thumbnail height", e))?,
-                placeholder,
-            }),
-            _ => None,
-        };
-        Ok(ImageRecord {
-            id: self.id.parse().map_err(|e| corrupt("id", e))?,
-            sha256: self.sha256.parse().map_err(|e| corrupt("sha256", e))?,
-            source: self.source,
-            source_ref: self.source_ref,
-            object_name: self
-                .object_name
-                .parse::<ObjectName>()
-                .map_err(|e| corrupt("object name", e))?,
-            content_type: self.content_type,
-            byte_size: self.byte_size,
-            width: dimension(self.width)?,
-            height: dimension(self.height)?,
-            status: self.status.parse().map_err(|e| corrupt("status", e))?,
-            category: self
-                .category
-                .map(|c| c.parse::<Category>())
-                .transpose()
-                .map_err(|e| corrupt("category", e))?,
-            confidence: self.confidence.map(|c| c as f32),
-            scores: self
-                .scores
-                .map(|s| serde_json::from_str(&s))
-                .transpose()
-                .map_err(|e| corrupt("scores", e))?,
-            model_version: self.model_version,
-            attempts: i32::try_from(self.attempts).map_err(|e| corrupt("attempts", e))?,
-            last_error: self.last_error,
-            created_at: from_micros(self.created_at)?,
-            classified_at: self.classified_at.map(from_micros).transpose()?,
-            published_at: self.published_at.map(from_micros).transpose()?,
-            thumbnail,
-            gallery_seq: self.gallery_seq,
-            breed: match (self.breed, self.breed_probability) {
-                (Some(name), Some(p)) => Some(BreedGuess {
-                    name,
-                    probability: p as f32,
-                }),
-                _ => None,
-            },
-            why: self
-                .why
-                .map(|s| serde_json::from_str(&s))
-                .transpose()
-                .map_err(|e| corrupt("why", e))?
-                .unwrap_or_default(),
-            relabel: match (self.relabelled_by, self.relabelled_at) {
-                (Some(by), Some(at)) => Some(Relabel {
-                    by,
-                    at: from_micros(at)?,
-                    previous: self
-                        .relabelled_from
-                        .map(|c| c.parse::<Category>())
-                        .transpose()
-                        .map_err(|e| corrupt("relabelled_from", e))?,
-                }),
-                _ => None,
-            },
-        })
-    }
+/// Reads a row selected with [`sql::IMAGE_COLUMNS`].
+fn record(row: &Row<'_>) -> StoreResult<ImageRecord> {
+    let number = |index: usize, what: &str| -> StoreResult<Option<u32>> {
+        get::<Option<i64>>(row, index)?
+            .map(|n| u32::try_from(n).map_err(|e| corrupt(what, e)))
+            .transpose()
+    };
+    let time = |index: usize| -> StoreResult<Option<DateTime<Utc>>> {
+        get::<Option<i64>>(row, index)?.map(from_micros).transpose()
+    };
+    let json = |index: usize, what: &str| -> StoreResult<Option<serde_json::Value>> {
+        get::<Option<String>>(row, index)?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|e| corrupt(what, e))
+    };
+    Ok(ImageRecord {
+        id: parse(get(row, 0)?, "id")?,
+        sha256: parse(get(row, 1)?, "sha256")?,
+        source: get(row, 2)?,
+        source_ref: get(row, 3)?,
+        object_name: parse(get(row, 4)?, "object name")?,
+        content_type: get(row, 5)?,
+        byte_size: get(row, 6)?,
+        width: number(7, "width")?,
+        height: number(8, "height")?,
+        status: parse(get(row, 9)?, "status")?,
+        category: parse_optional(get(row, 10)?, "category")?,
+        confidence: get::<Option<f64>>(row, 11)?.map(|c| c as f32),
+        scores: json(12, "scores")?,
+        model_version: get(row, 13)?,
+        attempts: i32::try_from(get::<i64>(row, 14)?).map_err(|e| corrupt("attempts", e))?,
+        last_error: get(row, 15)?,
+        created_at: from_micros(get(row, 16)?)?,
+        classified_at: time(17)?,
+        published_at: time(18)?,
+        thumbnail: record::thumbnail(
+            get(row, 19)?,
+            number(20, "thumbnail width")?,
+            number(21, "thumbnail height")?,
+            get(row, 22)?,
+        )?,
+        gallery_seq: get(row, 23)?,
+        breed: record::breed(
+            get(row, 24)?,
+            get::<Option<f64>>(row, 25)?.map(|p| p as f32),
+        ),
+        why: record::why(json(26, "why")?)?,
+        relabel: record::relabel(get(row, 27)?, time(28)?, get(row, 29)?)?,
+    })
 }
 
 /// The ids an `UPDATE … RETURNING id` changed.
@@ -473,29 +368,24 @@ fn query_records(
     params: impl rusqlite::Params,
 ) -> StoreResult<Vec<ImageRecord>> {
     let mut stmt = conn.prepare_cached(sql).map_err(db_error)?;
-    let raw = stmt
-        .query_map(params, RawRow::read)
-        .map_err(db_error)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(db_error)?;
-    raw.into_iter().map(RawRow::into_record).collect()
+    let mut rows = stmt.query(params).map_err(db_error)?;
+    let mut records = Vec::new();
+    while let Some(row) = rows.next().map_err(db_error)? {
+        records.push(record(row)?);
+    }
+    Ok(records)
 }
 
 /// The condition on `images` that selects a listing's pictures; a breed is
 /// bound as `:breed`.
 fn listing_condition(filter: &ListingFilter) -> String {
-    let listing = match filter.category {
-        None => "category IN ('cat', 'dog')",
-        Some(Category::Cat) => "category = 'cat'",
-        Some(Category::Dog) => "category = 'dog'",
-        Some(Category::Other) => "(category = 'other' OR status = 'rejected')",
-    };
+    let listing = sql::listing_condition(filter.category);
     let breed = if filter.breed.is_some() {
         " AND lower(breed) = lower(:breed)"
     } else {
         ""
     };
-    format!("gallery_seq IS NOT NULL AND {listing}{breed}")
+    format!("{listing}{breed}")
 }
 
 /// Reads the records `sql` selects, binding `:breed` (when filtering by
@@ -547,7 +437,7 @@ fn read_page(
         breed: None,
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM images WHERE {} AND gallery_seq < :seq \
+        "SELECT {IMAGE_COLUMNS} FROM images WHERE {} AND gallery_seq < :seq \
          ORDER BY gallery_seq DESC LIMIT :limit",
         listing_condition(&filter)
     );
@@ -569,11 +459,11 @@ fn read_window(
 ) -> StoreResult<ListingWindow> {
     let condition = listing_condition(filter);
     let older_sql = format!(
-        "SELECT {COLUMNS} FROM images WHERE {condition} AND gallery_seq < :seq \
+        "SELECT {IMAGE_COLUMNS} FROM images WHERE {condition} AND gallery_seq < :seq \
          ORDER BY gallery_seq DESC LIMIT :limit"
     );
     let newer_sql = format!(
-        "SELECT {COLUMNS} FROM images WHERE {condition} AND gallery_seq > :seq \
+        "SELECT {IMAGE_COLUMNS} FROM images WHERE {condition} AND gallery_seq > :seq \
          ORDER BY gallery_seq ASC LIMIT :limit"
     );
     let limit = i64::from(limit.get());
@@ -621,24 +511,12 @@ fn read_window(
         None => state.counts.of(filter.category),
         Some(_) => count_listing(conn, filter, None)?,
     };
-    let position = match records.first().and_then(|r| r.gallery_seq) {
-        Some(first) => count_listing(conn, filter, Some(first))? + 1,
-        None => match window {
-            Window::NewerThan(_) => 1,
-            Window::OlderThan(seq) | Window::Around(seq) => {
-                count_listing(conn, filter, Some(seq.saturating_sub(1)))? + 1
-            }
-        },
+    let first_seq = records.first().and_then(|r| r.gallery_seq);
+    let position = match ListingWindow::count_above(first_seq, window) {
+        Some(seq) => count_listing(conn, filter, Some(seq))? + 1,
+        None => 1,
     };
-    let shown = records.len() as i64;
-    Ok(ListingWindow {
-        state,
-        records,
-        position,
-        total,
-        has_newer: position > 1,
-        has_older: position - 1 + shown < total,
-    })
+    Ok(ListingWindow::at(state, records, position, total))
 }
 
 fn read_state(conn: &Connection) -> StoreResult<GalleryState> {
@@ -710,16 +588,10 @@ fn relabel_image(
     let Some((status, current)) = found else {
         return Ok(RelabelOutcome::NotFound);
     };
-    let status: Status = status.parse().map_err(|e| corrupt("status", e))?;
-    let current = match (status, current) {
-        (Status::Classified, Some(current)) => current
-            .parse::<Category>()
-            .map_err(|e| corrupt("category", e))?,
-        (status, _) => return Ok(RelabelOutcome::NotClassified(status)),
+    let current = match record::relabel_from(status, current, category)? {
+        Ok(current) => current,
+        Err(outcome) => return Ok(outcome),
     };
-    if current == category {
-        return Ok(RelabelOutcome::Unchanged);
-    }
     let seq = next_seq(&tx)?;
     let (from, to) = (counter_of(current), counter_of(category));
     tx.execute(
@@ -728,9 +600,7 @@ fn relabel_image(
     )
     .map_err(db_error)?;
     tx.execute(
-        "UPDATE images SET category = ?2, breed = NULL, breed_probability = NULL, \
-         relabelled_from = COALESCE(relabelled_from, category), relabelled_by = ?3, \
-         relabelled_at = ?4, gallery_seq = ?5 WHERE id = ?1",
+        &in_sqlite(sql::RELABEL),
         params![
             id.to_string(),
             category.as_str(),
@@ -781,12 +651,7 @@ fn finish_image(
             let why =
                 serde_json::to_string(&v.why).map_err(|e| StoreError::Other(e.to_string()))?;
             tx.execute(
-                "UPDATE images SET status = 'classified', category = ?2, confidence = ?3, \
-                 scores = ?4, model_version = ?5, width = ?6, height = ?7, classified_at = ?8, \
-                 thumbnail_object = ?9, thumbnail_width = ?10, thumbnail_height = ?11, \
-                 placeholder = ?12, gallery_seq = ?13, attempts = attempts + 1, last_error = NULL, \
-                 breed = ?14, breed_probability = ?15, why = ?16 \
-                 WHERE id = ?1",
+                &in_sqlite(sql::CLASSIFIED),
                 params![
                     id.to_string(),
                     v.category.as_str(),
@@ -816,8 +681,7 @@ fn finish_image(
             )
             .map_err(db_error)?;
             tx.execute(
-                "UPDATE images SET status = 'rejected', last_error = ?2, classified_at = ?3, \
-                 attempts = attempts + 1, gallery_seq = ?4 WHERE id = ?1",
+                &in_sqlite(sql::REJECTED),
                 params![id.to_string(), reason.unwrap_or("rejected"), now, seq],
             )
             .map_err(db_error)?;
@@ -855,7 +719,7 @@ impl ImageStore for SqliteStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.with_conn(|conn| {
-            conn.query_row("SELECT 1 FROM gallery_state", [], |_| Ok(()))
+            conn.query_row(sql::PING, [], |_| Ok(()))
                 .map_err(unavailable)
         })
         .await
@@ -865,12 +729,7 @@ impl ImageStore for SqliteStore {
         let image = image.clone();
         self.with_conn(move |conn| {
             let inserted = conn
-                .prepare_cached(
-                    "INSERT INTO images (id, sha256, source, source_ref, object_name, \
-                     content_type, byte_size, status, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8) \
-                     ON CONFLICT (sha256) DO NOTHING",
-                )
+                .prepare_cached(&in_sqlite(sql::INSERT_PENDING))
                 .and_then(|mut stmt| {
                     stmt.execute(params![
                         image.id.to_string(),
@@ -889,7 +748,7 @@ impl ImageStore for SqliteStore {
             }
             let existing: String = conn
                 .query_row(
-                    "SELECT id FROM images WHERE sha256 = ?1",
+                    &in_sqlite(sql::ID_BY_DIGEST),
                     [image.sha256.as_str()],
                     |r| r.get(0),
                 )
@@ -903,8 +762,8 @@ impl ImageStore for SqliteStore {
 
     async fn get(&self, id: ImageId) -> StoreResult<Option<ImageRecord>> {
         self.with_reader(move |conn| {
-            let sql = format!("SELECT {COLUMNS} FROM images WHERE id = ?1");
-            Ok(query_records(conn, &sql, [id.to_string()])?.pop())
+            let select = in_sqlite(sql::IMAGE_BY_ID);
+            Ok(query_records(conn, &select, [id.to_string()])?.pop())
         })
         .await
     }
@@ -912,8 +771,8 @@ impl ImageStore for SqliteStore {
     async fn find_by_digest(&self, digest: &Digest) -> StoreResult<Option<ImageRecord>> {
         let digest = digest.to_string();
         self.with_conn(move |conn| {
-            let sql = format!("SELECT {COLUMNS} FROM images WHERE sha256 = ?1");
-            Ok(query_records(conn, &sql, [digest])?.pop())
+            let select = in_sqlite(sql::IMAGE_BY_DIGEST);
+            Ok(query_records(conn, &select, [digest])?.pop())
         })
         .await
     }
@@ -921,7 +780,7 @@ impl ImageStore for SqliteStore {
     async fn mark_published(&self, id: ImageId) -> StoreResult<()> {
         self.with_conn(move |conn| {
             conn.execute(
-                "UPDATE images SET published_at = ?2, publishes = publishes + 1 WHERE id = ?1",
+                &in_sqlite(sql::MARK_PUBLISHED),
                 params![id.to_string(), micros(now_micros())],
             )
             .map_err(db_error)?;
@@ -936,12 +795,8 @@ impl ImageStore for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<ImageRecord>> {
         self.with_conn(move |conn| {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM images WHERE status = 'pending' AND created_at < ?1 \
-                 AND (published_at IS NULL OR published_at < ?1) \
-                 ORDER BY created_at LIMIT ?2"
-            );
-            query_records(conn, &sql, params![micros(stale_before), limit])
+            let select = in_sqlite(sql::UNPUBLISHED);
+            query_records(conn, &select, params![micros(stale_before), limit])
         })
         .await
     }
@@ -954,7 +809,7 @@ impl ImageStore for SqliteStore {
     ) -> StoreResult<Vec<ImageId>> {
         self.with_conn(move |conn| {
             let sql = format!(
-                "UPDATE images SET status = 'failed', last_error = {GIVE_UP_REASON_SQL} \
+                "UPDATE images SET status = 'failed', last_error = {GIVE_UP_REASON} \
                  WHERE id IN (SELECT id FROM images \
                  WHERE status = 'pending' AND publishes >= ?2 AND published_at < ?1 \
                  ORDER BY created_at LIMIT ?3) RETURNING id"
@@ -1010,11 +865,8 @@ impl ImageStore for SqliteStore {
 
     async fn failed_images(&self, limit: u32) -> StoreResult<Vec<ImageRecord>> {
         self.with_reader(move |conn| {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM images WHERE status = 'failed' \
-                 ORDER BY created_at DESC LIMIT ?1"
-            );
-            query_records(conn, &sql, [i64::from(limit)])
+            let select = in_sqlite(sql::FAILED_IMAGES);
+            query_records(conn, &select, [i64::from(limit)])
         })
         .await
     }
@@ -1062,8 +914,7 @@ impl ImageStore for SqliteStore {
         let error = error.to_owned();
         self.with_conn(move |conn| {
             conn.execute(
-                "UPDATE images SET attempts = attempts + 1, last_error = ?2 \
-                 WHERE id = ?1 AND status IN ('pending', 'failed')",
+                &in_sqlite(sql::RECORD_FAILURE),
                 params![id.to_string(), error],
             )
             .map_err(db_error)?;
@@ -1148,17 +999,10 @@ impl ImageStore for SqliteStore {
                 by_status.push((status, n));
             }
             let relabelled: i64 = conn
-                .query_row(
-                    "SELECT COUNT(*) FROM images WHERE relabelled_by IS NOT NULL",
-                    [],
-                    |r| r.get(0),
-                )
+                .query_row(sql::RELABELLED, [], |r| r.get(0))
                 .map_err(db_error)?;
             let mut stmt = conn
-                .prepare_cached(
-                    "SELECT name, last_error, last_error_at, last_success_at \
-                     FROM source_status ORDER BY name",
-                )
+                .prepare_cached(sql::SOURCE_STATUSES)
                 .map_err(db_error)?;
             let raw = stmt
                 .query_map([], |r| {
@@ -1183,17 +1027,13 @@ impl ImageStore for SqliteStore {
                     })
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
-            Ok(Stats {
+            Ok(Stats::from_counts(
                 state,
                 relabelled,
-                by_category: vec![
-                    (Category::Cat, cats),
-                    (Category::Dog, dogs),
-                    (Category::Other, others),
-                ],
+                [cats, dogs, others],
                 by_status,
                 sources,
-            })
+            ))
         })
         .await
     }
@@ -1226,8 +1066,7 @@ impl ImageStore for SqliteStore {
                 .map_err(db_error)?;
             let errors = serde_json::to_string(&run.errors).map_err(|e| StoreError::Other(e.to_string()))?;
             tx.execute(
-                "INSERT INTO ingest_runs (started_at, finished_at, fetched, stored, duplicates, \
-                 published, errors) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                &in_sqlite(sql::INSERT_INGEST_RUN),
                 params![
                     run.started_at.map(micros).unwrap_or(now),
                     now,
