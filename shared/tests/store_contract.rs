@@ -94,9 +94,44 @@ impl TestDb {
     /// workloads' database roles, which SQLite has no notion of.
     fn all_migrations(&self) -> Vec<i64> {
         match &self.backend {
-            Backend::Sqlite { .. } => vec![1, 2, 4, 7],
-            Backend::Postgres(_) => vec![1, 2, 3, 4, 6, 7],
+            Backend::Sqlite { .. } => vec![1, 2, 4, 7, 8],
+            Backend::Postgres(_) => vec![1, 2, 3, 4, 6, 7, 8],
         }
+    }
+}
+
+impl TestDb {
+    /// The pictures by status, counted from their rows, as the stats did
+    /// before the database kept the counts.
+    async fn count_rows_by_status(&self) -> Vec<(Status, i64)> {
+        let sql = "SELECT status, count(*) FROM images GROUP BY status";
+        let counted: Vec<(String, i64)> = match &self.backend {
+            Backend::Sqlite { .. } => {
+                let conn = rusqlite::Connection::open(self.url.trim_start_matches("sqlite://"))
+                    .expect("open the database");
+                let mut stmt = conn.prepare(sql).unwrap();
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap()
+            }
+            Backend::Postgres(database) => support::postgres::connect(&database.url)
+                .await
+                .expect("connect")
+                .query(sql, &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect(),
+        };
+        Status::ALL
+            .into_iter()
+            .map(|status| {
+                let n = counted.iter().find(|(s, _)| s == status.as_str());
+                (status, n.map_or(0, |(_, n)| *n))
+            })
+            .collect()
     }
 }
 
@@ -160,6 +195,7 @@ contract_tests!(
     a_relabel_moves_a_picture_and_is_kept,
     only_classified_pictures_can_be_relabelled,
     changes_to_listings_move_the_change_feed_and_reads_do_not,
+    status_counts_are_kept_through_every_kind_of_change,
 );
 
 // ---------------------------------------------------------------------------
@@ -1611,4 +1647,95 @@ async fn changes_to_listings_move_the_change_feed_and_reads_do_not(db: TestDb) {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(feed.epoch(), before, "reads are not changes");
+}
+
+/// The stats' counts by status are kept by the database as rows change
+/// (migration 0008), not counted per request: after each kind of change, and
+/// after many at once from several tasks, they are what a count of the rows
+/// says.
+async fn status_counts_are_kept_through_every_kind_of_change(db: TestDb) {
+    let store = db.migrated().await;
+    async fn kept(store: &Arc<dyn ImageStore>, db: &TestDb, step: &str) -> Vec<i64> {
+        let kept = store.stats().await.unwrap().by_status;
+        assert_eq!(kept, db.count_rows_by_status().await, "{step}");
+        kept.into_iter().map(|(_, n)| n).collect()
+    }
+    // In Status::ALL's order: pending, classified, rejected, failed.
+    assert_eq!(kept(&store, &db, "empty").await, [0, 0, 0, 0]);
+
+    let mut pending = Vec::new();
+    for _ in 0..6 {
+        pending.push(insert(&store).await);
+    }
+    assert_eq!(kept(&store, &db, "inserted").await, [6, 0, 0, 0]);
+
+    let (cat, other, rejected, given_up) =
+        (pending[0], pending[1], pending[2], [pending[3], pending[4]]);
+    store
+        .record_verdict(cat, &verdict(cat, Category::Cat))
+        .await
+        .unwrap();
+    store
+        .record_verdict(other, &verdict(other, Category::Other))
+        .await
+        .unwrap();
+    store
+        .mark_rejected(rejected, "not a picture")
+        .await
+        .unwrap();
+    // A redelivered verdict and a failure that stays pending move nothing.
+    store
+        .record_verdict(cat, &verdict(cat, Category::Cat))
+        .await
+        .unwrap();
+    store
+        .record_failure(pending[5], "storage: unavailable")
+        .await
+        .unwrap();
+    assert_eq!(kept(&store, &db, "verdicts").await, [3, 2, 1, 0]);
+
+    for id in given_up {
+        store.mark_published(id).await.unwrap();
+    }
+    let later = now_micros() + TimeDelta::minutes(1);
+    let failed = store.give_up_unanswered(later, 1, 10).await.unwrap();
+    assert_eq!(failed.len(), 2);
+    assert_eq!(kept(&store, &db, "given up").await, [1, 2, 1, 2]);
+
+    assert_eq!(
+        store.retry_images(&[given_up[0]]).await.unwrap(),
+        [given_up[0]]
+    );
+    assert_eq!(kept(&store, &db, "retried by hand").await, [2, 2, 1, 1]);
+    let much_later = now_micros() + TimeDelta::days(1);
+    let retried = store
+        .retry_failed(much_later, Duration::from_millis(1), 4, 10)
+        .await
+        .unwrap();
+    assert_eq!(retried, [given_up[1]]);
+    assert_eq!(
+        kept(&store, &db, "retried by the sweep").await,
+        [3, 2, 1, 0]
+    );
+
+    // Inserts and verdicts from several tasks at once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (n, id) in [pending[3], pending[4], pending[5]].into_iter().enumerate() {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            let category = [Category::Dog, Category::Cat, Category::Other][n];
+            store
+                .record_verdict(id, &verdict(id, category))
+                .await
+                .unwrap();
+        });
+    }
+    for _ in 0..12 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            insert(&store).await;
+        });
+    }
+    tasks.join_all().await;
+    assert_eq!(kept(&store, &db, "concurrent changes").await, [12, 5, 1, 0]);
 }

@@ -207,6 +207,21 @@ pub struct Stats {
 
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 impl Stats {
+    /// Every status with its count, from the rows of `status_counts`
+    /// (a status without a row counts 0).
+    fn by_status(counted: &[(String, i64)]) -> Vec<(Status, i64)> {
+        Status::ALL
+            .into_iter()
+            .map(|status| {
+                let n = counted
+                    .iter()
+                    .find(|(s, _)| s == status.as_str())
+                    .map_or(0, |(_, n)| *n);
+                (status, n)
+            })
+            .collect()
+    }
+
     /// The stats from what each store counts: `[cats, dogs, others]` in
     /// that order.
     fn from_counts(

@@ -55,6 +55,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("migrations/postgres/0007_failure_retries.sql"),
     ),
+    (
+        8,
+        include_str!("migrations/postgres/0008_status_counts.sql"),
+    ),
 ];
 
 /// The advisory lock every migrating process takes, so that several instances
@@ -1026,23 +1030,12 @@ impl ImageStore for PostgresStore {
                 .start()
                 .await?;
             let (state, [cats, dogs, others]) = read_state(&tx).await?;
-            let by_status_sql = tx
-                .prepare_cached("SELECT status, count(*) FROM images GROUP BY status")
-                .await?;
+            let by_status_sql = tx.prepare_cached(sql::STATUS_COUNTS).await?;
             let mut counted: Vec<(String, i64)> = Vec::new();
             for row in tx.query(&by_status_sql, &[]).await? {
                 counted.push((row.try_get(0)?, row.try_get(1)?));
             }
-            let by_status = Status::ALL
-                .into_iter()
-                .map(|status| {
-                    let n = counted
-                        .iter()
-                        .find(|(s, _)| s == status.as_str())
-                        .map_or(0, |(_, n)| *n);
-                    (status, n)
-                })
-                .collect();
+            let by_status = Stats::by_status(&counted);
             let relabelled_sql = tx.prepare_cached(sql::RELABELLED).await?;
             let relabelled: i64 = tx.query_one(&relabelled_sql, &[]).await?.try_get(0)?;
             let sources_sql = tx.prepare_cached(sql::SOURCE_STATUSES).await?;

@@ -97,8 +97,13 @@ pub(crate) const REJECTED: &str = "UPDATE images SET status = 'rejected', last_e
 pub(crate) const RECORD_FAILURE: &str = "UPDATE images SET attempts = attempts + 1, \
     last_error = $2 WHERE id = $1 AND status IN ('pending', 'failed')";
 
-/// How many pictures an operator has relabelled.
+/// How many pictures an operator has relabelled (a partial index holds only
+/// them, migration 0008).
 pub(crate) const RELABELLED: &str = "SELECT count(*) FROM images WHERE relabelled_by IS NOT NULL";
+
+/// How many pictures each status holds, as migration 0008's triggers keep
+/// them: four rows, however many pictures there are.
+pub(crate) const STATUS_COUNTS: &str = "SELECT status, n FROM status_counts";
 
 /// Every source's last result, by name.
 pub(crate) const SOURCE_STATUSES: &str = "SELECT name, last_error, last_error_at, \
@@ -153,6 +158,7 @@ mod tests {
             REJECTED,
             RECORD_FAILURE,
             RELABELLED,
+            STATUS_COUNTS,
             SOURCE_STATUSES,
             INSERT_INGEST_RUN,
         ] {

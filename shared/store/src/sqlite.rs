@@ -71,6 +71,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("migrations/sqlite/0007_failure_retries.sql"),
     ),
+    (8, include_str!("migrations/sqlite/0008_status_counts.sql")),
 ];
 
 pub struct SqliteStore {
@@ -987,17 +988,14 @@ impl ImageStore for SqliteStore {
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .map_err(db_error)?;
-            let mut by_status = Vec::new();
-            for status in Status::ALL {
-                let n: i64 = conn
-                    .query_row(
-                        "SELECT COUNT(*) FROM images WHERE status = ?1",
-                        [status.as_str()],
-                        |r| r.get(0),
-                    )
-                    .map_err(db_error)?;
-                by_status.push((status, n));
-            }
+            let counted = conn
+                .prepare_cached(sql::STATUS_COUNTS)
+                .and_then(|mut stmt| {
+                    stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(db_error)?;
+            let by_status = Stats::by_status(&counted);
             let relabelled: i64 = conn
                 .query_row(sql::RELABELLED, [], |r| r.get(0))
                 .map_err(db_error)?;
