@@ -2,7 +2,7 @@
 //! reasons, and `catdog retry` makes chosen ones pending again, on local
 //! mode's SQLite database and on PostgreSQL (DATABASE_URL).
 
-mod operator;
+use crate::operator;
 
 use std::path::Path;
 use std::time::Duration;

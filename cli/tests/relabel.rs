@@ -2,7 +2,7 @@
 //! database and in a PostgreSQL one (DATABASE_URL), refuses what it cannot
 //! do with a clear message, and records who did it.
 
-mod operator;
+use crate::operator;
 
 use std::path::Path;
 

@@ -7,7 +7,7 @@
 //! skipped, and with CI=true it fails instead. Needs the model
 //! (model/build.sh) and the dev photos.
 
-mod local_serve;
+use crate::local_serve;
 use catdog_testing::postgres;
 use catdog_testing::service_process;
 use catdog_testing::stats;

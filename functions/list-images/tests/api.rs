@@ -1,7 +1,7 @@
 //! The real list-images binary, started on a free port over a SQLite database
 //! seeded through the store API, called over HTTP like any client would.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! Each test starts a PostgreSQL server of its own (see
 //! shared/testing/src/pg_cluster.rs) so it can stop and start it for real.
 
-mod support;
+use crate::support;
 
 use catdog_testing::pg_cluster;
 use catdog_testing::tcp_proxy;

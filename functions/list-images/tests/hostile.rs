@@ -7,7 +7,7 @@
 //! document on `/api/v1`, FastAPI's 422 on `/images`. The process must stay
 //! up without a panic in its log, and what the gallery shows must not change.
 
-mod support;
+use crate::support;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;

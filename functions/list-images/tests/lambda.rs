@@ -3,7 +3,7 @@
 
 #![cfg(feature = "lambda")]
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};

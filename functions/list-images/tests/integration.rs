@@ -1,0 +1,11 @@
+//! list-images' integration tests, built as one test binary: each file used to be its own
+//! binary, each linking the whole crate and its dependencies.
+//!
+//! Run one file's tests with `cargo test --workspace --all-features --test
+//! integration -- FILE::`.
+
+mod api;
+mod faults;
+mod hostile;
+mod lambda;
+mod support;
