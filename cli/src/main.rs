@@ -66,7 +66,7 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Settings => {
-                print!("{}", catdog::config::settings_markdown());
+                print!("{}", commands::settings::markdown());
                 Ok(ExitCode::SUCCESS)
             }
             // CPU-bound and sequential: run on this thread, nothing else is waiting.

@@ -17,7 +17,7 @@ pub use catdog_store as store;
 /// The message between ingestion and classification, and both publishers.
 pub mod pubsub {
     pub use catdog_core::pubsub::*;
-    pub use catdog_pubsub::{GcpPublisher, GcpPublisherConfig};
+    pub use catdog_pubsub::{GcpPublisher, GcpPublisherConfig, PubSubSettings};
 }
 
 pub mod local;

@@ -26,17 +26,18 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
 use tower_http::compression::CompressionLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::queue::{DeadLetters, LocalQueue, QueueOptions};
-use catdog_classify::{ClassifyConfig, ClassifyService};
-use catdog_core::config::Env;
+use catdog_classify::{ClassifyConfig, ClassifyService, ClassifySettings};
+use catdog_core::config::{self, ApiConfig, CommonConfig, ConfigError, MaxImageBytes, Vars};
 use catdog_core::domain::ObjectName;
 use catdog_core::pubsub::Publisher;
-use catdog_ingest::{IngestConfig, Ingestor};
+use catdog_ingest::{IngestConfig, IngestSettings, Ingestor};
 use catdog_objects::ObjectStore;
 use catdog_server::http::{ApiError, ResourcePath};
 use catdog_server::startup::{Backends, REQUEST_TIMEOUT, StartupError};
@@ -177,26 +178,32 @@ async fn immutable_assets(request: Request, next: Next) -> Response {
     response
 }
 
-/// The settings local mode starts from: the process environment, with the
-/// database and pictures under `data_dir` unless `DATABASE_URL` and
-/// `STORAGE_URL` name other stores.
-pub fn local_env(data_dir: &FsPath, port: u16) -> Env {
-    let data = data_dir.display().to_string();
-    let mut vars: Vec<(String, String)> = std::env::vars().collect();
-    let defaults = [
-        ("DATABASE_URL", format!("sqlite://{data}/catdog.db")),
-        ("STORAGE_URL", format!("file://{data}/objects")),
-        ("PORT", port.to_string()),
-    ];
-    for (name, value) in defaults {
-        match vars.iter_mut().find(|(k, _)| k == name) {
-            Some(existing) if name == "PORT" => existing.1 = value,
-            Some(existing) if !existing.1.trim().is_empty() => {}
-            Some(existing) => existing.1 = value,
-            None => vars.push((name.to_owned(), value)),
-        }
-    }
-    Env::from_map(vars)
+/// What local mode reads from its settings: what the three functions read,
+/// less the identity-token check and the publisher (its queue is in-process).
+/// `catdog serve`'s own flags (`--host`, the admin token, the page's folder)
+/// are the `catdog` command's.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LocalSettings {
+    #[command(flatten)]
+    pub common: CommonConfig,
+    #[command(flatten)]
+    pub api: ApiConfig,
+    #[command(flatten)]
+    pub ingest: IngestSettings,
+    #[command(flatten)]
+    pub classify: ClassifySettings,
+    #[command(flatten)]
+    pub max_image_bytes: MaxImageBytes,
+}
+
+/// Reads settings group `S` from the process environment as local mode sees
+/// it: the database and pictures under `data_dir` unless `DATABASE_URL` and
+/// `STORAGE_URL` name other stores. Any group works, so each `catdog`
+/// command reads only what it uses.
+pub fn local_settings<S: clap::Args>(data_dir: &FsPath) -> Result<S, ConfigError> {
+    config::parse_with(&Vars::process(), |command| {
+        CommonConfig::local_defaults(command, data_dir)
+    })
 }
 
 /// Ingestion and classification joined by the in-process queue.
@@ -211,12 +218,11 @@ impl Pipeline {
     /// Loads the model (a missing one is an error that says how to build it),
     /// and starts the queue; dead letters are kept in `data_dir`.
     pub fn start(
-        env: &Env,
+        classify_config: &ClassifyConfig,
         backends: &Backends,
         data_dir: &FsPath,
         ingest: IngestConfig,
     ) -> Result<Self, StartupError> {
-        let classify_config = ClassifyConfig::from_env(env)?;
         let classifier = Arc::new(classify_config.load_classifier()?);
         let push = catdog_classify::routes(ClassifyService::new(
             Arc::clone(&backends.store),
@@ -280,9 +286,7 @@ pub struct LocalOptions {
     /// state, when they send it as a bearer token. Without it only loopback
     /// callers may.
     pub admin_token: Option<AdminToken>,
-    pub env: Env,
-    pub common: catdog_core::config::CommonConfig,
-    pub api: catdog_core::config::ApiConfig,
+    pub settings: LocalSettings,
     pub backends: Backends,
     pub web_dir: Option<PathBuf>,
     /// Where local state other than the stores is kept (the dead letters).
@@ -294,14 +298,24 @@ pub async fn run(options: LocalOptions) -> Result<(), StartupError> {
     let LocalOptions {
         host,
         admin_token,
-        env,
-        common,
-        api,
+        settings,
         backends,
         web_dir,
         data_dir,
     } = options;
-    let pipeline = Pipeline::start(&env, &backends, &data_dir, IngestConfig::from_env(&env)?)?;
+    let LocalSettings {
+        common,
+        api,
+        ingest,
+        classify,
+        max_image_bytes,
+    } = settings;
+    let pipeline = Pipeline::start(
+        &classify.config(max_image_bytes),
+        &backends,
+        &data_dir,
+        ingest.config(max_image_bytes),
+    )?;
     let page = PageConfig {
         api_base_url: String::new(),
         media_base_url: api.public_storage_base_url.clone(),
@@ -346,17 +360,17 @@ pub async fn run(options: LocalOptions) -> Result<(), StartupError> {
 /// A shared secret that lets non-loopback callers use the state-changing
 /// routes. Never printed: its `Debug` is a placeholder.
 #[derive(Clone)]
-pub struct AdminToken(String);
+pub struct AdminToken(SecretString);
 
 impl AdminToken {
     /// `None` for an empty value, so an empty variable means "no token".
-    pub fn new(token: String) -> Option<Self> {
-        (!token.is_empty()).then_some(Self(token))
+    pub fn new(token: SecretString) -> Option<Self> {
+        (!token.expose_secret().is_empty()).then_some(Self(token))
     }
 
     /// Compares in time independent of where the first difference is.
     fn matches(&self, presented: &str) -> bool {
-        let (a, b) = (self.0.as_bytes(), presented.as_bytes());
+        let (a, b) = (self.0.expose_secret().as_bytes(), presented.as_bytes());
         a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
     }
 }

@@ -521,7 +521,7 @@ async fn thecatapi_pictures_are_listed_with_the_key_and_downloaded() {
     let server = SourceServer::start(&dev_photos("cat")[..5]).await;
     let mut config = IngestConfig::new(vec![SourceSpec::TheCatApi]);
     config.thecatapi_base_url = Url::parse(&server.base_url()).unwrap();
-    config.thecatapi_key = Some("test-key".to_owned());
+    config.thecatapi_key = Some("test-key".into());
     config.batch_size = 3;
     let summary = world.ingestor(config).await.run_once().await.unwrap();
     assert_eq!(
@@ -745,11 +745,12 @@ async fn a_folder_with_a_batch_size_gives_its_oldest_new_files_a_batch_a_run() {
         .unwrap()
         .set_modified(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
         .unwrap();
-    let env = catdog::config::Env::from_map([
+    let vars = catdog::config::Vars::from_map([
         ("INGEST_SOURCES", format!("folder:{}", folder.display())),
         ("INGEST_BATCH_SIZE", "2".to_owned()),
     ]);
-    let config = IngestConfig::from_env(&env).unwrap();
+    let settings: catdog::ingest::IngestSettings = catdog::config::parse(&vars).unwrap();
+    let config = settings.config(catdog::config::parse(&vars).unwrap());
     let store = world.backends().await.store;
     let stored = |photos: &[Vec<u8>]| {
         let store = Arc::clone(&store);

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use catdog::auth::{self, JwksOptions, OidcVerifier, VerifierOptions};
-use catdog::config::{CommonConfig, Env};
-use catdog::ingest::{self, IngestConfig, Ingestor};
-use catdog::pubsub::{GcpPublisher, GcpPublisherConfig};
+use catdog::config::{CommonConfig, MaxImageBytes, Vars, parse};
+use catdog::ingest::{self, IngestSettings, Ingestor};
+use catdog::pubsub::{GcpPublisher, PubSubSettings};
 use catdog::startup::{self, Backends};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -53,7 +53,7 @@ async fn start_service(jwks_url: &str, options: VerifierOptions) -> Service {
     let dir = std::env::temp_dir().join(format!("catdog-oidc-{}", catdog::domain::ImageId::new()));
     std::fs::create_dir_all(dir.join("incoming")).unwrap();
     let pubsub = PubsubServer::start().await;
-    let env = Env::from_map([
+    let vars = Vars::from_map([
         (
             "DATABASE_URL",
             format!("sqlite://{}", dir.join("catdog.db").display()),
@@ -70,13 +70,19 @@ async fn start_service(jwks_url: &str, options: VerifierOptions) -> Service {
         ("GOOGLE_CLOUD_PROJECT", "catdog-test".to_owned()),
         ("PUBSUB_ENDPOINT", pubsub.endpoint()),
     ]);
-    let common = CommonConfig::from_env(&env).unwrap();
+    let common: CommonConfig = parse(&vars).unwrap();
     let backends = Backends::connect(&common, true).await.unwrap();
-    let publisher = GcpPublisher::connect(&GcpPublisherConfig::from_env(&env).unwrap())
-        .await
-        .unwrap();
+    let topic: PubSubSettings = parse(&vars).unwrap();
+    let publisher = GcpPublisher::connect(
+        &topic
+            .config(common.google_cloud_project.as_deref())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let ingest: IngestSettings = parse(&vars).unwrap();
     let ingestor = Ingestor::new(
-        IngestConfig::from_env(&env).unwrap(),
+        ingest.config(parse::<MaxImageBytes>(&vars).unwrap()),
         Arc::clone(&backends.store),
         Arc::clone(&backends.objects),
         Arc::new(publisher),

@@ -230,10 +230,10 @@ async fn every_api_answer_says_nosniff_and_a_referrer_policy() {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    let env = catdog::config::Env::from_map::<[(&str, &str); 0], _, _>([]);
+    let vars = catdog::config::Vars::from_map::<[(&str, &str); 0], _, _>([]);
     let api = router(ApiState::new(
         std::sync::Arc::new(store),
-        catdog::config::ApiConfig::from_env(&env).unwrap(),
+        catdog::config::parse(&vars).unwrap(),
     ));
     for (path, status) in [
         ("/images", StatusCode::OK),

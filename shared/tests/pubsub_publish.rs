@@ -9,20 +9,22 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use catdog::config::Env;
+use catdog::config::{Vars, parse};
 use catdog::domain::{Digest, ImageId, ObjectName};
-use catdog::pubsub::{GcpPublisher, GcpPublisherConfig, ImageMessage, Publisher, SCHEMA_NAME};
+use catdog::pubsub::{
+    GcpPublisher, GcpPublisherConfig, ImageMessage, PubSubSettings, Publisher, SCHEMA_NAME,
+};
 use support::pubsub_server::PubsubServer;
 
 fn config(endpoint: String, timeout: Duration) -> GcpPublisherConfig {
-    let env = Env::from_map([
+    let vars = Vars::from_map([
         ("PUBSUB_TOPIC", "images"),
-        ("GOOGLE_CLOUD_PROJECT", "gallery-test"),
         ("PUBSUB_ENDPOINT", endpoint.as_str()),
     ]);
+    let settings: PubSubSettings = parse(&vars).expect("settings");
     GcpPublisherConfig {
         publish_timeout: timeout,
-        ..GcpPublisherConfig::from_env(&env).expect("settings")
+        ..settings.config(Some("gallery-test")).expect("settings")
     }
 }
 

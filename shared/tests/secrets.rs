@@ -16,11 +16,11 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use catdog::api::{self, ApiState};
-use catdog::auth::OidcConfig;
-use catdog::config::{ApiConfig, CommonConfig, Env};
+use catdog::auth::OidcSettings;
+use catdog::config::{ApiConfig, CommonConfig, MaxImageBytes, Vars, parse};
 use catdog::http::ApiError;
-use catdog::ingest::{IngestConfig, Ingestor};
-use catdog::pubsub::{GcpPublisher, GcpPublisherConfig};
+use catdog::ingest::{IngestSettings, Ingestor};
+use catdog::pubsub::{GcpPublisher, PubSubSettings};
 use catdog::startup::Backends;
 use catdog::store::{self, ConnectOptions};
 use http_body_util::BodyExt;
@@ -49,7 +49,7 @@ fn closed_port() -> u16 {
 
 #[test]
 fn debug_output_of_the_settings_hides_the_secrets() {
-    let env = Env::from_map([
+    let vars = Vars::from_map([
         (
             "DATABASE_URL",
             format!("postgres://catdog:{DB_PASSWORD}@127.0.0.1:5432/catdog"),
@@ -57,23 +57,32 @@ fn debug_output_of_the_settings_hides_the_secrets() {
         ("THECATAPI_KEY", API_KEY.to_owned()),
         ("INGEST_SOURCES", "thecatapi".to_owned()),
     ]);
-    assert_hidden("Env", &format!("{env:?}"));
+    assert_hidden("Vars", &format!("{vars:?}"));
     assert_hidden(
         "CommonConfig",
-        &format!("{:?}", CommonConfig::from_env(&env).unwrap()),
+        &format!("{:?}", parse::<CommonConfig>(&vars).unwrap()),
     );
+    let ingest: IngestSettings = parse(&vars).unwrap();
+    assert_hidden("IngestSettings", &format!("{ingest:?}"));
     assert_hidden(
         "IngestConfig",
-        &format!("{:?}", IngestConfig::from_env(&env).unwrap()),
+        &format!("{:?}", ingest.config(parse(&vars).unwrap())),
     );
     assert_hidden(
         "ApiConfig",
-        &format!("{:?}", ApiConfig::from_env(&env).unwrap()),
+        &format!("{:?}", parse::<ApiConfig>(&vars).unwrap()),
     );
     assert_hidden(
-        "OidcConfig",
-        &format!("{:?}", OidcConfig::from_env(&env).unwrap()),
+        "OidcSettings",
+        &format!("{:?}", parse::<OidcSettings>(&vars).unwrap()),
     );
+    // A secret that does not parse is not repeated in the error either.
+    let err = parse::<CommonConfig>(&Vars::from_map([(
+        "DATABASE_URL",
+        format!("mysql://catdog:{DB_PASSWORD}@db/catdog"),
+    )]))
+    .unwrap_err();
+    assert_hidden("the settings error", &err.to_string());
 }
 
 #[tokio::test]
@@ -150,7 +159,7 @@ async fn an_api_answer_that_echoes_our_key_stays_out_of_the_log_the_summary_and_
     let dir =
         std::env::temp_dir().join(format!("catdog-secrets-{}", catdog::domain::ImageId::new()));
     std::fs::create_dir_all(&dir).unwrap();
-    let env = Env::from_map([
+    let vars = Vars::from_map([
         (
             "DATABASE_URL",
             format!("sqlite://{}", dir.join("catdog.db").display()),
@@ -167,14 +176,19 @@ async fn an_api_answer_that_echoes_our_key_stays_out_of_the_log_the_summary_and_
         // Nothing is published: no picture is ever stored.
         ("PUBSUB_ENDPOINT", "http://127.0.0.1:9".to_owned()),
     ]);
-    let backends = Backends::connect(&CommonConfig::from_env(&env).unwrap(), true)
-        .await
-        .unwrap();
-    let publisher = GcpPublisher::connect(&GcpPublisherConfig::from_env(&env).unwrap())
-        .await
-        .unwrap();
+    let common: CommonConfig = parse(&vars).unwrap();
+    let backends = Backends::connect(&common, true).await.unwrap();
+    let pubsub: PubSubSettings = parse(&vars).unwrap();
+    let publisher = GcpPublisher::connect(
+        &pubsub
+            .config(common.google_cloud_project.as_deref())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let ingest: IngestSettings = parse(&vars).unwrap();
     let ingestor = Ingestor::new(
-        IngestConfig::from_env(&env).unwrap(),
+        ingest.config(parse::<MaxImageBytes>(&vars).unwrap()),
         Arc::clone(&backends.store),
         Arc::clone(&backends.objects),
         Arc::new(publisher),
@@ -195,7 +209,7 @@ async fn an_api_answer_that_echoes_our_key_stays_out_of_the_log_the_summary_and_
 
     let router = api::router(ApiState::new(
         Arc::clone(&backends.store),
-        ApiConfig::from_env(&env).unwrap(),
+        parse::<ApiConfig>(&vars).unwrap(),
     ));
     let response = router
         .oneshot(Request::get("/api/v1/stats").body(Body::empty()).unwrap())

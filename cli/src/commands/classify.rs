@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use catdog::classifier::{Classification, Classifier, DecodeLimits, decode};
-use catdog::classify::ClassifyConfig;
-use catdog::config::Env;
+use catdog::classify::ClassifySettings;
+use catdog::config::{self, MaxImageBytes, Vars};
 use serde_json::json;
 
 #[derive(clap::Args)]
@@ -20,7 +20,9 @@ pub struct Args {
 /// The model and limits from `MODEL_DIR`, `MAX_IMAGE_BYTES` and
 /// `MAX_IMAGE_PIXELS`, read as classify-image reads them.
 pub fn load_from_settings() -> anyhow::Result<(Classifier, DecodeLimits)> {
-    let config = ClassifyConfig::from_env(&Env::process())?;
+    let vars = Vars::process();
+    let settings: ClassifySettings = config::parse(&vars)?;
+    let config = settings.config(config::parse::<MaxImageBytes>(&vars)?);
     let classifier = config.load_classifier()?;
     Ok((classifier, config.limits))
 }

@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use catdog::config::{CommonConfig, Env};
-use catdog::ingest::{IngestConfig, IngestProgress, PictureOutcome, SourceSpec};
+use catdog::classify::ClassifySettings;
+use catdog::config::{self, CommonConfig, MaxImageBytes, Vars};
+use catdog::ingest::{IngestConfig, IngestProgress, IngestSettings, PictureOutcome, SourceSpec};
 use catdog::local::{self, Pipeline};
 use catdog::startup::Backends;
 use catdog::store::Stats;
@@ -30,20 +31,24 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.dir.is_dir() {
         bail!("{} is not a folder", args.dir.display());
     }
-    let env = local::local_env(&args.data_dir, 0);
+    // Only the stores take local mode's defaults.
+    let common: CommonConfig = local::local_settings(&args.data_dir)?;
+    let vars = Vars::process();
+    let ingest: IngestSettings = config::parse(&vars)?;
+    let classify: ClassifySettings = config::parse(&vars)?;
+    let max_image_bytes: MaxImageBytes = config::parse(&vars)?;
     // The progress bars own the terminal; logs only when asked for.
     if std::env::var_os("RUST_LOG").is_some() {
         telemetry::init(LogFormat::Pretty, None);
     }
-    let common = CommonConfig::from_env(&env)?;
     let backends = Backends::connect(&common, true)
         .await
         .context("opening the local stores")?;
     let pipeline = Pipeline::start(
-        &env,
+        &classify.config(max_image_bytes),
         &backends,
         &args.data_dir,
-        import_config(&env, args.dir.clone())?,
+        import_config(ingest.config(max_image_bytes), args.dir.clone()),
     )?;
     let before = backends
         .store
@@ -98,11 +103,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// The folder as the only source, taken whole whatever
 /// `INGEST_BATCH_SIZE` says; everything else from the settings.
-fn import_config(env: &Env, dir: PathBuf) -> anyhow::Result<IngestConfig> {
-    let mut config = IngestConfig::from_env(env)?;
+fn import_config(mut config: IngestConfig, dir: PathBuf) -> IngestConfig {
     config.sources = vec![SourceSpec::Folder(dir)];
     config.folder_batch_size = None;
-    Ok(config)
+    config
 }
 
 /// Waits until every message is acknowledged or dead, moving the bar.

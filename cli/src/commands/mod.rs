@@ -8,30 +8,32 @@ pub mod relabel;
 pub mod serve;
 pub mod sweep_orphans;
 
+pub mod settings;
+
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use catdog::config::Env;
+use catdog::config::CommonConfig;
 use catdog::local;
 use catdog::startup::init;
 use catdog::store::{self, ConnectOptions, ImageStore};
+use secrecy::ExposeSecret as _;
 
 /// The database DATABASE_URL names, or local mode's in `data_dir`, migrated:
 /// what the operator commands work on.
 pub async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<dyn ImageStore>> {
-    // The port is not used: only the database defaults matter here.
-    open_migrated(&local::local_env(data_dir, 0)).await
+    open_migrated(&local::local_settings(data_dir)?).await
 }
 
-/// The database `env`'s DATABASE_URL names, migrated.
-pub async fn open_migrated(env: &Env) -> anyhow::Result<Arc<dyn ImageStore>> {
-    let common = init(env)?;
+/// The database `common`'s DATABASE_URL names, migrated.
+pub async fn open_migrated(common: &CommonConfig) -> anyhow::Result<Arc<dyn ImageStore>> {
+    init(common);
     let options = ConnectOptions {
         pool_size: 1,
         timeout: common.database_timeout,
     };
-    let store = store::connect(&common.database_url, &options)
+    let store = store::connect(common.database_url.expose_secret(), &options)
         .await
         .context("connecting to the database")?;
     store.migrate().await.context("migrating the database")?;

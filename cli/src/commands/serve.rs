@@ -3,39 +3,46 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use catdog::config::ApiConfig;
-use catdog::local::{self, AdminToken, LocalOptions};
+use catdog::local::{self, AdminToken, LocalOptions, LocalSettings};
 use catdog::startup::{Backends, init};
+use secrecy::SecretString;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Address to listen on. The default keeps the gallery on this machine;
-    /// `--host 0.0.0.0` shares it on the network (its state-changing routes
-    /// still answer only this machine, or holders of the admin token).
+    /// address `catdog serve` listens on; `0.0.0.0` shares the gallery on
+    /// the network (its state-changing routes still answer only this machine,
+    /// or holders of the admin token)
     #[arg(long, env = "HOST", default_value = "127.0.0.1")]
     host: IpAddr,
-    /// Port to listen on.
-    #[arg(long, env = "PORT", default_value_t = 8080)]
-    port: u16,
-    /// A shared secret that lets other machines call the state-changing
-    /// routes (`POST /ingest`, `POST /pubsub/push`) as `Authorization: Bearer
-    /// TOKEN`. Without it only callers on this machine may.
-    #[arg(long, env = "CATDOG_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: Option<String>,
+    /// Port to listen on, instead of the PORT setting.
+    #[arg(long)]
+    port: Option<u16>,
+    /// lets other machines call local mode's state-changing routes
+    /// (`POST /ingest`, `POST /pubsub/push`) as `Authorization: Bearer TOKEN`;
+    /// without it only loopback callers may
+    #[arg(
+        long,
+        env = "CATDOG_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_parser = |token: &str| Ok::<_, std::convert::Infallible>(SecretString::from(token)),
+    )]
+    admin_token: Option<SecretString>,
     /// Folder for the local database and pictures (ignored when DATABASE_URL
     /// and STORAGE_URL are set).
     #[arg(long, default_value = "data")]
     data_dir: PathBuf,
-    /// The built web page to serve at `/`.
+    /// the built web page `catdog serve` serves at `/`
     #[arg(long, env = "CATDOG_WEB_DIR", default_value = "frontend/build")]
     web_dir: PathBuf,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let env = local::local_env(&args.data_dir, args.port);
-    let common = init(&env)?;
-    let api = ApiConfig::from_env(&env)?;
-    let backends = Backends::connect(&common, true)
+    let mut settings: LocalSettings = local::local_settings(&args.data_dir)?;
+    if let Some(port) = args.port {
+        settings.common.port = port;
+    }
+    init(&settings.common);
+    let backends = Backends::connect(&settings.common, true)
         .await
         .context("opening the local stores")?;
     let web_dir = args
@@ -49,9 +56,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     local::run(LocalOptions {
         host: args.host,
         admin_token: args.admin_token.and_then(AdminToken::new),
-        env,
-        common,
-        api,
+        settings,
         backends,
         web_dir,
         data_dir: args.data_dir,

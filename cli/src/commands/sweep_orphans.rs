@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use catdog::config::Env;
+use catdog::config::{self, CommonConfig, Vars};
 use catdog::ingest::orphans::{OrphanSweep, sweep_orphans};
 use catdog::startup::{Backends, init};
 
@@ -20,7 +20,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let common = init(&Env::process())?;
+    let common: CommonConfig = config::parse(&Vars::process())?;
+    init(&common);
     let backends = Backends::connect(&common, false)
         .await
         .context("connecting to the database and object storage")?;

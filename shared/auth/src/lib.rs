@@ -23,9 +23,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use catdog_core::config::{ConfigError, Env};
+use catdog_core::config::ConfigError;
 use catdog_server::http::ApiError;
-use catdog_server::startup::{Backends, StartupError, run_service};
+use catdog_server::startup::{Backends, ServiceSettings, StartupError, run_service};
 
 /// Why a request's identity token was refused. The texts never include the
 /// token; they are logged, and the caller only gets a generic 401 (or a 503
@@ -70,8 +70,81 @@ impl AuthError {
     }
 }
 
-/// The `REQUIRE_OIDC`, `OIDC_AUDIENCE`, `OIDC_ALLOWED_EMAILS` and
-/// `OIDC_JWKS_URL` settings.
+/// The identity-token check's settings, as declared; [`OidcSettings::config`]
+/// checks that they agree with each other.
+#[derive(Clone, Debug, clap::Args)]
+pub struct OidcSettings {
+    /// accept only callers with a valid Google-signed identity token (`/healthz` and `/readyz` stay open); `catdog serve` never asks for one
+    #[arg(
+        long,
+        env = "REQUIRE_OIDC",
+        default_value = "false",
+        action = clap::ArgAction::Set,
+        value_parser = catdog_core::config::flag,
+    )]
+    pub require_oidc: bool,
+    /// expected `aud` of identity tokens (the service URL)
+    #[arg(long, env = "OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+    /// comma-separated service accounts allowed to call
+    #[arg(long, env = "OIDC_ALLOWED_EMAILS")]
+    pub oidc_allowed_emails: Option<String>,
+    /// where Google's token signing keys are published
+    #[arg(
+        long,
+        env = "OIDC_JWKS_URL",
+        default_value = "https://www.googleapis.com/oauth2/v3/certs",
+        value_parser = http_url,
+    )]
+    pub oidc_jwks_url: String,
+}
+
+fn http_url(raw: &str) -> Result<String, String> {
+    if raw.starts_with("https://") || raw.starts_with("http://") {
+        Ok(raw.to_owned())
+    } else {
+        Err("must start with https:// or http://".to_owned())
+    }
+}
+
+impl OidcSettings {
+    /// With `REQUIRE_OIDC=true`, a missing audience or an empty list of
+    /// callers is an error: the service would refuse everyone (or, worse,
+    /// check nothing).
+    pub fn config(&self) -> Result<OidcConfig, ConfigError> {
+        let allowed_emails: Vec<String> = self
+            .oidc_allowed_emails
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if self.require_oidc {
+            if self.oidc_audience.is_none() {
+                return Err(ConfigError::new(
+                    "OIDC_AUDIENCE",
+                    "must be set when REQUIRE_OIDC is true",
+                ));
+            }
+            if allowed_emails.is_empty() {
+                return Err(ConfigError::new(
+                    "OIDC_ALLOWED_EMAILS",
+                    "must name at least one caller when REQUIRE_OIDC is true",
+                ));
+            }
+        }
+        Ok(OidcConfig {
+            required: self.require_oidc,
+            audience: self.oidc_audience.clone(),
+            allowed_emails,
+            jwks_url: self.oidc_jwks_url.clone(),
+        })
+    }
+}
+
+/// Who may call, as [`OidcSettings`] say.
 #[derive(Clone, Debug)]
 pub struct OidcConfig {
     pub required: bool,
@@ -81,63 +154,22 @@ pub struct OidcConfig {
 }
 
 impl OidcConfig {
-    /// Reads the settings. With `REQUIRE_OIDC=true`, a missing audience or
-    /// an empty list of callers is an error: the service would refuse
-    /// everyone (or, worse, check nothing).
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let required = env.flag("REQUIRE_OIDC")?;
-        let audience = env.string("OIDC_AUDIENCE").map(|a| a.trim().to_owned());
-        let allowed_emails: Vec<String> = env
-            .string("OIDC_ALLOWED_EMAILS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-            .map(str::to_owned)
-            .collect();
-        let jwks_url = env.required("OIDC_JWKS_URL")?;
-        if !(jwks_url.starts_with("https://") || jwks_url.starts_with("http://")) {
-            return Err(ConfigError {
-                var: "OIDC_JWKS_URL",
-                reason: format!("{jwks_url:?} must start with https:// or http://"),
-            });
-        }
-        if required {
-            if audience.is_none() {
-                return Err(ConfigError {
-                    var: "OIDC_AUDIENCE",
-                    reason: "must be set when REQUIRE_OIDC is true".to_owned(),
-                });
-            }
-            if allowed_emails.is_empty() {
-                return Err(ConfigError {
-                    var: "OIDC_ALLOWED_EMAILS",
-                    reason: "must name at least one caller when REQUIRE_OIDC is true".to_owned(),
-                });
-            }
-        }
-        Ok(Self {
-            required,
-            audience,
-            allowed_emails,
-            jwks_url,
-        })
-    }
-
     /// The verifier these settings call for; `None` when `REQUIRE_OIDC` is off.
     pub fn verifier(&self, options: VerifierOptions) -> Result<Option<OidcVerifier>, ConfigError> {
         if !self.required {
             return Ok(None);
         }
-        let audience = self.audience.as_deref().ok_or(ConfigError {
-            var: "OIDC_AUDIENCE",
-            reason: "must be set when REQUIRE_OIDC is true".to_owned(),
-        })?;
+        let audience = self.audience.as_deref().ok_or(ConfigError::new(
+            "OIDC_AUDIENCE",
+            "must be set when REQUIRE_OIDC is true",
+        ))?;
         OidcVerifier::new(audience, &self.allowed_emails, &self.jwks_url, options)
             .map(Some)
-            .map_err(|e| ConfigError {
-                var: "OIDC_JWKS_URL",
-                reason: format!("cannot set up the HTTP client: {e}"),
+            .map_err(|e| {
+                ConfigError::new(
+                    "OIDC_JWKS_URL",
+                    format!("cannot set up the HTTP client: {e}"),
+                )
             })
     }
 }
@@ -221,19 +253,26 @@ fn printable(text: &str, max: usize) -> String {
     text.chars().filter(|c| !c.is_control()).take(max).collect()
 }
 
+/// The settings of a private function: the common ones and the
+/// identity-token check's, beside its own.
+pub trait PrivateServiceSettings: ServiceSettings {
+    fn oidc(&self) -> &OidcSettings;
+}
+
 /// Runs a private function (ingest-trigger, classify-image) as
 /// [`run_service`] does, with its routes, not the health checks, behind the
 /// identity token check that `REQUIRE_OIDC` asks for (see [`guard`]).
 /// The OIDC settings are checked before `build` runs.
-pub fn run_private_service<F, Fut>(name: &'static str, build: F) -> ExitCode
+pub fn run_private_service<S, F, Fut>(name: &'static str, build: F) -> ExitCode
 where
-    F: FnOnce(Env, Backends) -> Fut,
+    S: PrivateServiceSettings,
+    F: FnOnce(S, Backends) -> Fut,
     Fut: Future<Output = Result<Router, StartupError>>,
 {
-    run_service(name, |env, backends| async move {
-        let oidc = OidcConfig::from_env(&env)?;
+    run_service(name, |settings: S, backends| async move {
+        let oidc = settings.oidc().config()?;
         let verifier = oidc.verifier(VerifierOptions::default())?;
-        let routes = build(env, backends).await?;
+        let routes = build(settings, backends).await?;
         Ok(guard(routes, verifier))
     })
 }
@@ -242,35 +281,37 @@ where
 mod tests {
     use super::*;
 
-    fn env(vars: &[(&str, &str)]) -> Env {
-        Env::from_map(vars.iter().copied())
+    fn oidc(vars: &[(&str, &str)]) -> Result<OidcConfig, ConfigError> {
+        let settings: OidcSettings =
+            catdog_core::config::parse(&catdog_core::config::Vars::from_map(vars.iter().copied()))?;
+        settings.config()
     }
 
     #[test]
     fn required_oidc_needs_an_audience_and_callers() {
-        let off = OidcConfig::from_env(&env(&[])).unwrap();
+        let off = oidc(&[]).unwrap();
         assert!(!off.required);
         assert_eq!(off.jwks_url, "https://www.googleapis.com/oauth2/v3/certs");
-        let err = OidcConfig::from_env(&env(&[("REQUIRE_OIDC", "true")])).unwrap_err();
+        let err = oidc(&[("REQUIRE_OIDC", "true")]).unwrap_err();
         assert_eq!(err.var, "OIDC_AUDIENCE");
-        let err = OidcConfig::from_env(&env(&[
+        let err = oidc(&[
             ("REQUIRE_OIDC", "true"),
             ("OIDC_AUDIENCE", "https://x.run.app"),
             ("OIDC_ALLOWED_EMAILS", " , "),
-        ]))
+        ])
         .unwrap_err();
         assert_eq!(err.var, "OIDC_ALLOWED_EMAILS");
-        let on = OidcConfig::from_env(&env(&[
+        let on = oidc(&[
             ("REQUIRE_OIDC", "true"),
             ("OIDC_AUDIENCE", "https://x.run.app"),
             (
                 "OIDC_ALLOWED_EMAILS",
                 "a@p.iam.gserviceaccount.com, b@p.iam.gserviceaccount.com",
             ),
-        ]))
+        ])
         .unwrap();
         assert_eq!(on.allowed_emails.len(), 2);
-        let err = OidcConfig::from_env(&env(&[("OIDC_JWKS_URL", "file:///etc/keys")])).unwrap_err();
+        let err = oidc(&[("OIDC_JWKS_URL", "file:///etc/keys")]).unwrap_err();
         assert_eq!(err.var, "OIDC_JWKS_URL");
     }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use catdog_core::config::{ConfigError, Env};
+use catdog_core::config::{ConfigError, MaxImageBytes};
 use catdog_core::domain::{Category, ImageId, ImageRecord, ObjectName, Status, Thumbnail, Verdict};
 use catdog_core::pubsub::ImageMessage;
 use catdog_model::{Analysis, Classifier, ClassifyError, DecodeLimits, ModelError};
@@ -27,7 +27,37 @@ use catdog_store::{ImageStore, RecordOutcome, StoreError};
 pub use push::{MAX_PUSH_BODY_BYTES, PUSH_ROUTE, routes};
 pub use relabel::{RELABEL_ROUTE, RelabelRequest, RelabelResponse};
 
-/// What classify-image reads from its settings.
+/// Classification's settings, as declared ([`ClassifySettings::config`]
+/// adds `MAX_IMAGE_BYTES`, which ingestion reads too).
+#[derive(Clone, Debug, clap::Args)]
+pub struct ClassifySettings {
+    /// folder holding `backbone.onnx` (built by `model/build.sh`)
+    #[arg(long, env = "MODEL_DIR", default_value = catdog_model::DEFAULT_MODEL_DIR)]
+    pub model_dir: PathBuf,
+    /// largest picture accepted, in pixels, checked before decoding
+    #[arg(
+        long,
+        env = "MAX_IMAGE_PIXELS",
+        default_value = "40000000",
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000_000),
+    )]
+    pub max_image_pixels: u64,
+}
+
+impl ClassifySettings {
+    pub fn config(&self, max_image_bytes: MaxImageBytes) -> ClassifyConfig {
+        ClassifyConfig {
+            model_dir: self.model_dir.clone(),
+            limits: DecodeLimits {
+                // At most 1 GiB (its range): fits every usize we build for.
+                max_bytes: usize::try_from(max_image_bytes.max_image_bytes).unwrap_or(usize::MAX),
+                max_pixels: self.max_image_pixels,
+            },
+        }
+    }
+}
+
+/// What classification is told by its settings.
 #[derive(Clone, Debug)]
 pub struct ClassifyConfig {
     pub model_dir: PathBuf,
@@ -35,23 +65,10 @@ pub struct ClassifyConfig {
 }
 
 impl ClassifyConfig {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        Ok(Self {
-            model_dir: PathBuf::from(env.required("MODEL_DIR")?),
-            limits: DecodeLimits {
-                max_bytes: catdog_core::config::max_image_bytes(env)? as usize,
-                max_pixels: env.number("MAX_IMAGE_PIXELS", 1..=1_000_000_000)?,
-            },
-        })
-    }
-
     /// Loads the model once for the whole process. A missing model is a
     /// start-up error that names `MODEL_DIR` and says how to build it.
     pub fn load_classifier(&self) -> Result<Classifier, ConfigError> {
-        Classifier::load(&self.model_dir).map_err(|e| ConfigError {
-            var: "MODEL_DIR",
-            reason: e.to_string(),
-        })
+        Classifier::load(&self.model_dir).map_err(|e| ConfigError::new("MODEL_DIR", e.to_string()))
     }
 }
 

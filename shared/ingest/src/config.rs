@@ -7,7 +7,8 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::fetch::FetchOptions;
-use catdog_core::config::{ConfigError, Env};
+use catdog_core::config::MaxImageBytes;
+use secrecy::SecretString;
 
 /// One entry of `INGEST_SOURCES`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +81,7 @@ pub struct IngestConfig {
     pub folder_batch_size: Option<u32>,
     pub max_image_bytes: u64,
     pub thecatapi_base_url: Url,
-    pub thecatapi_key: Option<String>,
+    pub thecatapi_key: Option<SecretString>,
     pub dogceo_base_url: Url,
     pub fetch: FetchOptions,
     /// The sweep republishes pending pictures whose message went out (or
@@ -134,41 +135,88 @@ impl fmt::Debug for IngestConfig {
     }
 }
 
-impl IngestConfig {
-    /// Reads `INGEST_SOURCES`, `INGEST_BATCH_SIZE`, `MAX_IMAGE_BYTES`,
-    /// `THECATAPI_BASE_URL`, `THECATAPI_KEY` and `DOGCEO_BASE_URL`.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let raw_sources = env.required("INGEST_SOURCES")?;
-        let sources = raw_sources
+/// `INGEST_SOURCES`: one or more [`SourceSpec`]s, comma-separated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceList(pub Vec<SourceSpec>);
+
+impl SourceList {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let sources = raw
             .split(',')
             .filter(|entry| !entry.trim().is_empty())
             .map(SourceSpec::parse)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|reason| ConfigError {
-                var: "INGEST_SOURCES",
-                reason,
-            })?;
+            .collect::<Result<Vec<_>, _>>()?;
         if sources.is_empty() {
-            return Err(ConfigError {
-                var: "INGEST_SOURCES",
-                reason: "names no source".to_owned(),
-            });
+            return Err("names no source".to_owned());
         }
-        let url = |var: &'static str| -> Result<Url, ConfigError> {
-            parse_http_url(&env.required(var)?).map_err(|reason| ConfigError { var, reason })
-        };
-        let mut config = Self::new(sources);
-        config.batch_size = env.number("INGEST_BATCH_SIZE", 1..=100)? as u32;
-        if env.is_set("INGEST_BATCH_SIZE") {
-            config.folder_batch_size = Some(config.batch_size);
-        }
-        config.max_image_bytes = catdog_core::config::max_image_bytes(env)?;
-        config.thecatapi_base_url = url("THECATAPI_BASE_URL")?;
-        config.thecatapi_key = env.string("THECATAPI_KEY");
-        config.dogceo_base_url = url("DOGCEO_BASE_URL")?;
-        Ok(config)
+        Ok(Self(sources))
     }
+}
 
+/// Ingestion's settings, as declared ([`IngestSettings::config`] adds
+/// `MAX_IMAGE_BYTES`, which classification reads too).
+#[derive(Clone, Debug, clap::Args)]
+pub struct IngestSettings {
+    /// comma-separated sources: `thecatapi`, `dogceo`, `generator:URL`, `folder:PATH`
+    #[arg(
+        long,
+        env = "INGEST_SOURCES",
+        default_value = "thecatapi,dogceo",
+        value_parser = SourceList::parse,
+    )]
+    pub ingest_sources: SourceList,
+    /// pictures asked of each source per run (1 to 100; unset: 2); a folder source gives its oldest files not yet taken, and all of them when this is unset
+    #[arg(
+        long,
+        env = "INGEST_BATCH_SIZE",
+        value_parser = clap::value_parser!(u32).range(1..=100),
+    )]
+    pub ingest_batch_size: Option<u32>,
+    /// base URL of The Cat API
+    #[arg(
+        long,
+        env = "THECATAPI_BASE_URL",
+        default_value = "https://api.thecatapi.com",
+        value_parser = parse_http_url,
+    )]
+    pub thecatapi_base_url: Url,
+    /// API key sent as `x-api-key` to The Cat API
+    #[arg(
+        long,
+        env = "THECATAPI_KEY",
+        hide_env_values = true,
+        value_parser = |key: &str| Ok::<_, std::convert::Infallible>(SecretString::from(key)),
+    )]
+    pub thecatapi_key: Option<SecretString>,
+    /// base URL of the Dog CEO API
+    #[arg(
+        long,
+        env = "DOGCEO_BASE_URL",
+        default_value = "https://dog.ceo",
+        value_parser = parse_http_url,
+    )]
+    pub dogceo_base_url: Url,
+}
+
+impl IngestSettings {
+    /// What a run is told: these settings, and every other value at its
+    /// default.
+    pub fn config(&self, max_image_bytes: MaxImageBytes) -> IngestConfig {
+        let mut config = IngestConfig::new(self.ingest_sources.0.clone());
+        if let Some(batch_size) = self.ingest_batch_size {
+            config.batch_size = batch_size;
+            // Set by the operator: folders too give at most this many.
+            config.folder_batch_size = Some(batch_size);
+        }
+        config.max_image_bytes = max_image_bytes.max_image_bytes;
+        config.thecatapi_base_url = self.thecatapi_base_url.clone();
+        config.thecatapi_key = self.thecatapi_key.clone();
+        config.dogceo_base_url = self.dogceo_base_url.clone();
+        config
+    }
+}
+
+impl IngestConfig {
     /// These sources with every other value at its default.
     pub fn new(sources: Vec<SourceSpec>) -> Self {
         Self {
@@ -212,14 +260,21 @@ impl IngestConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use catdog_core::config::{ConfigError, Vars, parse};
+
+    fn config(vars: &[(&str, &str)]) -> Result<IngestConfig, ConfigError> {
+        let vars = Vars::from_map(vars.iter().copied());
+        let settings: IngestSettings = parse(&vars)?;
+        Ok(settings.config(parse(&vars)?))
+    }
 
     #[test]
     fn sources_parse_from_the_setting() {
-        let env = Env::from_map([(
+        let config = config(&[(
             "INGEST_SOURCES",
             "thecatapi, dogceo,generator:http://127.0.0.1:9/gen,folder:../shared/data/images/dev",
-        )]);
-        let config = IngestConfig::from_env(&env).unwrap();
+        )])
+        .unwrap();
         assert_eq!(config.sources.len(), 4);
         assert_eq!(config.sources[2].name(), "generator");
         assert_eq!(
@@ -236,45 +291,35 @@ mod tests {
 
     #[test]
     fn a_batch_size_the_operator_sets_limits_folders_too() {
-        let env = Env::from_map([("INGEST_SOURCES", "folder:/x"), ("INGEST_BATCH_SIZE", "7")]);
-        let config = IngestConfig::from_env(&env).unwrap();
-        assert_eq!((config.batch_size, config.folder_batch_size), (7, Some(7)));
+        let set = config(&[("INGEST_SOURCES", "folder:/x"), ("INGEST_BATCH_SIZE", "7")]).unwrap();
+        assert_eq!((set.batch_size, set.folder_batch_size), (7, Some(7)));
         // The default value written out is a choice too.
-        let env = Env::from_map([("INGEST_SOURCES", "folder:/x"), ("INGEST_BATCH_SIZE", "2")]);
-        assert_eq!(
-            IngestConfig::from_env(&env).unwrap().folder_batch_size,
-            Some(2)
-        );
-        let env = Env::from_map([("INGEST_SOURCES", "folder:/x"), ("INGEST_BATCH_SIZE", " ")]);
-        assert_eq!(
-            IngestConfig::from_env(&env).unwrap().folder_batch_size,
-            None
-        );
+        let set = config(&[("INGEST_SOURCES", "folder:/x"), ("INGEST_BATCH_SIZE", "2")]).unwrap();
+        assert_eq!(set.folder_batch_size, Some(2));
+        let unset = config(&[("INGEST_SOURCES", "folder:/x"), ("INGEST_BATCH_SIZE", " ")]).unwrap();
+        assert_eq!((unset.batch_size, unset.folder_batch_size), (2, None));
     }
 
     #[test]
     fn bad_sources_name_the_variable() {
         for bad in ["flickr", "generator:ftp://x", "folder:", ","] {
-            let env = Env::from_map([("INGEST_SOURCES", bad)]);
-            let err = IngestConfig::from_env(&env).unwrap_err();
+            let err = config(&[("INGEST_SOURCES", bad)]).unwrap_err();
             assert_eq!(err.var, "INGEST_SOURCES", "{bad}");
         }
-        let env = Env::from_map([("INGEST_BATCH_SIZE", "0")]);
-        assert_eq!(
-            IngestConfig::from_env(&env).unwrap_err().var,
-            "INGEST_BATCH_SIZE"
-        );
-        let env = Env::from_map([("DOGCEO_BASE_URL", "dog.ceo")]);
-        assert_eq!(
-            IngestConfig::from_env(&env).unwrap_err().var,
-            "DOGCEO_BASE_URL"
-        );
+        let err = config(&[("INGEST_BATCH_SIZE", "0")]).unwrap_err();
+        assert_eq!(err.var, "INGEST_BATCH_SIZE");
+        let err = config(&[("DOGCEO_BASE_URL", "dog.ceo")]).unwrap_err();
+        assert_eq!(err.var, "DOGCEO_BASE_URL");
+        let err = config(&[("MAX_IMAGE_BYTES", "12")]).unwrap_err();
+        assert_eq!(err.var, "MAX_IMAGE_BYTES");
     }
 
     #[test]
     fn the_api_key_is_never_printed() {
-        let env = Env::from_map([("THECATAPI_KEY", "live_s3cr3t")]);
-        let config = IngestConfig::from_env(&env).unwrap();
+        let vars = [("THECATAPI_KEY", "live_s3cr3t")];
+        let config = config(&vars).unwrap();
         assert!(!format!("{config:?}").contains("s3cr3t"));
+        let settings: IngestSettings = parse(&Vars::from_map(vars)).unwrap();
+        assert!(!format!("{settings:?}").contains("s3cr3t"));
     }
 }

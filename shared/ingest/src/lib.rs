@@ -21,7 +21,7 @@ mod routes;
 mod run;
 mod sources;
 
-pub use config::{IngestConfig, SourceSpec};
+pub use config::{IngestConfig, IngestSettings, SourceList, SourceSpec};
 pub use fetch::{FetchError, FetchOptions, Fetcher};
 pub use routes::routes;
 pub use run::{

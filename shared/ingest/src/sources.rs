@@ -10,6 +10,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use reqwest::Url;
 use reqwest::header::HeaderMap;
+use secrecy::ExposeSecret as _;
 use serde::Deserialize;
 
 use super::config::{IngestConfig, SourceSpec};
@@ -204,7 +205,7 @@ async fn list_thecatapi(
     url.query_pairs_mut()
         .append_pair("limit", &config.batch_size.to_string());
     let headers = match &config.thecatapi_key {
-        Some(key) => fetch::header("x-api-key", key).ok_or_else(|| {
+        Some(key) => fetch::header("x-api-key", key.expose_secret()).ok_or_else(|| {
             SourceError::BadAnswer("THECATAPI_KEY is not a valid header value".to_owned())
         })?,
         None => HeaderMap::new(),

@@ -208,11 +208,3 @@ fn model_version(head_version: &str, backbone: &[u8], head_json: &str) -> String
     let hex = hex::encode(digest.finalize());
     format!("{head_version}+{}", &hex[..16])
 }
-
-/// The model directory from `MODEL_DIR`, or [`DEFAULT_MODEL_DIR`].
-pub fn model_dir_from_env() -> PathBuf {
-    std::env::var_os("MODEL_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL_DIR))
-}

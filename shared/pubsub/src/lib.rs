@@ -9,7 +9,7 @@ use google_cloud_pubsub::client::Publisher as PubsubClient;
 use google_cloud_pubsub::model::Message;
 use google_cloud_pubsub::retry_policy::RetryableErrors;
 
-use catdog_core::config::{ConfigError, Env};
+use catdog_core::config::ConfigError;
 use catdog_core::pubsub::{ImageMessage, PublishError, Publisher, SCHEMA_ATTRIBUTE, SCHEMA_NAME};
 
 /// Where messages go: `projects/{project}/topics/{topic}`.
@@ -25,39 +25,48 @@ pub struct GcpPublisherConfig {
     pub publish_timeout: Duration,
 }
 
-impl GcpPublisherConfig {
-    /// Reads `PUBSUB_TOPIC`, `GOOGLE_CLOUD_PROJECT` and `PUBSUB_ENDPOINT`;
-    /// both of the first two must be set. `PUBSUB_TOPIC` may also be a full
-    /// `projects/P/topics/T` name, which then names the project too.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let topic = env.required("PUBSUB_TOPIC")?;
-        let (project, topic) = match parse_topic_path(&topic) {
+/// ingest-trigger's publisher settings, as declared; [`PubSubSettings::config`]
+/// adds the project.
+#[derive(Clone, Debug, clap::Args)]
+pub struct PubSubSettings {
+    /// topic id that ingest-trigger publishes one message per picture to
+    #[arg(long, env = "PUBSUB_TOPIC")]
+    pub pubsub_topic: String,
+    /// Pub/Sub endpoint without credentials (tests: a loopback server)
+    #[arg(long, env = "PUBSUB_ENDPOINT")]
+    pub pubsub_endpoint: Option<String>,
+}
+
+impl PubSubSettings {
+    /// Where to publish: `PUBSUB_TOPIC` in `project` (`GOOGLE_CLOUD_PROJECT`),
+    /// which must then be set, or a full `projects/P/topics/T` name, which
+    /// names the project too.
+    pub fn config(&self, project: Option<&str>) -> Result<GcpPublisherConfig, ConfigError> {
+        let (project, topic) = match parse_topic_path(&self.pubsub_topic) {
             Some((project, topic)) => (project, topic),
-            None => (env.required("GOOGLE_CLOUD_PROJECT")?, topic),
+            None => (
+                project
+                    .ok_or(ConfigError::new("GOOGLE_CLOUD_PROJECT", "must be set"))?
+                    .to_owned(),
+                self.pubsub_topic.clone(),
+            ),
         };
         if topic.is_empty() || topic.contains('/') {
-            return Err(ConfigError {
-                var: "PUBSUB_TOPIC",
-                reason: format!("{topic:?} is not a topic id or projects/P/topics/T"),
-            });
+            return Err(ConfigError::new(
+                "PUBSUB_TOPIC",
+                format!("{topic:?} is not a topic id or projects/P/topics/T"),
+            ));
         }
-        Ok(Self {
+        Ok(GcpPublisherConfig {
             project,
             topic,
-            endpoint: env.string("PUBSUB_ENDPOINT"),
+            endpoint: self.pubsub_endpoint.clone(),
             publish_timeout: Duration::from_secs(10),
         })
     }
+}
 
-    /// [`from_env`](Self::from_env) when `PUBSUB_TOPIC` is set; `None` when it
-    /// is not (local mode then uses its in-process queue).
-    pub fn from_env_if_set(env: &Env) -> Result<Option<Self>, ConfigError> {
-        match env.string("PUBSUB_TOPIC") {
-            Some(_) => Self::from_env(env).map(Some),
-            None => Ok(None),
-        }
-    }
-
+impl GcpPublisherConfig {
     pub fn topic_path(&self) -> String {
         format!("projects/{}/topics/{}", self.project, self.topic)
     }
@@ -129,39 +138,39 @@ impl Publisher for GcpPublisher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use catdog_core::config::{Vars, parse};
+
+    fn topic(
+        vars: &[(&str, &str)],
+        project: Option<&str>,
+    ) -> Result<GcpPublisherConfig, ConfigError> {
+        parse::<PubSubSettings>(&Vars::from_map(vars.iter().copied()))?.config(project)
+    }
 
     #[test]
     fn topics_come_from_the_settings() {
-        let env = Env::from_map([
-            ("PUBSUB_TOPIC", "images"),
-            ("GOOGLE_CLOUD_PROJECT", "gallery"),
-        ]);
-        let config = GcpPublisherConfig::from_env(&env).unwrap();
+        let config = topic(&[("PUBSUB_TOPIC", "images")], Some("gallery")).unwrap();
         assert_eq!(config.topic_path(), "projects/gallery/topics/images");
         assert_eq!(config.endpoint, None);
-        let env = Env::from_map([("PUBSUB_TOPIC", "projects/p/topics/t")]);
         assert_eq!(
-            GcpPublisherConfig::from_env(&env).unwrap().topic_path(),
+            topic(&[("PUBSUB_TOPIC", "projects/p/topics/t")], None)
+                .unwrap()
+                .topic_path(),
             "projects/p/topics/t"
         );
     }
 
     #[test]
     fn a_missing_topic_or_project_is_named() {
-        let env = Env::from_map([("GOOGLE_CLOUD_PROJECT", "gallery")]);
+        assert_eq!(topic(&[], Some("gallery")).unwrap_err().var, "PUBSUB_TOPIC");
         assert_eq!(
-            GcpPublisherConfig::from_env(&env).unwrap_err().var,
-            "PUBSUB_TOPIC"
-        );
-        assert_eq!(GcpPublisherConfig::from_env_if_set(&env), Ok(None));
-        let env = Env::from_map([("PUBSUB_TOPIC", "images")]);
-        assert_eq!(
-            GcpPublisherConfig::from_env(&env).unwrap_err().var,
+            topic(&[("PUBSUB_TOPIC", "images")], None).unwrap_err().var,
             "GOOGLE_CLOUD_PROJECT"
         );
-        let env = Env::from_map([("PUBSUB_TOPIC", "a/b"), ("GOOGLE_CLOUD_PROJECT", "p")]);
         assert_eq!(
-            GcpPublisherConfig::from_env(&env).unwrap_err().var,
+            topic(&[("PUBSUB_TOPIC", "a/b")], Some("p"))
+                .unwrap_err()
+                .var,
             "PUBSUB_TOPIC"
         );
     }

@@ -1,6 +1,7 @@
 //! What every binary does before and around serving: read settings, set up
 //! logging, connect the stores, migrate when asked, build the routes, serve
-//! until SIGTERM. Each `main.rs` names its routes and calls [`run_service`].
+//! until SIGTERM. Each function names its settings and routes and calls
+//! [`run_service`].
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -8,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use secrecy::ExposeSecret as _;
 
 use crate::telemetry::{self, LogFormat};
-use catdog_core::config::{CommonConfig, ConfigError, Env};
+use catdog_core::config::{self, CommonConfig, ConfigError, Vars};
 use catdog_objects::{ObjectError, ObjectStore, StorageOptions};
 use catdog_store::{ConnectOptions, ImageStore, StoreError};
 
@@ -40,7 +42,7 @@ impl Backends {
     /// Connects both stores, applying migrations first when `migrate` is set.
     pub async fn connect(common: &CommonConfig, migrate: bool) -> Result<Self, StartupError> {
         let store = catdog_store::connect(
-            &common.database_url,
+            common.database_url.expose_secret(),
             &ConnectOptions {
                 pool_size: common.pool_size,
                 timeout: common.database_timeout,
@@ -64,14 +66,29 @@ impl Backends {
 /// How long one request may take before the server answers 503 itself.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Runs one function: sets up logging, reads the common settings, lets
-/// `build` make the routes, and serves them on `$PORT` until SIGTERM.
-/// A failure to start is printed as one line and exits with status 1.
-pub fn run_service<F, Fut>(name: &'static str, build: F) -> ExitCode
+/// A function's settings: one struct per binary, composed of the capability
+/// groups it runs; the common ones are in every binary's.
+pub trait ServiceSettings: clap::Args + Send + 'static {
+    fn common(&self) -> &CommonConfig;
+}
+
+/// Runs one function: reads its settings `S` from the environment, sets up
+/// logging, connects the stores, lets `build` make the routes, and serves
+/// them on `$PORT` until SIGTERM. A failure to start is printed as one line
+/// and exits with status 1.
+pub fn run_service<S, F, Fut>(name: &'static str, build: F) -> ExitCode
 where
-    F: FnOnce(Env, Backends) -> Fut,
+    S: ServiceSettings,
+    F: FnOnce(S, Backends) -> Fut,
     Fut: Future<Output = Result<Router, StartupError>>,
 {
+    let settings: S = match config::parse(&Vars::process()) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -83,10 +100,10 @@ where
         }
     };
     let result = runtime.block_on(async {
-        let env = Env::process();
-        let common = init(&env)?;
+        let common = settings.common().clone();
+        init(&common);
         let backends = Backends::connect(&common, common.migrate_on_start).await?;
-        let routes = build(env, backends.clone()).await?;
+        let routes = build(settings, backends.clone()).await?;
         serve_app(
             name,
             service_app(routes, &backends),
@@ -114,12 +131,12 @@ pub fn service_app(routes: Router, backends: &Backends) -> Router {
     )
 }
 
-/// Reads the common settings and sets up logging.
-pub fn init(env: &Env) -> Result<CommonConfig, StartupError> {
-    let format = LogFormat::from_setting(env.string("LOG_FORMAT").as_deref())?;
-    let common = CommonConfig::from_env(env)?;
-    telemetry::init(format, common.google_cloud_project.clone());
-    Ok(common)
+/// Sets up logging as the common settings ask.
+pub fn init(common: &CommonConfig) {
+    telemetry::init(
+        LogFormat::from_setting(common.log_format),
+        common.google_cloud_project.clone(),
+    );
 }
 
 async fn serve_app(

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::io::IsTerminal;
 
+use catdog_core::config::LogFormatSetting;
 use serde_json::{Map, Value};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
@@ -20,17 +21,13 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
-    /// `LOG_FORMAT`: `json`, `pretty`, or `auto` (json unless stdout is a terminal).
-    pub fn from_setting(value: Option<&str>) -> Result<Self, catdog_core::config::ConfigError> {
-        match value.unwrap_or("auto") {
-            "json" => Ok(Self::Json),
-            "pretty" => Ok(Self::Pretty),
-            "auto" if std::io::stdout().is_terminal() => Ok(Self::Pretty),
-            "auto" => Ok(Self::Json),
-            other => Err(catdog_core::config::ConfigError {
-                var: "LOG_FORMAT",
-                reason: format!("{other:?} is not one of json, pretty, auto"),
-            }),
+    /// What `LOG_FORMAT` asks for; `auto` is json unless stdout is a terminal.
+    pub fn from_setting(setting: LogFormatSetting) -> Self {
+        match setting {
+            LogFormatSetting::Json => Self::Json,
+            LogFormatSetting::Pretty => Self::Pretty,
+            LogFormatSetting::Auto if std::io::stdout().is_terminal() => Self::Pretty,
+            LogFormatSetting::Auto => Self::Json,
         }
     }
 }
