@@ -287,53 +287,43 @@ def contract_routes() -> dict[str, set[str]]:
     return routes
 
 
-CODE_SETTINGS_FILE = REPO / "shared" / "core" / "src" / "config.rs"
-CODE_SETTINGS_TABLE = "SETTINGS"
+CODE_SETTINGS_FILE = REPO / "README.md"
+CODE_SETTINGS_TABLE = "the table between <!-- settings:start --> and <!-- settings:end -->"
+BINARIES = FUNCTIONS + ("catdog",)
 
 
 def code_settings() -> dict[str, set[str]] | None:
-    """The settings table in shared/core/src/config.rs, when the code has one:
+    """The settings table that `catdog settings` prints from the code, as README.md
+    holds it (a cargo test keeps the two equal):
 
-        use Binary::{Catdog as CLI, ClassifyImage as CLASSIFY, ...};
-        const ALL: &[Binary] = &[LIST, INGEST, CLASSIFY, CLI];
-        pub const SETTINGS: &[Setting] = &[
-            Setting { name: "PORT", default: Some("8080"), read_by: ALL, ... },
-            Setting { name: "MODEL_DIR", ..., read_by: &[CLASSIFY, CLI], ... },
-        ];
+        <!-- settings:start -->
+        | variable | default | read by | meaning |
+        | --- | --- | --- | --- |
+        | `PORT` | `8080` | list-images, ingest-trigger, classify-image, catdog | ... |
+        <!-- settings:end -->
 
-    with `Binary::name()` mapping each variant to its binary's name.
-    Returns binary name -> variables it reads, or None when there is no table yet.
+    Each binary declares its settings once, as clap arguments with their variable's
+    name; the table is made from those declarations, so it says what each binary reads.
+    Returns binary name -> variables it reads, or None when README.md has no table.
     """
     if not CODE_SETTINGS_FILE.exists():
         return None
     text = CODE_SETTINGS_FILE.read_text()
-    table = re.search(rf"pub const {CODE_SETTINGS_TABLE}: &\[Setting\] = &\[(.*?)\n\];", text, re.DOTALL)
+    table = re.search(r"<!-- settings:start -->\n(.*?)<!-- settings:end -->", text, re.DOTALL)
     if not table:
         return None
-
-    names = dict(re.findall(r'Binary::(\w+)\s*=>\s*"([a-z-]+)"', text))
-    assert names, f"{CODE_SETTINGS_FILE.name}: cannot find Binary::name()'s arms"
-    aliases = {variant: variant for variant in names}
-    for group in re.findall(r"use Binary::\{([^}]*)\}", text):
-        for variant, alias in re.findall(r"(\w+)\s+as\s+(\w+)", group):
-            aliases[alias] = variant
-    groups = {
-        const: [aliases[item] for item in re.findall(r"\w+", items)]
-        for const, items in re.findall(r"const (\w+): &\[Binary\] = &\[([^\]]*)\];", text)
-    }
-
-    read: dict[str, set[str]] = {name: set() for name in names.values()}
-    entries = re.findall(
-        r'Setting\s*\{\s*name:\s*"([A-Z0-9_]+)".*?read_by:\s*(&\[[^\]]*\]|\w+)', table.group(1), re.DOTALL
-    )
-    assert entries, f"{CODE_SETTINGS_FILE.name}: {CODE_SETTINGS_TABLE} has no entries this parser understands"
-    for variable, read_by in entries:
-        if read_by.startswith("&["):
-            variants = [aliases[item] for item in re.findall(r"\w+", read_by)]
-        else:
-            variants = groups[read_by]
-        for variant in variants:
-            read[names[variant]].add(variable)
+    read: dict[str, set[str]] = {name: set() for name in BINARIES}
+    rows = [line for line in table.group(1).splitlines() if line.startswith("| `")]
+    assert rows, f"{CODE_SETTINGS_FILE.name}: the settings table has no rows this parser understands"
+    for row in rows:
+        # `\|` inside a cell is a literal bar, not a column separator.
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", row.strip().strip("|"))]
+        variable, read_by = cells[0].strip("`"), cells[2]
+        readers = [name.strip() for name in read_by.split(",")]
+        unknown = sorted(set(readers) - set(BINARIES))
+        assert not unknown, f"{variable} is read by {unknown}, which are not binaries"
+        for reader in readers:
+            read[reader].add(variable)
     return read
 
 
@@ -341,7 +331,7 @@ def settings_read_by() -> tuple[str, dict[str, set[str]]]:
     """Which variables each function reads, from the code when it says so, else from the contract."""
     from_code = code_settings()
     if from_code is not None:
-        return f"{CODE_SETTINGS_FILE.relative_to(REPO)} ({CODE_SETTINGS_TABLE})", from_code
+        return f"{CODE_SETTINGS_FILE.relative_to(REPO)} ({CODE_SETTINGS_TABLE}, made by `catdog settings`)", from_code
     return "docs/CONTRACTS.md (the code has no settings table yet)", contract_settings()
 
 
