@@ -65,9 +65,9 @@ impl ConfigError {
     }
 }
 
-/// Where settings are read from: the process environment, or a map (tests,
-/// and local mode's defaults). A value that is empty or only spaces counts as
-/// unset. Its `Debug` output shows the names only, never the values (some are
+/// Where settings are read from: the process environment, or a map (tests).
+/// Values are trimmed, and one that is empty or only spaces counts as unset.
+/// Its `Debug` output shows the names only, never the values (some are
 /// secrets).
 #[derive(Clone, Default)]
 pub struct Vars {
