@@ -6,6 +6,38 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use uuid::Uuid;
 
+/// What every id kept as its text shares: `as_str`, `Display` as that
+/// text, and serde's way in and out through `String` (in: checked by the
+/// type's `FromStr`, so a stored or sent value is never taken unchecked).
+macro_rules! text_newtype {
+    ($name:ident, $invalid:ty) => {
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $invalid;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// An image's identity: a UUID v7, so ids sort roughly by creation time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -168,10 +200,6 @@ impl Digest {
     pub fn of(bytes: &[u8]) -> Self {
         Self(hex::encode(Sha256::digest(bytes)))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,24 +218,7 @@ impl FromStr for Digest {
     }
 }
 
-impl TryFrom<String> for Digest {
-    type Error = InvalidDigest;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<Digest> for String {
-    fn from(d: Digest) -> String {
-        d.0
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_newtype!(Digest, InvalidDigest);
 
 /// The name of an object in the bucket or folder. Only made by us, from an
 /// image id, so it can never climb out of the configured storage.
@@ -222,10 +233,6 @@ impl ObjectName {
 
     pub fn thumbnail(id: ImageId) -> Self {
         Self(format!("thumbs/{id}.jpg"))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -249,24 +256,7 @@ impl FromStr for ObjectName {
     }
 }
 
-impl TryFrom<String> for ObjectName {
-    type Error = InvalidObjectName;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<ObjectName> for String {
-    fn from(n: ObjectName) -> String {
-        n.0
-    }
-}
-
-impl fmt::Display for ObjectName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+text_newtype!(ObjectName, InvalidObjectName);
 
 /// How many images one page holds: 1 to 100.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
