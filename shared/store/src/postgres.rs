@@ -123,6 +123,18 @@ impl PostgresStore {
         }
     }
 
+    /// Runs `work` on a pooled connection, the whole call bounded as the
+    /// module describes (see [`settle`](Self::settle) for what a timeout does
+    /// to the connection).
+    async fn with_client<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut Object) -> Work<T>,
+    ) -> StoreResult<T> {
+        let mut client = self.client().await?;
+        let outcome = tokio::time::timeout(self.timeout, work(&mut client)).await;
+        self.settle(client, outcome)
+    }
+
     fn too_slow(&self, doing: &str) -> StoreError {
         StoreError::Unavailable(format!(
             "no answer within {} ms while {doing}",
@@ -427,6 +439,17 @@ async fn query_ids(
     Ok(ids)
 }
 
+/// A read-only transaction on one snapshot, so that what it reads agrees
+/// with itself.
+async fn read_snapshot(client: &mut Object) -> Result<Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+}
+
 async fn read_state(tx: &Transaction<'_>) -> Work<(GalleryState, [i64; 3])> {
     let statement = tx
         .prepare_cached(&format!(
@@ -698,15 +721,14 @@ impl ImageStore for PostgresStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        let client = self.client().await?;
-        let outcome = tokio::time::timeout(self.timeout, async {
+        // Like SQLite's: not ready until the schema is there either.
+        self.with_client(async |client| {
             let statement = client.prepare_cached(sql::PING).await?;
             client.query(&statement, &[]).await?;
             Ok(())
         })
-        .await;
-        // Like SQLite's: not ready until the schema is there either.
-        self.settle(client, outcome).map_err(|e| match e {
+        .await
+        .map_err(|e| match e {
             StoreError::Other(text) | StoreError::Corrupt(text) => StoreError::Unavailable(text),
             e => e,
         })
@@ -728,8 +750,7 @@ impl ImageStore for PostgresStore {
     }
 
     async fn insert_pending(&self, image: &NewImage) -> StoreResult<InsertOutcome> {
-        let client = self.client().await?;
-        let outcome = tokio::time::timeout(self.timeout, async {
+        self.with_client(async |client| {
             let insert = client.prepare_cached(sql::INSERT_PENDING).await?;
             let inserted = client
                 .execute(
@@ -758,45 +779,38 @@ impl ImageStore for PostgresStore {
                 .try_get(0)?;
             Ok(InsertOutcome::Duplicate(ImageId::from_uuid(id)))
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 
     async fn get(&self, id: ImageId) -> StoreResult<Option<ImageRecord>> {
-        let client = self.client().await?;
-        let outcome = tokio::time::timeout(self.timeout, async {
-            Ok(query_records(&client, sql::IMAGE_BY_ID, &[&id.as_uuid()])
+        self.with_client(async |client| {
+            Ok(query_records(client, sql::IMAGE_BY_ID, &[&id.as_uuid()])
                 .await?
                 .pop())
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 
     async fn find_by_digest(&self, digest: &Digest) -> StoreResult<Option<ImageRecord>> {
-        let client = self.client().await?;
-        let outcome = tokio::time::timeout(self.timeout, async {
+        self.with_client(async |client| {
             Ok(
-                query_records(&client, sql::IMAGE_BY_DIGEST, &[&digest.as_str()])
+                query_records(client, sql::IMAGE_BY_DIGEST, &[&digest.as_str()])
                     .await?
                     .pop(),
             )
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 
     async fn mark_published(&self, id: ImageId) -> StoreResult<()> {
-        let client = self.client().await?;
-        let outcome = tokio::time::timeout(self.timeout, async {
+        self.with_client(async |client| {
             let update = client.prepare_cached(sql::MARK_PUBLISHED).await?;
             client
                 .execute(&update, &[&id.as_uuid(), &now_micros()])
                 .await?;
             Ok(())
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 
     async fn unpublished(
@@ -804,17 +818,15 @@ impl ImageStore for PostgresStore {
         stale_before: DateTime<Utc>,
         limit: u32,
     ) -> StoreResult<Vec<ImageRecord>> {
-        let client = self.client().await?;
-        let outcome = tokio::time::timeout(self.timeout, async {
+        self.with_client(async |client| {
             query_records(
-                &client,
+                client,
                 sql::UNPUBLISHED,
                 &[&stale_before, &i64::from(limit)],
             )
             .await
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 
     async fn give_up_unanswered(
@@ -823,7 +835,6 @@ impl ImageStore for PostgresStore {
         max_publishes: u32,
         limit: u32,
     ) -> StoreResult<Vec<ImageId>> {
-        let client = self.client().await?;
         // The status is checked again by the UPDATE itself: a verdict that
         // commits meanwhile wins, and the image is not given up.
         let sql = format!(
@@ -834,8 +845,8 @@ impl ImageStore for PostgresStore {
         );
         let max_publishes = to_i32("publish count", max_publishes)?;
         let params: [&(dyn ToSql + Sync); 3] = [&stale_before, &max_publishes, &i64::from(limit)];
-        let outcome = tokio::time::timeout(self.timeout, query_ids(&client, &sql, &params)).await;
-        self.settle(client, outcome)
+        self.with_client(async |client| query_ids(client, &sql, &params).await)
+            .await
     }
 
     async fn retry_failed(
@@ -845,7 +856,6 @@ impl ImageStore for PostgresStore {
         max_retries: u32,
         limit: u32,
     ) -> StoreResult<Vec<ImageId>> {
-        let client = self.client().await?;
         // `published_at` is the last publish of the round that failed; each
         // round waits twice as long as the one before.
         let sql = "UPDATE images SET status = 'pending', publishes = 0, retries = retries + 1 \
@@ -856,35 +866,31 @@ impl ImageStore for PostgresStore {
         let max_retries = to_i32("retry count", max_retries.min(30))?;
         let backoff = backoff.as_secs_f64();
         let params: [&(dyn ToSql + Sync); 4] = [&now, &max_retries, &backoff, &i64::from(limit)];
-        let outcome = tokio::time::timeout(self.timeout, query_ids(&client, sql, &params)).await;
-        self.settle(client, outcome)
+        self.with_client(async |client| query_ids(client, sql, &params).await)
+            .await
     }
 
     async fn retry_images(&self, ids: &[ImageId]) -> StoreResult<Vec<ImageId>> {
-        let client = self.client().await?;
         let uuids: Vec<uuid::Uuid> = ids.iter().map(ImageId::as_uuid).collect();
         let sql = "UPDATE images SET status = 'pending', publishes = 0 \
                    WHERE id = ANY($1) AND status = 'failed' RETURNING id";
-        let outcome = tokio::time::timeout(self.timeout, query_ids(&client, sql, &[&uuids])).await;
-        self.settle(client, outcome)
+        self.with_client(async |client| query_ids(client, sql, &[&uuids]).await)
+            .await
     }
 
     async fn failed_images(&self, limit: u32) -> StoreResult<Vec<ImageRecord>> {
-        let client = self.client().await?;
-        let outcome = tokio::time::timeout(self.timeout, async {
-            query_records(&client, sql::FAILED_IMAGES, &[&i64::from(limit)]).await
+        self.with_client(async |client| {
+            query_records(client, sql::FAILED_IMAGES, &[&i64::from(limit)]).await
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 
     async fn existing_ids(&self, ids: &[ImageId]) -> StoreResult<HashSet<ImageId>> {
         if ids.is_empty() {
             return Ok(HashSet::new());
         }
-        let client = self.client().await?;
         let uuids: Vec<Uuid> = ids.iter().map(ImageId::as_uuid).collect();
-        let outcome = tokio::time::timeout(self.timeout, async {
+        self.with_client(async |client| {
             let select = client
                 .prepare_cached("SELECT id FROM images WHERE id = ANY($1)")
                 .await?;
@@ -894,39 +900,26 @@ impl ImageStore for PostgresStore {
             }
             Ok(found)
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 
     async fn record_verdict(&self, id: ImageId, verdict: &Verdict) -> StoreResult<RecordOutcome> {
-        let mut client = self.client().await?;
-        let outcome = tokio::time::timeout(
-            self.timeout,
-            finish_image(&mut client, id, Finish::Classified(verdict)),
-        )
-        .await;
-        self.settle(client, outcome)
+        self.with_client(async |client| finish_image(client, id, Finish::Classified(verdict)).await)
+            .await
     }
 
     async fn mark_rejected(&self, id: ImageId, reason: &str) -> StoreResult<RecordOutcome> {
-        let mut client = self.client().await?;
-        let outcome = tokio::time::timeout(
-            self.timeout,
-            finish_image(&mut client, id, Finish::Rejected(reason)),
-        )
-        .await;
-        self.settle(client, outcome)
+        self.with_client(async |client| finish_image(client, id, Finish::Rejected(reason)).await)
+            .await
     }
 
     async fn record_failure(&self, id: ImageId, error: &str) -> StoreResult<()> {
-        let client = self.client().await?;
-        let outcome = tokio::time::timeout(self.timeout, async {
+        self.with_client(async |client| {
             let update = client.prepare_cached(sql::RECORD_FAILURE).await?;
             client.execute(&update, &[&id.as_uuid(), &error]).await?;
             Ok(())
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 
     async fn listing_window(
@@ -935,21 +928,14 @@ impl ImageStore for PostgresStore {
         window: Window,
         limit: PageLimit,
     ) -> StoreResult<ListingWindow> {
-        let mut client = self.client().await?;
-        let outcome = tokio::time::timeout(self.timeout, async {
+        self.with_client(async |client| {
             // One snapshot for the pictures, their position and the counts.
-            let tx = client
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await?;
+            let tx = read_snapshot(client).await?;
             let window = read_window(&tx, filter, window, limit).await?;
             tx.commit().await?;
             Ok(window)
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 
     async fn relabel(
@@ -958,10 +944,8 @@ impl ImageStore for PostgresStore {
         category: Category,
         by: &str,
     ) -> StoreResult<RelabelOutcome> {
-        let mut client = self.client().await?;
-        let outcome =
-            tokio::time::timeout(self.timeout, relabel_image(&mut client, id, category, by)).await;
-        self.settle(client, outcome)
+        self.with_client(async |client| relabel_image(client, id, category, by).await)
+            .await
     }
 
     async fn gallery_listing(
@@ -977,10 +961,9 @@ impl ImageStore for PostgresStore {
                 pages: Vec::new(),
             });
         }
-        let client = self.client().await?;
         let after = after_seq.unwrap_or(i64::MAX);
         let sql = listing_sql(categories, limit);
-        let outcome = tokio::time::timeout(self.timeout, async {
+        self.with_client(async |client| {
             let statement = client.prepare_cached(&sql).await?;
             let rows = client.query(&statement, &[&after]).await?;
             let first = rows.first().ok_or_else(|| {
@@ -1000,13 +983,11 @@ impl ImageStore for PostgresStore {
             }
             Ok(GalleryListing { state, pages })
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 
     async fn gallery_state(&self) -> StoreResult<GalleryState> {
-        let client = self.client().await?;
-        let outcome = tokio::time::timeout(self.timeout, async {
+        self.with_client(async |client| {
             let statement = client
                 .prepare_cached(&format!(
                     "SELECT {STATE_COLUMNS} FROM gallery_state WHERE id = 1"
@@ -1015,20 +996,13 @@ impl ImageStore for PostgresStore {
             let row = client.query_one(&statement, &[]).await?;
             Ok(state_from(&row, 0)?)
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 
     async fn stats(&self) -> StoreResult<Stats> {
-        let mut client = self.client().await?;
-        let outcome = tokio::time::timeout(self.timeout, async {
+        self.with_client(async |client| {
             // One snapshot, so the counts agree with each other.
-            let tx = client
-                .build_transaction()
-                .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-                .start()
-                .await?;
+            let tx = read_snapshot(client).await?;
             let (state, [cats, dogs, others]) = read_state(&tx).await?;
             let by_status_sql = tx.prepare_cached(sql::STATUS_COUNTS).await?;
             let mut counted: Vec<(String, i64)> = Vec::new();
@@ -1057,14 +1031,12 @@ impl ImageStore for PostgresStore {
                 sources,
             ))
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 
     async fn try_acquire_ingest_lease(&self, holder: &str, ttl: Duration) -> StoreResult<bool> {
-        let client = self.client().await?;
         let ttl_micros = i64::try_from(ttl.min(MAX_LEASE).as_micros()).unwrap_or(i64::MAX);
-        let outcome = tokio::time::timeout(self.timeout, async {
+        self.with_client(async |client| {
             // The database's clock, not ours: instances whose clocks differ
             // still agree on when a lease has run out.
             let update = client
@@ -1078,15 +1050,13 @@ impl ImageStore for PostgresStore {
             let changed = client.execute(&update, &[&holder, &ttl_micros]).await?;
             Ok(changed == 1)
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 
     async fn finish_ingest(&self, holder: &str, run: &IngestRun) -> StoreResult<()> {
-        let mut client = self.client().await?;
         let errors =
             serde_json::to_value(&run.errors).map_err(|e| StoreError::Other(e.to_string()))?;
-        let outcome = tokio::time::timeout(self.timeout, async {
+        self.with_client(async |client| {
             let now = now_micros();
             let tx = client.transaction().await?;
             let insert_run = tx.prepare_cached(sql::INSERT_INGEST_RUN).await?;
@@ -1137,8 +1107,7 @@ impl ImageStore for PostgresStore {
             tx.commit().await?;
             Ok(())
         })
-        .await;
-        self.settle(client, outcome)
+        .await
     }
 }
 
