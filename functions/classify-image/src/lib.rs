@@ -4,34 +4,21 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use catdog_auth::{OidcSettings, PrivateServiceSettings};
+use catdog_auth::PrivateSettings;
 use catdog_classify::{self as classify, ClassifyService, ClassifySettings};
-use catdog_core::config::{CommonConfig, MaxImageBytes};
-use catdog_server::startup::{ServiceSettings, StartupError};
+use catdog_core::config::MaxImageBytes;
+use catdog_server::startup::StartupError;
 
 /// Everything classify-image reads from its environment.
+pub type Settings = PrivateSettings<ClassifyImageSettings>;
+
+/// What classify-image reads besides the settings of every private function.
 #[derive(Clone, Debug, clap::Args)]
-pub struct Settings {
-    #[command(flatten)]
-    pub common: CommonConfig,
-    #[command(flatten)]
-    pub oidc: OidcSettings,
+pub struct ClassifyImageSettings {
     #[command(flatten)]
     pub classify: ClassifySettings,
     #[command(flatten)]
     pub max_image_bytes: MaxImageBytes,
-}
-
-impl ServiceSettings for Settings {
-    fn common(&self) -> &CommonConfig {
-        &self.common
-    }
-}
-
-impl PrivateServiceSettings for Settings {
-    fn oidc(&self) -> &OidcSettings {
-        &self.oidc
-    }
 }
 
 /// Reads the settings, loads the model, then serves `POST /pubsub/push`
@@ -40,7 +27,8 @@ pub fn run() -> ExitCode {
     catdog_auth::run_private_service(
         "classify-image",
         |settings: Settings, backends| async move {
-            let config = settings.classify.config(settings.max_image_bytes);
+            let own = settings.own;
+            let config = own.classify.config(own.max_image_bytes);
             // Once per process: every request shares the loaded model.
             let classifier = Arc::new(config.load_classifier()?);
             let service =

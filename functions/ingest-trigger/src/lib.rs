@@ -5,19 +5,18 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use catdog_auth::{OidcSettings, PrivateServiceSettings};
-use catdog_core::config::{CommonConfig, MaxImageBytes};
+use catdog_auth::PrivateSettings;
+use catdog_core::config::MaxImageBytes;
 use catdog_ingest::{self as ingest, IngestSettings, Ingestor};
 use catdog_pubsub::{GcpPublisher, PubSubSettings};
-use catdog_server::startup::{ServiceSettings, StartupError};
+use catdog_server::startup::StartupError;
 
 /// Everything ingest-trigger reads from its environment.
+pub type Settings = PrivateSettings<IngestTriggerSettings>;
+
+/// What ingest-trigger reads besides the settings of every private function.
 #[derive(Clone, Debug, clap::Args)]
-pub struct Settings {
-    #[command(flatten)]
-    pub common: CommonConfig,
-    #[command(flatten)]
-    pub oidc: OidcSettings,
+pub struct IngestTriggerSettings {
     #[command(flatten)]
     pub ingest: IngestSettings,
     #[command(flatten)]
@@ -28,31 +27,20 @@ pub struct Settings {
     pub pubsub: PubSubSettings,
 }
 
-impl ServiceSettings for Settings {
-    fn common(&self) -> &CommonConfig {
-        &self.common
-    }
-}
-
-impl PrivateServiceSettings for Settings {
-    fn oidc(&self) -> &OidcSettings {
-        &self.oidc
-    }
-}
-
 /// Reads the settings, then serves `POST /ingest` until SIGTERM.
 pub fn run() -> ExitCode {
     catdog_auth::run_private_service(
         "ingest-trigger",
         |settings: Settings, backends| async move {
-            let pubsub = settings
+            let own = settings.own;
+            let pubsub = own
                 .pubsub
                 .config(settings.common.google_cloud_project.as_deref())?;
             let publisher = GcpPublisher::connect(&pubsub)
                 .await
                 .map_err(|e| StartupError::Other(e.to_string()))?;
             let ingestor = Ingestor::new(
-                settings.ingest.config(settings.max_image_bytes),
+                own.ingest.config(own.max_image_bytes),
                 Arc::clone(&backends.store),
                 Arc::clone(&backends.objects),
                 Arc::new(publisher),

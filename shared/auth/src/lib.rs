@@ -23,7 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use catdog_core::config::ConfigError;
+use catdog_core::config::{CommonConfig, ConfigError};
 use catdog_server::http::ApiError;
 use catdog_server::startup::{Backends, ServiceSettings, StartupError, run_service};
 
@@ -254,9 +254,21 @@ fn printable(text: &str, max: usize) -> String {
 }
 
 /// The settings of a private function: the common ones and the
-/// identity-token check's, beside its own.
-pub trait PrivateServiceSettings: ServiceSettings {
-    fn oidc(&self) -> &OidcSettings;
+/// identity-token check's, beside its own (`S`).
+#[derive(Clone, Debug, clap::Args)]
+pub struct PrivateSettings<S: clap::Args> {
+    #[command(flatten)]
+    pub common: CommonConfig,
+    #[command(flatten)]
+    pub oidc: OidcSettings,
+    #[command(flatten)]
+    pub own: S,
+}
+
+impl<S: clap::Args + Send + 'static> ServiceSettings for PrivateSettings<S> {
+    fn common(&self) -> &CommonConfig {
+        &self.common
+    }
 }
 
 /// Runs a private function (ingest-trigger, classify-image) as
@@ -265,12 +277,12 @@ pub trait PrivateServiceSettings: ServiceSettings {
 /// The OIDC settings are checked before `build` runs.
 pub fn run_private_service<S, F, Fut>(name: &'static str, build: F) -> ExitCode
 where
-    S: PrivateServiceSettings,
-    F: FnOnce(S, Backends) -> Fut,
+    S: clap::Args + Send + 'static,
+    F: FnOnce(PrivateSettings<S>, Backends) -> Fut,
     Fut: Future<Output = Result<Router, StartupError>>,
 {
-    run_service(name, |settings: S, backends| async move {
-        let oidc = settings.oidc().config()?;
+    run_service(name, |settings: PrivateSettings<S>, backends| async move {
+        let oidc = settings.oidc.config()?;
         let verifier = oidc.verifier(VerifierOptions::default())?;
         let routes = build(settings, backends).await?;
         Ok(guard(routes, verifier))
