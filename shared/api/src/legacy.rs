@@ -2,7 +2,7 @@
 //! other clients still call. Field names, the 422 shape and the timestamp
 //! format (UTC, no zone suffix: the old client appends `Z` itself) are kept.
 
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
@@ -70,10 +70,9 @@ fn legacy_item(record: ImageRecord) -> LegacyImage {
 )]
 pub async fn list_images(
     State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
+    params: QueryParams,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(raw.as_deref());
     let limit = match params.get("limit") {
         None => state.config.images_limit,
         Some(raw) => PageLimit::parse(raw).map_err(|reason| {

@@ -2,7 +2,7 @@
 //! so paging while new pictures arrive never repeats or skips one.
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -273,10 +273,9 @@ impl ImageItem {
 )]
 pub async fn list_images(
     State(state): State<ApiState>,
-    RawQuery(raw): RawQuery,
+    params: QueryParams,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let params = QueryParams::parse(raw.as_deref());
     let category = match params.get("category") {
         None | Some("") => None,
         Some("cat") => Some(Category::Cat),
