@@ -295,13 +295,6 @@ pub trait ImageStore: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Vec<ImageRecord>>;
 
-    /// Gives up on pending images whose message was published
-    /// `max_publishes` times or more, the last time before `stale_before`,
-    /// without a verdict: each such message was dead-lettered or lost every
-    /// time. They become `failed`, with `last_error` saying so (and keeping
-    /// the error classification last recorded), so the sweep stops
-    /// republishing them; a late delivery can still classify them. Returns
-    /// the images given up on, at most `limit`.
     /// Gives failed pictures another round of publishes: those given up on
     /// at least `backoff · 2^retries` after their last publish, and given
     /// fewer than `max_retries` rounds before. A failure is always ours
@@ -325,6 +318,13 @@ pub trait ImageStore: Send + Sync + 'static {
     /// The newest failed pictures, with their errors (`catdog failed`).
     async fn failed_images(&self, limit: u32) -> StoreResult<Vec<ImageRecord>>;
 
+    /// Gives up on pending images whose message was published
+    /// `max_publishes` times or more, the last time before `stale_before`,
+    /// without a verdict: each such message was dead-lettered or lost every
+    /// time. They become `failed`, with `last_error` saying so (and keeping
+    /// the error classification last recorded), so the sweep stops
+    /// republishing them; a late delivery can still classify them. Returns
+    /// the images given up on, at most `limit`.
     async fn give_up_unanswered(
         &self,
         stale_before: DateTime<Utc>,
