@@ -7,58 +7,18 @@
 //! Needs `.cache/model/backbone.onnx` (or `MODEL_DIR`): build it with
 //! model/build.sh.
 
+use catdog_testing::model::{self, CATS, DOGS, OTHERS};
 use catdog_testing::service_process;
 use catdog_testing::stats;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::Value;
 use service_process::{ServiceProcess, http_client};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn model_dir() -> PathBuf {
-    let dir = match std::env::var_os("MODEL_DIR").filter(|v| !v.is_empty()) {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        Some(dir) => repo_root().join(dir),
-        None => repo_root().join(".cache/model"),
-    };
-    assert!(
-        dir.join("backbone.onnx").is_file(),
-        "{} is missing: build the model with model/build.sh",
-        dir.join("backbone.onnx").display()
-    );
-    dir
-}
-
-const CATS: [&str; 3] = ["cat.4210.jpg", "cat.4212.jpg", "cat.4222.jpg"];
-const DOGS: [&str; 3] = ["dog.4002.jpg", "dog.4015.jpg", "dog.4038.jpg"];
-const OTHERS: [&str; 2] = ["brick.png", "coffee.png"];
-
-/// `DIR/{cat,dog,other}/…`: copies of the chosen dev photos.
-fn photo_folder(root: &Path) -> PathBuf {
-    let dev = repo_root().join("../shared/data/images/dev");
-    let folder = root.join("incoming");
-    for (kind, names) in [
-        ("cat", &CATS[..]),
-        ("dog", &DOGS[..]),
-        ("other", &OTHERS[..]),
-    ] {
-        std::fs::create_dir_all(folder.join(kind)).unwrap();
-        for name in names {
-            let from = dev.join(kind).join(name);
-            std::fs::copy(&from, folder.join(kind).join(name))
-                .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
-        }
-    }
-    folder
-}
 
 struct Serve {
     process: ServiceProcess,
@@ -73,7 +33,7 @@ impl Serve {
             ("INGEST_SOURCES", format!("folder:{}", sources.display())),
             // Only the first run at start-up; the second is the test's.
             ("INGEST_INTERVAL_SECS", "3600".to_owned()),
-            ("MODEL_DIR", model_dir().display().to_string()),
+            ("MODEL_DIR", model::model_dir().display().to_string()),
         ];
         let mut command = ServiceProcess::command(binary, &env);
         command
@@ -133,7 +93,7 @@ fn expected(kind: &str, names: &[&str]) -> BTreeSet<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_ingests_a_folder_and_classifies_every_picture_once() {
     let dir = tempfile::tempdir().unwrap();
-    let sources = photo_folder(dir.path());
+    let sources = model::dev_photo_folder(dir.path());
     let started = Instant::now();
     let mut serve = Serve::start(dir.path(), &sources);
     serve.process.wait_until_ok("/readyz").await;
@@ -223,7 +183,7 @@ fn serve_without_the_model_says_what_to_run() {
 #[test]
 fn import_classifies_a_folder_and_prints_a_summary() {
     let dir = tempfile::tempdir().unwrap();
-    let sources = photo_folder(dir.path());
+    let sources = model::dev_photo_folder(dir.path());
     // Not a picture: sniffed and reported, not stored.
     std::fs::write(sources.join("notes.jpg"), b"not a picture").unwrap();
     let run = |args: &[&str]| {
@@ -232,7 +192,7 @@ fn import_classifies_a_folder_and_prints_a_summary() {
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .env_clear()
-            .env("MODEL_DIR", model_dir())
+            .env("MODEL_DIR", model::model_dir())
             .current_dir(dir.path())
             .output()
             .expect("run catdog")

@@ -24,7 +24,7 @@ use catdog::store::{ConnectOptions, ImageStore};
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::postgres::TestDatabase;
-use support::service_process::{ServiceProcess, workspace_binaries};
+use support::service_process::{ServiceProcess, function_env, workspace_binaries};
 
 const CATS: [&str; 3] = ["cat/cat.4210.jpg", "cat/cat.4212.jpg", "cat/cat.4222.jpg"];
 
@@ -65,28 +65,27 @@ impl Gallery {
             ("DATABASE_URL", database_url.to_owned()),
             ("STORAGE_URL", format!("file://{}", objects_dir.display())),
         ];
-        let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
-            common
-                .iter()
-                .cloned()
-                .chain(extra.iter().cloned())
-                .collect()
-        };
         let classify = ServiceProcess::start(
             &bin_dir.join("classify-image"),
-            &with(&[(
-                "MODEL_DIR",
-                support::model::model_dir().display().to_string(),
-            )]),
+            &function_env(
+                &common,
+                &[(
+                    "MODEL_DIR",
+                    support::model::model_dir().display().to_string(),
+                )],
+            ),
             dir.join("classify-image.log"),
         )
         .await;
         let list = ServiceProcess::start(
             &bin_dir.join("list-images"),
-            &with(&[
-                ("PUBLIC_STORAGE_BASE_URL", "/media".to_owned()),
-                ("LISTING_CACHE_MS", "5000".to_owned()),
-            ]),
+            &function_env(
+                &common,
+                &[
+                    ("PUBLIC_STORAGE_BASE_URL", "/media".to_owned()),
+                    ("LISTING_CACHE_MS", "5000".to_owned()),
+                ],
+            ),
             dir.join("list-images.log"),
         )
         .await;

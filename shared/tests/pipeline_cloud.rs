@@ -20,47 +20,14 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::fake_gcs::FakeGcs;
+use support::model::{self, CATS, DOGS, OTHERS};
 use support::postgres::TestDatabase;
 use support::pubsub_push::{PushOptions, PushSubscription};
 use support::pubsub_server::PubsubServer;
-use support::service_process::ServiceProcess;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn model_dir() -> PathBuf {
-    let dir = repo_root().join(".cache/model");
-    assert!(
-        dir.join("backbone.onnx").is_file(),
-        "{} is missing: build the model with model/build.sh",
-        dir.join("backbone.onnx").display()
-    );
-    dir
-}
+use support::service_process::{ServiceProcess, function_env};
 
 fn function_binaries() -> PathBuf {
-    support::service_process::workspace_binaries(&repo_root())
-}
-
-const CATS: [&str; 3] = ["cat.4210.jpg", "cat.4212.jpg", "cat.4222.jpg"];
-const DOGS: [&str; 3] = ["dog.4002.jpg", "dog.4015.jpg", "dog.4038.jpg"];
-const OTHERS: [&str; 2] = ["brick.png", "coffee.png"];
-
-fn photo_folder(root: &Path) -> PathBuf {
-    let dev = repo_root().join("../shared/data/images/dev");
-    let folder = root.join("incoming");
-    for (kind, names) in [
-        ("cat", &CATS[..]),
-        ("dog", &DOGS[..]),
-        ("other", &OTHERS[..]),
-    ] {
-        std::fs::create_dir_all(folder.join(kind)).unwrap();
-        for name in names {
-            std::fs::copy(dev.join(kind).join(name), folder.join(kind).join(name)).unwrap();
-        }
-    }
-    folder
+    support::service_process::workspace_binaries(&support::repo_root())
 }
 
 /// One function on the cloud settings `env`, migrating the database at start.
@@ -145,7 +112,7 @@ async fn three_functions_on_postgres_gcs_and_pubsub_classify_every_picture_once(
     gcs.create_bucket(bucket).await;
     let pubsub = Arc::new(PubsubServer::start().await);
     let dir = tempfile_dir();
-    let sources = photo_folder(&dir);
+    let sources = model::dev_photo_folder(&dir);
 
     let common = [
         ("DATABASE_URL", db.url.clone()),
@@ -153,32 +120,31 @@ async fn three_functions_on_postgres_gcs_and_pubsub_classify_every_picture_once(
         ("STORAGE_ENDPOINT", gcs.endpoint.clone()),
         ("GOOGLE_CLOUD_PROJECT", "catdog-test".to_owned()),
     ];
-    let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
-        common
-            .iter()
-            .cloned()
-            .chain(extra.iter().cloned())
-            .collect()
-    };
     let client = reqwest::Client::new();
     // All three start at once; each is ready when its database answers.
     let mut classify = start_function(
         &bin_dir,
         "classify-image",
-        &with(&[("MODEL_DIR", model_dir().display().to_string())]),
+        &function_env(
+            &common,
+            &[("MODEL_DIR", model::model_dir().display().to_string())],
+        ),
         &dir,
     );
     let mut trigger = start_function(
         &bin_dir,
         "ingest-trigger",
-        &with(&[
-            ("INGEST_SOURCES", format!("folder:{}", sources.display())),
-            ("PUBSUB_TOPIC", "images".to_owned()),
-            ("PUBSUB_ENDPOINT", pubsub.endpoint()),
-        ]),
+        &function_env(
+            &common,
+            &[
+                ("INGEST_SOURCES", format!("folder:{}", sources.display())),
+                ("PUBSUB_TOPIC", "images".to_owned()),
+                ("PUBSUB_ENDPOINT", pubsub.endpoint()),
+            ],
+        ),
         &dir,
     );
-    let mut list = start_function(&bin_dir, "list-images", &with(&[]), &dir);
+    let mut list = start_function(&bin_dir, "list-images", &function_env(&common, &[]), &dir);
     for function in [&mut classify, &mut trigger, &mut list] {
         function.wait_until_ok("/readyz").await;
     }

@@ -12,12 +12,19 @@ use catdog::classifier::Classifier;
 pub use crate::repo_root;
 
 /// The folder holding the built model: `MODEL_DIR`, or `.cache/model`.
+/// Fails the test, saying how to build it, when the model is not there.
 pub fn model_dir() -> PathBuf {
-    match std::env::var_os("MODEL_DIR").filter(|v| !v.is_empty()) {
+    let dir = match std::env::var_os("MODEL_DIR").filter(|v| !v.is_empty()) {
         Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
         Some(dir) => repo_root().join(dir),
         None => repo_root().join(".cache/model"),
-    }
+    };
+    assert!(
+        dir.join("backbone.onnx").is_file(),
+        "{} is missing: build the model with model/build.sh",
+        dir.join("backbone.onnx").display()
+    );
+    dir
 }
 
 /// A photo of the dev set by its path under `dev/`, e.g. `cat/cat.4210.jpg`.
@@ -29,6 +36,32 @@ pub fn dev_photo(relative: &str) -> Vec<u8> {
             path.display()
         )
     })
+}
+
+/// The dev photos the end-to-end suites ingest, by their folder under
+/// `dev/`: three cats, three dogs and two other things.
+pub const CATS: [&str; 3] = ["cat.4210.jpg", "cat.4212.jpg", "cat.4222.jpg"];
+pub const DOGS: [&str; 3] = ["dog.4002.jpg", "dog.4015.jpg", "dog.4038.jpg"];
+pub const OTHERS: [&str; 2] = ["brick.png", "coffee.png"];
+
+/// `root/incoming/{cat,dog,other}/…`: copies of [`CATS`], [`DOGS`] and
+/// [`OTHERS`], a folder source to ingest them from.
+pub fn dev_photo_folder(root: &Path) -> PathBuf {
+    let dev = repo_root().join("../shared/data/images/dev");
+    let folder = root.join("incoming");
+    for (kind, names) in [
+        ("cat", &CATS[..]),
+        ("dog", &DOGS[..]),
+        ("other", &OTHERS[..]),
+    ] {
+        std::fs::create_dir_all(folder.join(kind)).unwrap();
+        for name in names {
+            let from = dev.join(kind).join(name);
+            std::fs::copy(&from, folder.join(kind).join(name))
+                .unwrap_or_else(|e| panic!("{}: {e}", from.display()));
+        }
+    }
+    folder
 }
 
 pub fn classifier() -> Arc<Classifier> {

@@ -32,6 +32,15 @@ pub fn http_client() -> reqwest::Client {
         .expect("an HTTP client")
 }
 
+/// One function's environment: the settings the gallery's functions share
+/// (its database, its storage), then the function's own.
+pub fn function_env(
+    shared: &[(&'static str, String)],
+    own: &[(&'static str, String)],
+) -> Vec<(&'static str, String)> {
+    shared.iter().chain(own).cloned().collect()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
