@@ -6,54 +6,24 @@
 //! Needs `.cache/model/backbone.onnx` (or `MODEL_DIR`): build it with
 //! model/build.sh.
 
-// Shared with other suites; not every helper is used here.
-#[allow(dead_code)]
 use catdog_testing as support;
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use catdog::classifier::{Classifier, DecodeLimits};
+use catdog::classifier::DecodeLimits;
 use catdog::classify::{self, ClassifyService, MAX_PUSH_BODY_BYTES, PUSH_ROUTE};
 use catdog::domain::{Category, Digest, ImageId, ObjectName, Status};
 use catdog::objects::{FolderStore, ObjectStore};
 use catdog::pubsub::{ImageMessage, PushEnvelope};
 use catdog::store::{ConnectOptions, ImageStore, SqliteStore, connect};
+use support::model::{classifier, dev_photo};
 use support::postgres::TestDatabase;
-use support::tcp_proxy::TcpProxy;
 use tower::ServiceExt as _;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn dev_photo(relative: &str) -> Vec<u8> {
-    let path = repo_root().join("../shared/data/images/dev").join(relative);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (the team's shared data must sit beside the repository as ../shared)",
-            path.display()
-        )
-    })
-}
-
-fn classifier() -> Arc<Classifier> {
-    static CLASSIFIER: OnceLock<Arc<Classifier>> = OnceLock::new();
-    Arc::clone(CLASSIFIER.get_or_init(|| {
-        let dir = match std::env::var_os("MODEL_DIR").filter(|v| !v.is_empty()) {
-            Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-            Some(dir) => repo_root().join(dir),
-            None => repo_root().join(".cache/model"),
-        };
-        Arc::new(Classifier::load(&dir).unwrap_or_else(|e| {
-            panic!("cannot load the model ({e}); build it with model/build.sh")
-        }))
-    }))
-}
 
 /// One test's stores and the push route over them.
 struct Harness {
@@ -109,12 +79,7 @@ impl Harness {
 
     /// The pending row alone, as if its object had gone missing.
     async fn insert_row(&self, id: ImageId, bytes: &[u8]) -> ImageMessage {
-        let digest = Digest::of(bytes);
-        self.store
-            .insert_pending(&catdog_testing::rows::pending_image(id, bytes))
-            .await
-            .unwrap();
-        ImageMessage::new(id, ObjectName::original(id), digest)
+        support::rows::insert_pending(self.store.as_ref(), id, bytes).await
     }
 
     async fn push_body(&self, body: Vec<u8>) -> (StatusCode, String) {
@@ -322,48 +287,15 @@ async fn a_missing_original_is_retried_and_classified_once_it_appears() {
     assert_eq!(record.status, Status::Classified);
 }
 
-/// Where the test PostgreSQL server listens, for the proxy to forward to.
-async fn server_address() -> std::net::SocketAddr {
-    let config: tokio_postgres::Config = support::postgres::server_url()
-        .parse()
-        .expect("TEST_DATABASE_URL");
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        other => panic!("the outage test needs a TCP server, not {other:?}"),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .expect("resolve the test server")
-        .next()
-        .expect("an address for the test server")
-}
-
-/// The same URL through the proxy on loopback.
-fn through_proxy(url: &str, port: u16) -> String {
-    let authority_start = url.find("://").unwrap() + 3;
-    let authority_end = authority_start + url[authority_start..].find('/').unwrap();
-    let authority = &url[authority_start..authority_end];
-    let credentials = authority
-        .rsplit_once('@')
-        .map(|(c, _)| format!("{c}@"))
-        .unwrap_or_default();
-    format!(
-        "{}{credentials}127.0.0.1:{port}{}",
-        &url[..authority_start],
-        &url[authority_end..]
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_is_503_and_the_redelivery_classifies_once() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
-    let mut proxy = TcpProxy::start(server_address().await).await;
+    let (mut proxy, url) = db.behind_proxy().await;
     let timeout = Duration::from_millis(500);
     let store = connect(
-        &through_proxy(&db.url, proxy.port()),
+        &url,
         &ConnectOptions {
             pool_size: 2,
             timeout,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use catdog::classifier::DecodeLimits;
 use catdog::classify::{self, ClassifyService, PUSH_ROUTE};
-use catdog::domain::{Category, Digest, ImageId, ObjectName, Status};
+use catdog::domain::{Category, ImageId, ObjectName, Status};
 use catdog::objects::{FolderStore, ObjectStore};
 use catdog::pubsub::{ImageMessage, Publisher};
 use catdog::queue::{DeadLetters, LocalQueue, QueueOptions};
@@ -77,12 +77,7 @@ impl Harness {
                 .await
                 .unwrap();
         }
-        let digest = Digest::of(bytes);
-        self.store
-            .insert_pending(&catdog_testing::rows::pending_image(id, bytes))
-            .await
-            .unwrap();
-        ImageMessage::new(id, ObjectName::original(id), digest)
+        support::rows::insert_pending(self.store.as_ref(), id, bytes).await
     }
 
     async fn drained(&self) {

@@ -21,7 +21,6 @@ use catdog::store::{
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use support::postgres::TestDatabase;
-use support::tcp_proxy::TcpProxy;
 
 // ---------------------------------------------------------------------------
 // The two backends
@@ -1132,21 +1131,6 @@ fn short_options() -> ConnectOptions {
     }
 }
 
-/// Where the test server listens, for the proxy to forward to.
-async fn server_address() -> Option<std::net::SocketAddr> {
-    let url = support::postgres::server_url();
-    let config: tokio_postgres::Config = url.parse().expect("TEST_DATABASE_URL");
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        other => panic!("the outage tests need a TCP server, not {other:?}"),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    tokio::net::lookup_host((host.as_str(), port))
-        .await
-        .ok()?
-        .next()
-}
-
 fn assert_unavailable<T: std::fmt::Debug>(result: Result<T, StoreError>, what: &str) {
     match result {
         Err(StoreError::Unavailable(_)) => {}
@@ -1191,11 +1175,7 @@ async fn postgres_outage_is_unavailable_and_recovers_by_itself() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
-    let Some(server) = server_address().await else {
-        panic!("cannot resolve the test server's address");
-    };
-    let mut proxy = TcpProxy::start(server).await;
-    let url = rewrite_port(&db.url, proxy.port());
+    let (mut proxy, url) = db.behind_proxy().await;
     let store = connect(&url, &short_options()).await.unwrap();
     store.migrate().await.unwrap();
     let (id, _) = classified(&store, Category::Cat).await;
@@ -1240,11 +1220,7 @@ async fn postgres_that_hangs_is_unavailable_within_the_timeout() {
     let Some(db) = TestDatabase::create().await else {
         return;
     };
-    let Some(server) = server_address().await else {
-        panic!("cannot resolve the test server's address");
-    };
-    let proxy = TcpProxy::start(server).await;
-    let url = rewrite_port(&db.url, proxy.port());
+    let (proxy, url) = db.behind_proxy().await;
     let store = connect(&url, &short_options()).await.unwrap();
     store.migrate().await.unwrap();
     let id = insert(&store).await;
@@ -1307,27 +1283,6 @@ async fn postgres_over_a_unix_socket_directory() {
     }
     let (id, _) = classified(&store, Category::Cat).await;
     assert_eq!(everything_shown(&store).await, vec![id]);
-}
-
-/// The same URL with another port.
-fn rewrite_port(url: &str, port: u16) -> String {
-    let config: tokio_postgres::Config = url.parse().unwrap();
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        other => panic!("not a TCP URL: {other:?}"),
-    };
-    let authority_start = url.find("://").unwrap() + 3;
-    let authority_end = authority_start + url[authority_start..].find('/').unwrap();
-    let authority = &url[authority_start..authority_end];
-    let credentials = authority
-        .rsplit_once('@')
-        .map(|(c, _)| format!("{c}@"))
-        .unwrap_or_default();
-    format!(
-        "{}{credentials}{host}:{port}{}",
-        &url[..authority_start],
-        &url[authority_end..]
-    )
 }
 
 // ---------------------------------------------------------------------------

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use tokio_postgres::NoTls;
 
+use crate::tcp_proxy::TcpProxy;
+
 pub const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 pub fn server_url() -> String {
@@ -50,6 +52,15 @@ impl TestDatabase {
             name,
             admin_url,
         })
+    }
+
+    /// A proxy on loopback in front of the test server, and this database's
+    /// URL through it: a test stops or freezes the proxy to stage an outage
+    /// without touching the server everyone else's tests use.
+    pub async fn behind_proxy(&self) -> (TcpProxy, String) {
+        let proxy = TcpProxy::start(server_address().await).await;
+        let url = through_loopback_port(&self.url, proxy.port());
+        (proxy, url)
     }
 
     /// The schema versions recorded as applied, in order.
@@ -141,6 +152,40 @@ fn unique_name() -> String {
         "catdog_test_{}_{micros}_{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Where the test server listens (`TEST_DATABASE_URL`), for a proxy to
+/// forward to.
+async fn server_address() -> std::net::SocketAddr {
+    let config: tokio_postgres::Config = server_url().parse().expect("TEST_DATABASE_URL");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        other => panic!("a proxy needs a TCP server, not {other:?}"),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .expect("resolve the test server")
+        .next()
+        .expect("an address for the test server")
+}
+
+/// The same URL (user, password, database, parameters) with the server at
+/// `127.0.0.1:port`.
+fn through_loopback_port(url: &str, port: u16) -> String {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[authority_start..]
+        .find('/')
+        .map_or(url.len(), |i| authority_start + i);
+    let credentials = url[authority_start..authority_end]
+        .rsplit_once('@')
+        .map(|(c, _)| format!("{c}@"))
+        .unwrap_or_default();
+    format!(
+        "{}{credentials}127.0.0.1:{port}{}",
+        &url[..authority_start],
+        &url[authority_end..]
     )
 }
 

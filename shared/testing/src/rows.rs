@@ -4,6 +4,7 @@
 use catdog::domain::{
     Category, Digest, ImageId, NewImage, ObjectName, Thumbnail, Verdict, now_micros,
 };
+use catdog::pubsub::ImageMessage;
 use catdog::store::ImageStore;
 
 /// The pending row ingestion writes for a JPEG of `bytes` whose original is
@@ -19,6 +20,17 @@ pub fn pending_image(id: ImageId, bytes: &[u8]) -> NewImage {
         byte_size: bytes.len() as i64,
         created_at: now_micros(),
     }
+}
+
+/// Inserts the pending row of a JPEG of `bytes` under `id` and returns the
+/// message ingestion publishes for it. Whether its original is stored is the
+/// caller's choice (left out, it is a picture whose object went missing).
+pub async fn insert_pending(store: &dyn ImageStore, id: ImageId, bytes: &[u8]) -> ImageMessage {
+    store
+        .insert_pending(&pending_image(id, bytes))
+        .await
+        .expect("insert a pending row");
+    ImageMessage::new(id, ObjectName::original(id), Digest::of(bytes))
 }
 
 /// A made-up picture's pending row, with no object behind it: its digest
