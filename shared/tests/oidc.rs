@@ -14,10 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use catdog::auth::{self, JwksOptions, OidcVerifier, VerifierOptions};
-use catdog::config::{CommonConfig, MaxImageBytes, Vars, parse};
-use catdog::ingest::{self, IngestSettings, Ingestor};
-use catdog::pubsub::{GcpPublisher, PubSubSettings};
-use catdog::startup::{self, Backends};
+use catdog::config::Vars;
+use catdog::ingest;
+use catdog::startup;
 use reqwest::StatusCode;
 use serde_json::Value;
 use support::oidc_issuer::{AUDIENCE, Behaviour, CALLER, JwksServer, SigningKey, google_claims};
@@ -70,24 +69,7 @@ async fn start_service(jwks_url: &str, options: VerifierOptions) -> Service {
         ("GOOGLE_CLOUD_PROJECT", "catdog-test".to_owned()),
         ("PUBSUB_ENDPOINT", pubsub.endpoint()),
     ]);
-    let common: CommonConfig = parse(&vars).unwrap();
-    let backends = Backends::connect(&common, true).await.unwrap();
-    let topic: PubSubSettings = parse(&vars).unwrap();
-    let publisher = GcpPublisher::connect(
-        &topic
-            .config(common.google_cloud_project.as_deref())
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    let ingest: IngestSettings = parse(&vars).unwrap();
-    let ingestor = Ingestor::new(
-        ingest.config(parse::<MaxImageBytes>(&vars).unwrap()),
-        Arc::clone(&backends.store),
-        Arc::clone(&backends.objects),
-        Arc::new(publisher),
-    )
-    .unwrap();
+    let (backends, ingestor) = support::ingest_trigger::ingestor(&vars).await;
     let verifier = OidcVerifier::new(AUDIENCE, &[CALLER.to_owned()], jwks_url, options).unwrap();
     let app = startup::service_app(
         auth::guard(ingest::routes(Arc::new(ingestor)), Some(verifier)),
@@ -176,16 +158,7 @@ async fn only_valid_google_tokens_for_our_audience_and_caller_start_a_run() {
     let service = start_service(&jwks.url(), VerifierOptions::default()).await;
     let client = reqwest::Client::new();
 
-    // The health checks need no token.
-    for path in ["/healthz", "/readyz"] {
-        let status = client
-            .get(format!("{}{path}", service.base))
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, StatusCode::OK, "{path}");
-    }
+    support::private_function::health_checks_need_no_token(&client, &service.base).await;
 
     for case in support::oidc_issuer::cases(&key) {
         let answer = post_ingest(&client, &service, case.authorization.as_deref()).await;

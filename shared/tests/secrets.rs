@@ -17,29 +17,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use catdog::api::{self, ApiState};
 use catdog::auth::OidcSettings;
-use catdog::config::{ApiConfig, CommonConfig, MaxImageBytes, Vars, parse};
+use catdog::config::{ApiConfig, CommonConfig, Vars, parse};
 use catdog::http::ApiError;
-use catdog::ingest::{IngestSettings, Ingestor};
-use catdog::pubsub::{GcpPublisher, PubSubSettings};
-use catdog::startup::Backends;
+use catdog::ingest::IngestSettings;
 use catdog::store::{self, ConnectOptions};
 use http_body_util::BodyExt;
 use support::log_capture::LogCapture;
+use support::secrets::{API_KEY, DB_PASSWORD, assert_hidden};
 use tower::ServiceExt;
-
-const DB_PASSWORD: &str = "hunter2-db-s3cr3t";
-const API_KEY: &str = "live_catapi_s3cr3t_0123456789";
-
-fn assert_hidden(what: &str, text: &str) {
-    assert!(
-        !text.contains(DB_PASSWORD),
-        "{what} shows the database password:\n{text}"
-    );
-    assert!(
-        !text.contains(API_KEY),
-        "{what} shows THECATAPI_KEY:\n{text}"
-    );
-}
 
 /// A port nothing listens on.
 fn closed_port() -> u16 {
@@ -176,24 +161,7 @@ async fn an_api_answer_that_echoes_our_key_stays_out_of_the_log_the_summary_and_
         // Nothing is published: no picture is ever stored.
         ("PUBSUB_ENDPOINT", "http://127.0.0.1:9".to_owned()),
     ]);
-    let common: CommonConfig = parse(&vars).unwrap();
-    let backends = Backends::connect(&common, true).await.unwrap();
-    let pubsub: PubSubSettings = parse(&vars).unwrap();
-    let publisher = GcpPublisher::connect(
-        &pubsub
-            .config(common.google_cloud_project.as_deref())
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    let ingest: IngestSettings = parse(&vars).unwrap();
-    let ingestor = Ingestor::new(
-        ingest.config(parse::<MaxImageBytes>(&vars).unwrap()),
-        Arc::clone(&backends.store),
-        Arc::clone(&backends.objects),
-        Arc::new(publisher),
-    )
-    .unwrap();
+    let (backends, ingestor) = support::ingest_trigger::ingestor(&vars).await;
 
     for _ in 0..4 {
         let summary = ingestor.run_once().await.expect("the run itself works");

@@ -3,26 +3,13 @@
 //! not in its start-up log, not in the 503s it answers, not in the log of
 //! the failures.
 
+use catdog_testing::secrets::{API_KEY, DB_PASSWORD, assert_hidden};
 use catdog_testing::service_process;
 
 use std::path::Path;
 
 use reqwest::StatusCode;
 use service_process::ServiceProcess;
-
-const DB_PASSWORD: &str = "hunter2-db-s3cr3t";
-const API_KEY: &str = "live_catapi_s3cr3t_0123456789";
-
-fn assert_hidden(what: &str, text: &str) {
-    assert!(
-        !text.contains(DB_PASSWORD),
-        "{what} shows the database password:\n{text}"
-    );
-    assert!(
-        !text.contains(API_KEY),
-        "{what} shows THECATAPI_KEY:\n{text}"
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn neither_the_database_password_nor_the_api_key_reach_the_log_or_the_answers() {

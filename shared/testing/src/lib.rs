@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod fake_gcs;
+pub mod ingest_trigger;
 pub mod log_capture;
 pub mod model;
 pub mod oidc_issuer;
@@ -18,6 +19,7 @@ pub mod private_function;
 pub mod pubsub_push;
 pub mod pubsub_server;
 pub mod rows;
+pub mod secrets;
 pub mod service_process;
 pub mod sources;
 pub mod stats;

@@ -36,6 +36,20 @@ pub fn local_store_env(dir: &Path) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Fails the test unless `/healthz` and `/readyz` answer 200 to a request
+/// without a token: the platform's probes carry none.
+pub async fn health_checks_need_no_token(client: &reqwest::Client, base: &str) {
+    for path in ["/healthz", "/readyz"] {
+        let status = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::OK, "{path} needs no token");
+    }
+}
+
 /// Starts `binary` with `env` plus the OIDC settings (our own keys URL),
 /// checks the health routes need no token, sends every token case of
 /// `oidc_issuer::cases` to `POST route` with `body` (`accepted` is the answer
@@ -59,15 +73,7 @@ pub async fn check_private_function(
     let name = binary.file_name().unwrap().to_string_lossy().into_owned();
     let mut service = ServiceProcess::start(binary, &env, dir.join(format!("{name}.log"))).await;
     let client = reqwest::Client::new();
-    for path in ["/healthz", "/readyz"] {
-        let status = client
-            .get(format!("{}{path}", service.base))
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, StatusCode::OK, "{path} needs no token");
-    }
+    health_checks_need_no_token(&client, &service.base).await;
 
     let cases = oidc_issuer::cases(&key);
     let url = format!("{}{route}", service.base);
