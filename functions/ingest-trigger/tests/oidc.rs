@@ -5,6 +5,7 @@
 
 use catdog_testing::oidc_issuer;
 use catdog_testing::private_function;
+use catdog_testing::service_process::ServiceProcess;
 
 use std::path::Path;
 
@@ -40,24 +41,16 @@ async fn ingest_needs_the_schedulers_identity_token_and_the_log_never_shows_a_to
 
 #[test]
 fn required_oidc_without_an_audience_stops_start_up_naming_the_variable() {
-    let dir = std::env::temp_dir().join(format!("ingest-trigger-oidc-conf-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_ingest-trigger"))
-        .env_clear()
+    let dir = private_function::scratch_dir("ingest-trigger-oidc-conf");
+    let mut env = private_function::local_store_env(&dir);
+    env.extend([
+        ("PUBSUB_TOPIC", "images".to_owned()),
+        ("GOOGLE_CLOUD_PROJECT", "catdog-test".to_owned()),
+        ("REQUIRE_OIDC", "true".to_owned()),
+        ("OIDC_ALLOWED_EMAILS", CALLER.to_owned()),
+    ]);
+    let output = ServiceProcess::command(Path::new(env!("CARGO_BIN_EXE_ingest-trigger")), &env)
         .env("PORT", "0")
-        .env("LOG_FORMAT", "json")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.join("catdog.db").display()),
-        )
-        .env(
-            "STORAGE_URL",
-            format!("file://{}", dir.join("objects").display()),
-        )
-        .env("PUBSUB_TOPIC", "images")
-        .env("GOOGLE_CLOUD_PROJECT", "catdog-test")
-        .env("REQUIRE_OIDC", "true")
-        .env("OIDC_ALLOWED_EMAILS", CALLER)
         .output()
         .expect("run ingest-trigger");
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,34 +1,25 @@
 //! ingest-trigger refuses to start without somewhere to publish, and says
 //! which setting is missing.
 
-use std::process::Command;
+use catdog_testing::private_function;
+use catdog_testing::service_process::ServiceProcess;
+
+use std::path::Path;
 
 fn run_without(missing: &str) -> std::process::Output {
-    let dir = std::env::temp_dir().join(format!(
-        "ingest-trigger-startup-{}-{missing}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ingest-trigger"));
-    command
-        .env_clear()
-        .env("PORT", "0")
-        .env("LOG_FORMAT", "json")
-        .env("MIGRATE_ON_START", "true")
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.join("catdog.db").display()),
-        )
-        .env(
-            "STORAGE_URL",
-            format!("file://{}", dir.join("objects").display()),
-        )
-        .env("PUBSUB_TOPIC", "images")
-        .env("GOOGLE_CLOUD_PROJECT", "gallery")
+    let dir = private_function::scratch_dir(&format!("ingest-trigger-startup-{missing}"));
+    let mut env = private_function::local_store_env(&dir);
+    env.extend([
+        ("PUBSUB_TOPIC", "images".to_owned()),
+        ("GOOGLE_CLOUD_PROJECT", "gallery".to_owned()),
         // Nothing listens here; start-up must fail before serving anyway.
-        .env("PUBSUB_ENDPOINT", "http://127.0.0.1:9")
-        .env_remove(missing);
-    let output = command.output().expect("run ingest-trigger");
+        ("PUBSUB_ENDPOINT", "http://127.0.0.1:9".to_owned()),
+    ]);
+    env.retain(|(name, _)| *name != missing);
+    let output = ServiceProcess::command(Path::new(env!("CARGO_BIN_EXE_ingest-trigger")), &env)
+        .env("PORT", "0")
+        .output()
+        .expect("run ingest-trigger");
     let _ = std::fs::remove_dir_all(&dir);
     output
 }
