@@ -22,20 +22,18 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use axum::routing::post;
 use catdog::classifier::DecodeLimits;
 use catdog::classify::{self, ClassifyService, PUSH_ROUTE};
 use catdog::domain::{Digest, ImageId, ObjectName, Status};
 use catdog::ingest::{IngestConfig, IngestError, Ingestor, SourceSpec};
 use catdog::objects::{self, ObjectError, ObjectStore, StorageOptions};
 use catdog::pubsub::{ImageMessage, PushEnvelope};
-use catdog::queue::{DeadLetters, LocalQueue, QueueOptions};
-use catdog::startup::Backends;
 use catdog::store::{ImageStore, SqliteStore};
 use reqwest::Url;
 use support::fake_gcs::FakeGcs;
 use support::model::{classifier, dev_photo};
 use support::sources::{Reply, SourceServer, dev_photos};
+use support::{local_queue, stored};
 use tower::ServiceExt as _;
 
 /// How long any one storage call may take before it is an error
@@ -77,40 +75,15 @@ impl World {
         }
     }
 
-    fn backends(&self) -> Backends {
-        Backends {
-            store: Arc::clone(&self.store),
-            objects: Arc::clone(&self.objects),
-        }
-    }
-
+    /// Every object's name in the bucket.
     async fn listed(&self) -> HashSet<String> {
-        self.objects
-            .list()
-            .await
-            .expect("list the bucket")
-            .into_iter()
-            .map(|n| n.as_str().to_owned())
-            .collect()
+        stored::object_names(self.objects.as_ref()).await
     }
 
     /// Checks that every object the rows of `ids` refer to exists, and
     /// returns their names.
     async fn objects_of_rows(&self, ids: &[ImageId]) -> HashSet<String> {
-        let mut names = HashSet::new();
-        for id in ids {
-            let record = self.store.get(*id).await.unwrap().expect("the row");
-            let mut referenced = vec![record.object_name.clone()];
-            referenced.extend(record.thumbnail.map(|t| t.object_name));
-            for name in referenced {
-                self.objects
-                    .get(&name)
-                    .await
-                    .unwrap_or_else(|e| panic!("row {id} refers to {name}, which is gone: {e}"));
-                names.insert(name.as_str().to_owned());
-            }
-        }
-        names
+        stored::objects_of_rows(self.store.as_ref(), self.objects.as_ref(), ids).await
     }
 }
 
@@ -139,20 +112,12 @@ async fn storage_stopped_during_ingestion() {
     config.batch_size = 6;
     config.concurrency = 1;
     config.orphan_grace = Duration::from_secs(1);
-    let push = Router::new().route(PUSH_ROUTE, post(|| async { StatusCode::NO_CONTENT }));
-    let queue = LocalQueue::start(
-        push,
-        PUSH_ROUTE,
-        QueueOptions::default(),
-        DeadLetters::in_dir(&world.dir),
-    );
-    let backends = world.backends();
     let ingestor = Arc::new(
         Ingestor::new(
             config,
-            Arc::clone(&backends.store),
-            Arc::clone(&backends.objects),
-            queue,
+            Arc::clone(&world.store),
+            Arc::clone(&world.objects),
+            local_queue::acknowledging(&world.dir),
         )
         .unwrap(),
     );

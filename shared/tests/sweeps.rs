@@ -17,21 +17,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::post;
 use catdog::classifier::DecodeLimits;
 use catdog::classify::{self, ClassifyService, PUSH_ROUTE};
 use catdog::domain::{Digest, ImageId, ObjectName, PageLimit, Status};
 use catdog::ingest::orphans::{OrphanSweep, sweep_orphans};
 use catdog::ingest::{IngestConfig, Ingestor, SourceSpec};
 use catdog::objects::{self, FolderStore, ObjectStore, StorageOptions};
+use catdog::pubsub::Publisher;
 use catdog::queue::{DeadLetters, LocalQueue, QueueOptions};
-use catdog::startup::Backends;
 use catdog::store::{self, ConnectOptions, ImageStore};
 use support::fake_gcs::FakeGcs;
+use support::local_queue;
 use support::model::{classifier, dev_photo};
 use support::postgres::TestDatabase;
+use support::stored::{self, object_names};
 
 // ---------------------------------------------------------------------------
 // Harness
@@ -82,11 +81,15 @@ impl World {
         }
     }
 
-    fn backends(&self) -> Backends {
-        Backends {
-            store: Arc::clone(&self.store),
-            objects: Arc::clone(&self.objects),
-        }
+    /// An ingestor over this world's stores, publishing to `publisher`.
+    fn ingestor(&self, config: IngestConfig, publisher: Arc<dyn Publisher>) -> Ingestor {
+        Ingestor::new(
+            config,
+            Arc::clone(&self.store),
+            Arc::clone(&self.objects),
+            publisher,
+        )
+        .expect("an ingestor")
     }
 
     /// Local mode's queue in front of the real push handler, giving up on a
@@ -168,24 +171,6 @@ impl Drop for World {
     }
 }
 
-async fn drained(queue: &LocalQueue) {
-    tokio::time::timeout(Duration::from_secs(30), queue.drained())
-        .await
-        .expect("the queue drains within 30 s");
-}
-
-/// A push endpoint that acknowledges everything: for tests about storing,
-/// not classifying.
-fn acknowledging_queue(dir: &std::path::Path) -> Arc<LocalQueue> {
-    let push = Router::new().route(PUSH_ROUTE, post(|| async { StatusCode::NO_CONTENT }));
-    LocalQueue::start(
-        push,
-        PUSH_ROUTE,
-        QueueOptions::default(),
-        DeadLetters::in_dir(dir),
-    )
-}
-
 fn photo_folder(dir: &std::path::Path, photos: &[(&str, Vec<u8>)]) -> PathBuf {
     let folder = dir.join("inbox");
     std::fs::create_dir_all(&folder).unwrap();
@@ -193,39 +178,6 @@ fn photo_folder(dir: &std::path::Path, photos: &[(&str, Vec<u8>)]) -> PathBuf {
         std::fs::write(folder.join(name), bytes).unwrap();
     }
     folder
-}
-
-/// Every object name the rows of these images refer to (originals, and
-/// thumbnails once recorded), after checking each one exists.
-async fn objects_of_rows(
-    store: &dyn ImageStore,
-    objects: &dyn ObjectStore,
-    ids: &[ImageId],
-) -> HashSet<String> {
-    let mut names = HashSet::new();
-    for id in ids {
-        let record = store.get(*id).await.unwrap().expect("the row");
-        let mut referenced = vec![record.object_name.clone()];
-        referenced.extend(record.thumbnail.map(|t| t.object_name));
-        for name in referenced {
-            objects
-                .get(&name)
-                .await
-                .unwrap_or_else(|e| panic!("row {id} refers to {name}, which is gone: {e}"));
-            names.insert(name.as_str().to_owned());
-        }
-    }
-    names
-}
-
-async fn listed(objects: &dyn ObjectStore) -> HashSet<String> {
-    objects
-        .list()
-        .await
-        .expect("list the objects")
-        .into_iter()
-        .map(|n| n.as_str().to_owned())
-        .collect()
 }
 
 /// An image id made `ago` in the past (UUID v7 carries its creation time).
@@ -288,21 +240,14 @@ async fn a_dead_lettered_picture_is_republished_a_bounded_number_of_times_then_f
     let mut config = IngestConfig::new(vec![SourceSpec::Folder(folder)]);
     config.republish_after = Duration::from_millis(300);
     config.max_publishes = 3;
-    let backends = world.backends();
-    let ingestor = Ingestor::new(
-        config,
-        Arc::clone(&backends.store),
-        Arc::clone(&backends.objects),
-        Arc::clone(&queue) as Arc<dyn catdog::pubsub::Publisher>,
-    )
-    .unwrap();
+    let ingestor = world.ingestor(config, queue.clone());
 
     tokio::time::sleep(Duration::from_millis(350)).await;
     let mut republished = 0;
     let mut given_up = 0;
     for run in 1..=5 {
         let summary = ingestor.run_once().await.unwrap();
-        drained(&queue).await;
+        local_queue::drained(&queue).await;
         republished += summary.republished;
         given_up += summary.given_up;
         if run == 1 {
@@ -385,14 +330,7 @@ async fn a_failed_picture_is_retried_until_the_fault_is_gone_and_then_shown(worl
     config.max_publishes = 1;
     config.retry_failed_after = Duration::from_millis(300);
     config.max_retries = 2;
-    let backends = world.backends();
-    let ingestor = Ingestor::new(
-        config,
-        Arc::clone(&backends.store),
-        Arc::clone(&backends.objects),
-        Arc::clone(&queue) as Arc<dyn catdog::pubsub::Publisher>,
-    )
-    .unwrap();
+    let ingestor = world.ingestor(config, queue.clone());
     let status = |id| {
         let store = Arc::clone(&world.store);
         async move { store.get(id).await.unwrap().unwrap().status }
@@ -405,7 +343,7 @@ async fn a_failed_picture_is_retried_until_the_fault_is_gone_and_then_shown(worl
     for _ in 0..60 {
         tokio::time::sleep(Duration::from_millis(350)).await;
         let summary = ingestor.run_once().await.unwrap();
-        drained(&queue).await;
+        local_queue::drained(&queue).await;
         retried += summary.retried;
         if !restored && status(healed).await == Status::Failed {
             // The fault is gone: the original is back in storage.
@@ -483,20 +421,13 @@ async fn an_insert_that_fails_leaves_an_object_that_the_next_sweep_deletes(world
     );
     let mut config = IngestConfig::new(vec![SourceSpec::Folder(folder)]);
     config.orphan_grace = Duration::from_secs(1);
-    let queue = acknowledging_queue(&world.dir);
-    let backends = world.backends();
-    let ingestor = Ingestor::new(
-        config,
-        Arc::clone(&backends.store),
-        Arc::clone(&backends.objects),
-        queue,
-    )
-    .unwrap();
+    let queue = local_queue::acknowledging(&world.dir);
+    let ingestor = world.ingestor(config, queue);
 
     world.refuse_inserts(true).await;
     let failed = ingestor.run_once().await;
     assert!(failed.is_err(), "{failed:?}");
-    let left = listed(world.objects.as_ref()).await;
+    let left = object_names(world.objects.as_ref()).await;
     assert!(!left.is_empty(), "the object was written before the row");
     for (_, bytes) in &photos {
         assert!(
@@ -525,9 +456,10 @@ async fn an_insert_that_fails_leaves_an_object_that_the_next_sweep_deletes(world
             .unwrap();
         ids.push(record.id);
     }
-    let referenced = objects_of_rows(world.store.as_ref(), world.objects.as_ref(), &ids).await;
+    let referenced =
+        stored::objects_of_rows(world.store.as_ref(), world.objects.as_ref(), &ids).await;
     assert_eq!(
-        listed(world.objects.as_ref()).await,
+        object_names(world.objects.as_ref()).await,
         referenced,
         "every object has its row and every row its object"
     );
@@ -610,7 +542,7 @@ async fn orphan_sweep_keeps_what_it_must(store: &dyn ImageStore, objects: &dyn O
         .collect();
     assert_eq!(deleted, expected);
     assert!(report.complete);
-    let left = listed(objects).await;
+    let left = object_names(objects).await;
     for kept in [
         ObjectName::original(recorded),
         ObjectName::thumbnail(recorded),
@@ -630,7 +562,7 @@ async fn orphan_sweep_keeps_what_it_must(store: &dyn ImageStore, objects: &dyn O
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let report = sweep_orphans(store, objects, &per_run).await.unwrap();
     assert_eq!(report.deleted, vec![ObjectName::original(young)]);
-    let left = listed(objects).await;
+    let left = object_names(objects).await;
     let recorded_objects: HashSet<String> = [
         ObjectName::original(recorded),
         ObjectName::thumbnail(recorded),
@@ -655,5 +587,5 @@ async fn orphan_sweep_keeps_what_it_must(store: &dyn ImageStore, objects: &dyn O
     assert!(!report.complete);
     let report = sweep_orphans(store, objects, &per_run).await.unwrap();
     assert_eq!(report.deleted.len(), 1);
-    assert_eq!(listed(objects).await, recorded_objects);
+    assert_eq!(object_names(objects).await, recorded_objects);
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 pub mod fake_gcs;
 pub mod ingest_trigger;
+pub mod local_queue;
 pub mod log_capture;
 pub mod model;
 pub mod oidc_issuer;
@@ -23,6 +24,7 @@ pub mod secrets;
 pub mod service_process;
 pub mod sources;
 pub mod stats;
+pub mod stored;
 pub mod tcp_proxy;
 
 /// The repository's root: the nearest folder above this crate with the
