@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use catdog::domain::{Digest, ImageId, Status};
+use catdog::domain::{Digest, ImageId, ImageRecord, Status};
 use catdog::ingest::{IngestConfig, IngestSummary, Ingestor, SourceSpec};
 use catdog::objects::{self, StorageOptions};
 use catdog::pubsub::{GcpPublisher, GcpPublisherConfig, ImageMessage, Publisher};
@@ -107,6 +107,13 @@ impl World {
         .expect("an ingestor")
     }
 
+    /// An empty folder `name` in this test's directory.
+    fn empty_folder(&self, name: &str) -> PathBuf {
+        let folder = self.dir.join(name);
+        std::fs::create_dir_all(&folder).unwrap();
+        folder
+    }
+
     /// A folder of photos, some in subfolders, plus files that are not pictures.
     fn photo_folder(&self, photos: &[PathBuf]) -> PathBuf {
         let folder = self.dir.join("inbox");
@@ -121,6 +128,27 @@ impl World {
         )
         .unwrap();
         folder
+    }
+
+    /// The row stored for a picture of `bytes`, if there is one.
+    async fn record_of(&self, bytes: &[u8]) -> Option<ImageRecord> {
+        let backends = self.backends().await;
+        backends
+            .store
+            .find_by_digest(&Digest::of(bytes))
+            .await
+            .expect("look a picture up by its digest")
+    }
+
+    /// How many objects are stored (originals and thumbnails).
+    async fn object_count(&self) -> usize {
+        let backends = self.backends().await;
+        backends
+            .objects
+            .list()
+            .await
+            .expect("list the objects")
+            .len()
     }
 
     /// The messages the Pub/Sub server received.
@@ -141,6 +169,11 @@ impl Drop for World {
 
 fn folder_config(folder: &Path) -> IngestConfig {
     IngestConfig::new(vec![SourceSpec::Folder(folder.to_path_buf())])
+}
+
+/// A text file at `path`, named like a picture (`*.jpg`) but not one.
+fn write_not_a_picture(path: &Path) {
+    std::fs::write(path, "a text file named like a picture").unwrap();
 }
 
 fn some_photos() -> Vec<PathBuf> {
@@ -231,13 +264,8 @@ mod run {
     }
 
     pub async fn a_folder_works_again_once_its_only_file_is_known_to_be_bad(world: World) {
-        let folder = world.dir.join("bad-only");
-        std::fs::create_dir_all(&folder).unwrap();
-        std::fs::write(
-            folder.join("broken.jpg"),
-            "a text file named like a picture",
-        )
-        .unwrap();
+        let folder = world.empty_folder("bad-only");
+        write_not_a_picture(&folder.join("broken.jpg"));
         let ingestor = world.ingestor(folder_config(&folder)).await;
 
         let first = ingestor.run_once().await.unwrap();
@@ -377,10 +405,7 @@ mod run {
             (0, 0, 0)
         );
         assert_eq!(world.messages().len(), 6);
-        assert_eq!(
-            world.backends().await.objects.list().await.unwrap().len(),
-            6
-        );
+        assert_eq!(world.object_count().await, 6);
     }
 
     /// When the lease cannot keep two runs apart (here it expires at once),
@@ -401,11 +426,7 @@ mod run {
         assert_eq!(world.messages().len(), 6);
         let ids: HashSet<ImageId> = world.messages().iter().map(|m| m.image_id).collect();
         assert_eq!(ids.len(), 6);
-        assert_eq!(
-            world.backends().await.objects.list().await.unwrap().len(),
-            6,
-            "no orphan objects are left"
-        );
+        assert_eq!(world.object_count().await, 6, "no orphan objects are left");
     }
 
     pub async fn a_failed_publish_is_published_by_a_later_runs_sweep(world: World) {
@@ -504,15 +525,19 @@ mod run {
 // ---------------------------------------------------------------------------
 // Each source's contract, on SQLite
 
-/// An ingestor whose network sources point at `server`.
-async fn ingestor_for(world: &World, server: &SourceServer, sources: Vec<SourceSpec>) -> Ingestor {
+/// One run of an ingestor whose network sources point at `server`.
+async fn run_against(
+    world: &World,
+    server: &SourceServer,
+    sources: Vec<SourceSpec>,
+) -> IngestSummary {
     let mut config = IngestConfig::new(sources);
     config.thecatapi_base_url = Url::parse(&server.base_url()).unwrap();
     config.dogceo_base_url = Url::parse(&server.base_url()).unwrap();
     config.fetch.backoff = Duration::from_millis(50);
     config.fetch.total_timeout = Duration::from_secs(3);
     config.batch_size = 3;
-    world.ingestor(config).await
+    world.ingestor(config).await.run_once().await.unwrap()
 }
 
 #[tokio::test]
@@ -530,13 +555,8 @@ async fn thecatapi_pictures_are_listed_with_the_key_and_downloaded() {
     );
     assert_eq!(server.api_keys(), vec![Some("test-key".to_owned())]);
 
-    let store = world.backends().await.store;
     for index in 0..3 {
-        let record = store
-            .find_by_digest(&Digest::of(&server.photo_bytes(index)))
-            .await
-            .unwrap()
-            .unwrap();
+        let record = world.record_of(&server.photo_bytes(index)).await.unwrap();
         assert_eq!(record.source, "thecatapi");
         let name = server
             .photo_path(index)
@@ -552,18 +572,9 @@ async fn thecatapi_pictures_are_listed_with_the_key_and_downloaded() {
 async fn dogceo_pictures_are_listed_and_downloaded() {
     let world = World::sqlite().await;
     let server = SourceServer::start(&dev_photos("dog")[..4]).await;
-    let summary = ingestor_for(&world, &server, vec![SourceSpec::DogCeo])
-        .await
-        .run_once()
-        .await
-        .unwrap();
+    let summary = run_against(&world, &server, vec![SourceSpec::DogCeo]).await;
     assert_eq!((summary.stored, summary.published), (3, 3));
-    let store = world.backends().await.store;
-    let record = store
-        .find_by_digest(&Digest::of(&server.photo_bytes(0)))
-        .await
-        .unwrap()
-        .unwrap();
+    let record = world.record_of(&server.photo_bytes(0)).await.unwrap();
     assert_eq!(record.source, "dogceo");
     assert_eq!(
         record.source_ref.as_deref(),
@@ -576,18 +587,10 @@ async fn generator_pictures_arrive_base64_encoded() {
     let world = World::sqlite().await;
     let server = SourceServer::start(&dev_photos("cat")[5..8]).await;
     let generator = Url::parse(&server.url("/generate")).unwrap();
-    let summary = ingestor_for(&world, &server, vec![SourceSpec::Generator(generator)])
-        .await
-        .run_once()
-        .await
-        .unwrap();
+    let summary = run_against(&world, &server, vec![SourceSpec::Generator(generator)]).await;
     assert_eq!((summary.stored, summary.published), (3, 3));
-    let store = world.backends().await.store;
     for index in 0..3 {
-        let record = store
-            .find_by_digest(&Digest::of(&server.photo_bytes(index)))
-            .await
-            .unwrap();
+        let record = world.record_of(&server.photo_bytes(index)).await;
         assert_eq!(record.unwrap().source, "generator");
     }
 }
@@ -598,29 +601,15 @@ async fn bad_pictures_are_reported_and_the_good_ones_kept() {
     let server = SourceServer::start(&dev_photos("cat")[..3]).await;
     server.always(&server.photo_path(0), Reply::NotAnImage);
     server.always(&server.photo_path(1), Reply::Streamed(25 * 1024 * 1024));
-    let summary = ingestor_for(&world, &server, vec![SourceSpec::TheCatApi])
-        .await
-        .run_once()
-        .await
-        .unwrap();
+    let summary = run_against(&world, &server, vec![SourceSpec::TheCatApi]).await;
     assert_eq!((summary.fetched, summary.stored), (1, 1));
     assert_eq!(summary.errors.len(), 2, "{:?}", summary.errors);
     let text = format!("{:?}", summary.errors);
     // What the public stats say: a kind, never the picture's URL.
     assert!(text.contains("picture: not a picture"), "{text}");
     assert!(text.contains("picture: too large"), "{text}");
-    let store = world.backends().await.store;
-    assert!(
-        store
-            .find_by_digest(&Digest::of(&server.photo_bytes(2)))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert_eq!(
-        world.backends().await.objects.list().await.unwrap().len(),
-        1
-    );
+    assert!(world.record_of(&server.photo_bytes(2)).await.is_some());
+    assert_eq!(world.object_count().await, 1);
 }
 
 #[tokio::test]
@@ -638,11 +627,7 @@ async fn passing_failures_are_retried_within_the_run() {
         &server.photo_path(1),
         [Reply::Status(503), Reply::Status(502)],
     );
-    let summary = ingestor_for(&world, &server, vec![SourceSpec::TheCatApi])
-        .await
-        .run_once()
-        .await
-        .unwrap();
+    let summary = run_against(&world, &server, vec![SourceSpec::TheCatApi]).await;
     assert_eq!(
         (summary.stored, summary.published),
         (3, 3),
@@ -657,7 +642,7 @@ async fn a_folder_file_that_is_not_a_picture_is_reported_once_until_it_changes()
     let world = World::sqlite().await;
     let folder = world.photo_folder(&dev_photos("cat")[..1]);
     let broken = folder.join("broken.jpg");
-    std::fs::write(&broken, "a text file named like a picture").unwrap();
+    write_not_a_picture(&broken);
     let ingestor = world.ingestor(folder_config(&folder)).await;
 
     let first = ingestor.run_once().await.unwrap();
@@ -725,8 +710,7 @@ fn arrive(folder: &Path, name: &str, photo: &Path, minutes: u64) -> Vec<u8> {
 #[tokio::test]
 async fn a_folder_with_a_batch_size_gives_its_oldest_new_files_a_batch_a_run() {
     let world = World::sqlite().await;
-    let folder = world.dir.join("arrivals");
-    std::fs::create_dir_all(&folder).unwrap();
+    let folder = world.empty_folder("arrivals");
     // Names run against age, so name order would take the newest first.
     let photos: Vec<Vec<u8>> = some_photos()
         .iter()
@@ -734,11 +718,7 @@ async fn a_folder_with_a_batch_size_gives_its_oldest_new_files_a_batch_a_run() {
         .map(|(age, photo)| arrive(&folder, &format!("{}.jpg", 9 - age), photo, age as u64 + 1))
         .collect();
     // The oldest file of all is not a picture: refused, and no use of the batch.
-    std::fs::write(
-        folder.join("z-broken.jpg"),
-        "a text file named like a picture",
-    )
-    .unwrap();
+    write_not_a_picture(&folder.join("z-broken.jpg"));
     std::fs::File::options()
         .write(true)
         .open(folder.join("z-broken.jpg"))
@@ -801,19 +781,14 @@ async fn a_folder_with_a_batch_size_gives_its_oldest_new_files_a_batch_a_run() {
 #[tokio::test]
 async fn a_folder_of_over_a_thousand_pictures_is_stored_once() {
     let world = World::sqlite().await;
-    let folder = world.dir.join("many");
-    std::fs::create_dir_all(&folder).unwrap();
+    let folder = world.empty_folder("many");
     // Small distinct BMP-headed files: the sniffing is what counts here.
     for i in 0..1100u32 {
         let mut bytes = b"BM\0\0\0\0\0\0\0\0\x36\0\0\0".to_vec();
         bytes.extend_from_slice(&i.to_le_bytes());
         std::fs::write(folder.join(format!("{i:04}.bmp")), bytes).unwrap();
     }
-    std::fs::write(
-        folder.join("broken.jpg"),
-        "a text file named like a picture",
-    )
-    .unwrap();
+    write_not_a_picture(&folder.join("broken.jpg"));
     let ingestor = world.ingestor(folder_config(&folder)).await;
     let summary = ingestor.run_once().await.unwrap();
     assert_eq!((summary.stored, summary.published), (1100, 1100));
@@ -828,16 +803,22 @@ async fn a_folder_of_over_a_thousand_pictures_is_stored_once() {
         "{:?}",
         summary.errors
     );
-    assert_eq!(
-        world.backends().await.objects.list().await.unwrap().len(),
-        1100
-    );
+    assert_eq!(world.object_count().await, 1100);
     let again = ingestor.run_once().await.unwrap();
     assert_eq!((again.stored, again.duplicates), (0, 1100));
 }
 
 // ---------------------------------------------------------------------------
 // POST /ingest
+
+/// `POST {base}/ingest`, as Cloud Scheduler sends it.
+async fn post_ingest(base: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/ingest"))
+        .send()
+        .await
+        .expect("POST /ingest")
+}
 
 async fn serve(router: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -858,7 +839,7 @@ async fn post_ingest_answers_the_runs_summary() {
     .await;
     let client = reqwest::Client::new();
 
-    let response = client.post(format!("{base}/ingest")).send().await.unwrap();
+    let response = post_ingest(&base).await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["fetched"], 2);
@@ -868,14 +849,7 @@ async fn post_ingest_answers_the_runs_summary() {
     assert_eq!(body["errors"], serde_json::json!([]));
     assert_eq!(body["skipped"], false);
 
-    let again: serde_json::Value = client
-        .post(format!("{base}/ingest"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: serde_json::Value = post_ingest(&base).await.json().await.unwrap();
     assert_eq!(
         (again["stored"].as_u64(), again["duplicates"].as_u64()),
         (Some(0), Some(2))
@@ -901,25 +875,12 @@ async fn post_ingest_while_another_run_holds_the_lease_is_skipped() {
         world.ingestor(folder_config(&folder)).await,
     )))
     .await;
-    let response = reqwest::Client::new()
-        .post(format!("{base}/ingest"))
-        .send()
-        .await
-        .unwrap();
+    let response = post_ingest(&base).await;
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["skipped"], true);
     assert_eq!(body["stored"], 0);
-    assert!(
-        world
-            .backends()
-            .await
-            .objects
-            .list()
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(world.object_count().await, 0, "no object was stored");
 }
 
 #[tokio::test]
@@ -951,25 +912,12 @@ async fn post_ingest_with_the_database_down_is_503() {
     .unwrap();
     let base = serve(catdog::ingest::routes(Arc::new(ingestor))).await;
     let started = std::time::Instant::now();
-    let response = reqwest::Client::new()
-        .post(format!("{base}/ingest"))
-        .send()
-        .await
-        .unwrap();
+    let response = post_ingest(&base).await;
     assert_eq!(response.status(), 503);
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(
         response.headers()["content-type"],
         "application/problem+json"
     );
-    assert!(
-        world
-            .backends()
-            .await
-            .objects
-            .list()
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(world.object_count().await, 0, "no object was stored");
 }
