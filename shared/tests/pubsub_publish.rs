@@ -12,20 +12,38 @@ use std::time::{Duration, Instant};
 use catdog::config::{Vars, parse};
 use catdog::domain::{Digest, ImageId, ObjectName};
 use catdog::pubsub::{
-    GcpPublisher, GcpPublisherConfig, ImageMessage, PubSubSettings, Publisher, SCHEMA_NAME,
+    GcpPublisher, GcpPublisherConfig, ImageMessage, PubSubSettings, PublishError, Publisher,
+    SCHEMA_NAME,
 };
 use support::pubsub_server::PubsubServer;
 
-fn config(endpoint: String, timeout: Duration) -> GcpPublisherConfig {
+/// The publisher of topic `images` in project `gallery-test`, as its
+/// settings configure it, sending to `endpoint` and giving up on a publish
+/// after `timeout`.
+async fn publisher_to(endpoint: String, timeout: Duration) -> GcpPublisher {
     let vars = Vars::from_map([
         ("PUBSUB_TOPIC", "images"),
         ("PUBSUB_ENDPOINT", endpoint.as_str()),
     ]);
     let settings: PubSubSettings = parse(&vars).expect("settings");
-    GcpPublisherConfig {
+    let config = GcpPublisherConfig {
         publish_timeout: timeout,
         ..settings.config(Some("gallery-test")).expect("settings")
-    }
+    };
+    GcpPublisher::connect(&config).await.unwrap()
+}
+
+/// Publishes one message, which must fail within 3 s (the publishers here
+/// give up after 1 s), and returns why it failed.
+async fn publish_failure(publisher: &GcpPublisher) -> PublishError {
+    let started = Instant::now();
+    let error = publisher.publish(&message()).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    error
 }
 
 fn message() -> ImageMessage {
@@ -40,9 +58,7 @@ fn message() -> ImageMessage {
 #[tokio::test]
 async fn a_message_arrives_with_its_data_and_schema() {
     let server = PubsubServer::start().await;
-    let publisher = GcpPublisher::connect(&config(server.endpoint(), Duration::from_secs(5)))
-        .await
-        .unwrap();
+    let publisher = publisher_to(server.endpoint(), Duration::from_secs(5)).await;
     let sent = message();
     publisher.publish(&sent).await.unwrap();
 
@@ -66,11 +82,7 @@ async fn a_message_arrives_with_its_data_and_schema() {
 #[tokio::test]
 async fn concurrent_messages_each_arrive_once() {
     let server = PubsubServer::start().await;
-    let publisher = Arc::new(
-        GcpPublisher::connect(&config(server.endpoint(), Duration::from_secs(5)))
-            .await
-            .unwrap(),
-    );
+    let publisher = Arc::new(publisher_to(server.endpoint(), Duration::from_secs(5)).await);
     let messages: Vec<ImageMessage> = (0..20).map(|_| message()).collect();
     let tasks: Vec<_> = messages
         .iter()
@@ -97,9 +109,7 @@ async fn concurrent_messages_each_arrive_once() {
 #[tokio::test]
 async fn a_passing_outage_is_retried_by_the_client() {
     let server = PubsubServer::start().await;
-    let publisher = GcpPublisher::connect(&config(server.endpoint(), Duration::from_secs(5)))
-        .await
-        .unwrap();
+    let publisher = publisher_to(server.endpoint(), Duration::from_secs(5)).await;
     server.fail_next(2);
     publisher.publish(&message()).await.unwrap();
     assert_eq!(server.calls(), 3);
@@ -109,17 +119,9 @@ async fn a_passing_outage_is_retried_by_the_client() {
 #[tokio::test]
 async fn a_lasting_outage_fails_within_the_publish_timeout() {
     let server = PubsubServer::start().await;
-    let publisher = GcpPublisher::connect(&config(server.endpoint(), Duration::from_secs(1)))
-        .await
-        .unwrap();
+    let publisher = publisher_to(server.endpoint(), Duration::from_secs(1)).await;
     server.fail_next(u32::MAX);
-    let started = Instant::now();
-    let error = publisher.publish(&message()).await.unwrap_err();
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
+    let error = publish_failure(&publisher).await;
     assert!(
         error
             .to_string()
@@ -132,36 +134,14 @@ async fn a_lasting_outage_fails_within_the_publish_timeout() {
 #[tokio::test]
 async fn a_server_that_never_answers_fails_within_the_publish_timeout() {
     let server = PubsubServer::start().await;
-    let publisher = GcpPublisher::connect(&config(server.endpoint(), Duration::from_secs(1)))
-        .await
-        .unwrap();
+    let publisher = publisher_to(server.endpoint(), Duration::from_secs(1)).await;
     server.hang(true);
-    let started = Instant::now();
-    assert!(publisher.publish(&message()).await.is_err());
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
+    publish_failure(&publisher).await;
 }
 
 #[tokio::test]
 async fn nothing_listening_fails_within_the_publish_timeout() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
-    let publisher = GcpPublisher::connect(&config(
-        format!("http://127.0.0.1:{port}"),
-        Duration::from_secs(1),
-    ))
-    .await
-    .unwrap();
-    let started = Instant::now();
-    assert!(publisher.publish(&message()).await.is_err());
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "took {:?}",
-        started.elapsed()
-    );
+    let port = support::service_process::free_port();
+    let publisher = publisher_to(format!("http://127.0.0.1:{port}"), Duration::from_secs(1)).await;
+    publish_failure(&publisher).await;
 }
