@@ -6,17 +6,14 @@
 //!
 //! Needs the model (model/build.sh).
 
+use crate::local_serve;
 use catdog_testing::service_process;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use catdog::store::{ImageStore as _, SqliteStore};
 use reqwest::StatusCode;
 use service_process::{ServiceProcess, http_client};
-
-fn model_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/model")
-}
 
 struct Serve {
     process: ServiceProcess,
@@ -29,19 +26,18 @@ impl Serve {
     async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let store = SqliteStore::open(data.join("catdog.db").to_str().unwrap())
-            .await
-            .unwrap();
-        store.migrate().await.unwrap();
-        let empty_source = dir.path().join("nothing-to-ingest");
-        std::fs::create_dir_all(&empty_source).unwrap();
+        let store = local_serve::data_store(&data).await;
+        let empty_source = local_serve::nothing_to_ingest(dir.path());
         let env = [
             (
                 "INGEST_SOURCES",
                 format!("folder:{}", empty_source.display()),
             ),
             ("INGEST_INTERVAL_SECS", "3600".to_owned()),
-            ("MODEL_DIR", model_dir().display().to_string()),
+            (
+                "MODEL_DIR",
+                catdog_testing::model::model_dir().display().to_string(),
+            ),
         ];
         let mut command = ServiceProcess::command(Path::new(env!("CARGO_BIN_EXE_catdog")), &env);
         command

@@ -1,17 +1,14 @@
 //! `catdog serve` over a database seeded through the store API keeps the
 //! original `GET /images` contract exactly, 422s included.
 
-use std::path::{Path, PathBuf};
+use crate::local_serve;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use catdog::domain::{Category, ImageId};
-use catdog::store::{ImageStore, SqliteStore};
+use catdog::store::SqliteStore;
 use serde_json::Value;
-
-fn model_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/model")
-}
 
 async fn seed(store: &SqliteStore, category: Category) -> ImageId {
     catdog_testing::rows::insert_classified(store, category).await
@@ -42,10 +39,7 @@ impl Drop for Serve {
 async fn seeded_serve_answers_the_original_contract() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let store = SqliteStore::open(data.join("catdog.db").to_str().unwrap())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
+    let store = local_serve::data_store(&data).await;
     let mut cats = Vec::new();
     let mut dogs = Vec::new();
     for _ in 0..3 {
@@ -53,8 +47,7 @@ async fn seeded_serve_answers_the_original_contract() {
         dogs.push(seed(&store, Category::Dog).await);
     }
     seed(&store, Category::Other).await;
-    let empty_source = dir.path().join("nothing-to-ingest");
-    std::fs::create_dir_all(&empty_source).unwrap();
+    let empty_source = local_serve::nothing_to_ingest(dir.path());
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -74,7 +67,7 @@ async fn seeded_serve_answers_the_original_contract() {
                 "INGEST_SOURCES",
                 format!("folder:{}", empty_source.display()),
             )
-            .env("MODEL_DIR", model_dir())
+            .env("MODEL_DIR", catdog_testing::model::model_dir())
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use catdog::store::{ImageStore as _, SqliteStore};
+
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -23,7 +25,7 @@ pub fn serve(wrapper: Option<Command>, data: &Path, env: &[(&str, String)]) -> C
     command
         .env_clear()
         .env("LOG_FORMAT", "json")
-        .env("MODEL_DIR", repo_root().join(".cache/model"))
+        .env("MODEL_DIR", catdog_testing::model::model_dir())
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .arg("serve")
         .arg("--data-dir")
@@ -31,4 +33,22 @@ pub fn serve(wrapper: Option<Command>, data: &Path, env: &[(&str, String)]) -> C
         .arg("--web-dir")
         .arg(data.join("no-page"));
     command
+}
+
+/// The store `catdog serve --data-dir DATA` opens (`DATA/catdog.db`),
+/// opened and migrated before it starts, for the test to seed or look into.
+pub async fn data_store(data: &Path) -> SqliteStore {
+    let store = SqliteStore::open(data.join("catdog.db").to_str().unwrap())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
+/// An empty folder in `dir` to ingest from: a run is quick and changes
+/// nothing.
+pub fn nothing_to_ingest(dir: &Path) -> PathBuf {
+    let folder = dir.join("nothing-to-ingest");
+    std::fs::create_dir_all(&folder).unwrap();
+    folder
 }
