@@ -15,8 +15,8 @@
 //!   connection is down the feed is not live: readers then keep pages only
 //!   for a short bound, and the state row is polled instead.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// A shared handle: clones see the same counter.
 #[derive(Clone, Debug)]
@@ -27,7 +27,19 @@ pub struct ChangeFeed {
 struct FeedState {
     epoch: AtomicU64,
     live: AtomicBool,
-    probe: Option<Box<dyn ChangeProbe>>,
+    probe: Option<Probing>,
+}
+
+/// A probe and the bookkeeping that lets concurrent readers share one
+/// asking of it (see [`ChangeFeed::epoch`]).
+struct Probing {
+    probe: Box<dyn ChangeProbe>,
+    /// Held while the probe is asked: one asking at a time.
+    asking: Mutex<()>,
+    /// How many askings have begun; each takes the next number.
+    begun: AtomicU64,
+    /// The number of the last asking that is over, its change counted.
+    ended: AtomicU64,
 }
 
 impl std::fmt::Debug for FeedState {
@@ -62,7 +74,12 @@ impl ChangeFeed {
             inner: Arc::new(FeedState {
                 epoch: AtomicU64::new(0),
                 live: AtomicBool::new(live),
-                probe,
+                probe: probe.map(|probe| Probing {
+                    probe,
+                    asking: Mutex::new(()),
+                    begun: AtomicU64::new(0),
+                    ended: AtomicU64::new(0),
+                }),
             }),
         }
     }
@@ -70,11 +87,30 @@ impl ChangeFeed {
     /// The current count of changes seen. Read it *before* reading the data
     /// a page is made of: a change committed while the page is rendered then
     /// leaves the page already out of date, never kept as current.
+    ///
+    /// With a probe, the epoch read counts every commit made before this
+    /// call, yet concurrent callers share askings: an asking that began
+    /// after this call did sees all this call must see, so a caller that
+    /// waited while one ran and ended need not ask again. On SQLite an
+    /// asking takes two file locks on the WAL index: 5–7% of the CPU of a
+    /// cached listing under load, in a profile of `catdog serve`.
     pub fn epoch(&self) -> u64 {
-        if let Some(probe) = &self.inner.probe
-            && probe.changed_since_last_asked()
-        {
-            self.changed();
+        if let Some(probing) = &self.inner.probe {
+            let arrived_after = probing.begun.load(Ordering::Acquire);
+            let _asking = probing
+                .asking
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Askings are numbered as they begin, one at a time; one
+            // numbered above what had begun when this call arrived began
+            // after it.
+            if probing.ended.load(Ordering::Acquire) <= arrived_after {
+                let number = probing.begun.fetch_add(1, Ordering::AcqRel) + 1;
+                if probing.probe.changed_since_last_asked() {
+                    self.changed();
+                }
+                probing.ended.store(number, Ordering::Release);
+            }
         }
         self.inner.epoch.load(Ordering::Acquire)
     }
@@ -125,6 +161,74 @@ mod tests {
         fn changed_since_last_asked(&self) -> bool {
             let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
             self.changed_on.contains(&call)
+        }
+    }
+
+    /// A file whose version a writer moves. The probe keeps, in order, the
+    /// version at which each of its askings saw a change.
+    struct Versioned {
+        version: Arc<AtomicU64>,
+        last: AtomicU64,
+        changes_seen_at: Arc<Mutex<Vec<u64>>>,
+    }
+
+    impl ChangeProbe for Versioned {
+        fn changed_since_last_asked(&self) -> bool {
+            let version = self.version.load(Ordering::SeqCst);
+            let changed = self.last.swap(version, Ordering::SeqCst) != version;
+            if changed {
+                self.changes_seen_at.lock().unwrap().push(version);
+            }
+            changed
+        }
+    }
+
+    #[test]
+    fn readers_sharing_askings_still_count_every_commit_made_before_they_asked() {
+        let version = Arc::new(AtomicU64::new(0));
+        let changes_seen_at = Arc::new(Mutex::new(Vec::new()));
+        let feed = ChangeFeed::probing(Versioned {
+            version: Arc::clone(&version),
+            last: AtomicU64::new(0),
+            changes_seen_at: Arc::clone(&changes_seen_at),
+        });
+        let writer = {
+            let version = Arc::clone(&version);
+            std::thread::spawn(move || {
+                for _ in 0..20_000 {
+                    version.fetch_add(1, Ordering::SeqCst);
+                    std::thread::yield_now();
+                }
+            })
+        };
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let (feed, version, changes_seen_at) = (
+                    feed.clone(),
+                    Arc::clone(&version),
+                    Arc::clone(&changes_seen_at),
+                );
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        let committed = version.load(Ordering::SeqCst);
+                        // The epoch counts changes seen, one per asking that
+                        // saw one, in order: the last counted must have been
+                        // seen at `committed` or later.
+                        let epoch = feed.epoch() as usize;
+                        if committed > 0 {
+                            let seen_at = changes_seen_at.lock().unwrap();
+                            assert!(
+                                epoch >= 1 && seen_at[epoch - 1] >= committed,
+                                "epoch {epoch} misses version {committed}"
+                            );
+                        }
+                    }
+                })
+            })
+            .collect();
+        writer.join().unwrap();
+        for reader in readers {
+            reader.join().unwrap();
         }
     }
 

@@ -229,11 +229,13 @@ impl OtherWriters {
 
 impl ChangeProbe for OtherWriters {
     fn changed_since_last_asked(&self) -> bool {
+        // Prepared once: a cached listing asks this on every request.
         let version = self
             .conn
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .pragma_query_value(None, "data_version", |row| row.get::<_, i64>(0));
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut statement| statement.query_row([], |row| row.get::<_, i64>(0)));
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         match version {
             Ok(version) => last.replace(version) != Some(version),
