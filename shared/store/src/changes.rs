@@ -96,7 +96,7 @@ impl ChangeFeed {
     /// cached listing under load, in a profile of `catdog serve`.
     pub fn epoch(&self) -> u64 {
         if let Some(probing) = &self.inner.probe {
-            let arrived_after = probing.begun.load(Ordering::Acquire);
+            let begun_on_arrival = probing.begun.load(Ordering::Acquire);
             let _asking = probing
                 .asking
                 .lock()
@@ -104,7 +104,7 @@ impl ChangeFeed {
             // Askings are numbered as they begin, one at a time; one
             // numbered above what had begun when this call arrived began
             // after it.
-            if probing.ended.load(Ordering::Acquire) <= arrived_after {
+            if probing.ended.load(Ordering::Acquire) <= begun_on_arrival {
                 let number = probing.begun.fetch_add(1, Ordering::AcqRel) + 1;
                 if probing.probe.changed_since_last_asked() {
                     self.changed();

@@ -211,16 +211,16 @@ impl SqliteStore {
 /// connection of our own: its `PRAGMA data_version` changes exactly when
 /// some other connection has committed since it last asked.
 struct OtherWriters {
-    conn: Mutex<Connection>,
-    last: Mutex<Option<i64>>,
+    /// The connection and the version it last saw, behind one lock: the
+    /// version is only meaningful next to the connection that read it.
+    watch: Mutex<(Connection, Option<i64>)>,
 }
 
 impl OtherWriters {
     fn open(path: &str) -> rusqlite::Result<Self> {
         let conn = Connection::open_with_flags(path, read_only_flags())?;
         let watcher = Self {
-            conn: Mutex::new(conn),
-            last: Mutex::new(None),
+            watch: Mutex::new((conn, None)),
         };
         watcher.changed_since_last_asked();
         Ok(watcher)
@@ -229,14 +229,12 @@ impl OtherWriters {
 
 impl ChangeProbe for OtherWriters {
     fn changed_since_last_asked(&self) -> bool {
+        let mut watch = self.watch.lock().unwrap_or_else(|p| p.into_inner());
+        let (conn, last) = &mut *watch;
         // Prepared once: a cached listing asks this on every request.
-        let version = self
-            .conn
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        let version = conn
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut statement| statement.query_row([], |row| row.get::<_, i64>(0)));
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         match version {
             Ok(version) => last.replace(version) != Some(version),
             // Busy or failing: a needless refresh rather than a missed one.
