@@ -94,17 +94,9 @@ pub struct OidcSettings {
         long,
         env = "OIDC_JWKS_URL",
         default_value = "https://www.googleapis.com/oauth2/v3/certs",
-        value_parser = http_url,
+        value_parser = catdog_core::config::http_url,
     )]
-    pub oidc_jwks_url: String,
-}
-
-fn http_url(raw: &str) -> Result<String, String> {
-    if raw.starts_with("https://") || raw.starts_with("http://") {
-        Ok(raw.to_owned())
-    } else {
-        Err("must start with https:// or http://".to_owned())
-    }
+    pub oidc_jwks_url: url::Url,
 }
 
 impl OidcSettings {
@@ -139,7 +131,7 @@ impl OidcSettings {
             required: self.require_oidc,
             audience: self.oidc_audience.clone(),
             allowed_emails,
-            jwks_url: self.oidc_jwks_url.clone(),
+            jwks_url: self.oidc_jwks_url.to_string(),
         })
     }
 }

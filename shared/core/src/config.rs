@@ -225,6 +225,16 @@ pub fn flag(raw: &str) -> Result<bool, String> {
     }
 }
 
+/// An absolute `http://` or `https://` URL with a host: how every setting
+/// that names a web address is checked (source APIs, the identity keys).
+pub fn http_url(raw: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("{raw:?} is not an http(s) URL"));
+    }
+    Ok(url)
+}
+
 fn database_url(raw: &str) -> Result<SecretString, String> {
     if ["postgres://", "postgresql://", "sqlite://"]
         .iter()

@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use super::fetch::FetchOptions;
-use catdog_core::config::MaxImageBytes;
+use catdog_core::config::{MaxImageBytes, http_url};
 use secrecy::SecretString;
 
 /// One entry of `INGEST_SOURCES`.
@@ -45,7 +45,7 @@ impl SourceSpec {
             _ => {}
         }
         if let Some(url) = entry.strip_prefix("generator:") {
-            let url = parse_http_url(url)?;
+            let url = http_url(url)?;
             return Ok(SourceSpec::Generator(url));
         }
         if let Some(path) = entry.strip_prefix("folder:") {
@@ -58,14 +58,6 @@ impl SourceSpec {
             "unknown source {entry:?}: expected thecatapi, dogceo, generator:URL or folder:PATH"
         ))
     }
-}
-
-fn parse_http_url(raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!("{raw:?} is not an http(s) URL"));
-    }
-    Ok(url)
 }
 
 /// Everything a run needs to know besides the stores and the publisher.
@@ -177,7 +169,7 @@ pub struct IngestSettings {
         long,
         env = "THECATAPI_BASE_URL",
         default_value = "https://api.thecatapi.com",
-        value_parser = parse_http_url,
+        value_parser = http_url,
     )]
     pub thecatapi_base_url: Url,
     /// API key sent as `x-api-key` to The Cat API
@@ -193,7 +185,7 @@ pub struct IngestSettings {
         long,
         env = "DOGCEO_BASE_URL",
         default_value = "https://dog.ceo",
-        value_parser = parse_http_url,
+        value_parser = http_url,
     )]
     pub dogceo_base_url: Url,
 }
