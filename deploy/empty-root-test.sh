@@ -22,7 +22,7 @@
 #     because the image would not have it;
 #   - /etc/ssl/certs/ca-certificates.crt, /etc/passwd and /etc/group with
 #     nonroot (65532), /etc/nsswitch.conf, /home/nonroot and /tmp, as distroless has;
-#   - for classify-image, /model/backbone.onnx (the model stage's output) and MODEL_DIR=/model;
+#   - for classify-image, /model/backbone.onnx and backbone-lite2.onnx (the model stage's output) and MODEL_DIR=/model;
 #   - what every container runtime provides: /proc and the standard /dev nodes.
 # Needs root (chroot, mknod, namespaces). Prints each binary's size and time to healthy.
 set -euo pipefail
@@ -161,12 +161,12 @@ make_root() {
 
   if [[ $name == classify-image ]]; then
     local model="${MODEL_DIR:-$REPO/.cache/model}"
-    if [[ ! -f "$model/backbone.onnx" ]]; then
-      log "no $model/backbone.onnx: building it with model/build.sh, as the image's model stage does"
+    if [[ ! -f "$model/backbone.onnx" || ! -f "$model/backbone-lite2.onnx" ]]; then
+      log "no backbones in $model: building them with model/build.sh, as the image's model stage does"
       MODEL_DIR="$model" model/build.sh >/dev/null
     fi
     mkdir -p "$root/model"
-    cp "$model/backbone.onnx" "$root/model/"
+    cp "$model/backbone.onnx" "$model/backbone-lite2.onnx" "$root/model/"
   fi
 }
 

@@ -2,7 +2,7 @@
 # tract against onnxruntime on the same backbone.onnx, one thread each, in the
 # same run: the classification rows of BENCHMARKS.md (MODEL.md, "Speed").
 #
-#   model/compare-speed.sh [--rounds N] [--runs N] [--profile]
+#   model/compare-speed.sh [--rounds N] [--runs N] [--profile] [--backbone FILE]
 #
 # Builds the model and the tract timing binary first (not timed), then runs
 # the engines in turns, ROUNDS times (default 3), each time loading the model
@@ -24,7 +24,9 @@
 # for a core; the CPU times (mean CPU time per inference, median over the
 # rounds) and the minimums are steadier. model_load_ms is tract's read +
 # optimise + plan, the cold start of classify-image (aim: under 500).
-# --profile adds tract's per-op profile (last round) to stderr.
+# --profile adds tract's per-op profile (last round) to stderr. --backbone
+# names the backbone in $MODEL_DIR to time: backbone.onnx (Lite0, the
+# default) or backbone-lite2.onnx; the classifier runs both per picture.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,20 +35,27 @@ cd "$ROOT"
 ROUNDS=3
 RUNS=30
 PROFILE=()
+BACKBONE=backbone.onnx
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --rounds) ROUNDS="$2"; shift 2 ;;
     --runs) RUNS="$2"; shift 2 ;;
     --profile) PROFILE=(--profile); shift ;;
-    *) echo "usage: model/compare-speed.sh [--rounds N] [--runs N] [--profile]" >&2; exit 2 ;;
+    --backbone) BACKBONE="$2"; shift 2 ;;
+    *) echo "usage: model/compare-speed.sh [--rounds N] [--runs N] [--profile] [--backbone FILE]" >&2; exit 2 ;;
   esac
 done
 
 log() { echo "model/compare-speed.sh: $*" >&2; }
 
-ONNX="$(model/build.sh)"
-PYTHON="${MODEL_VENV:-.cache/venv-model}/bin/python"
 export MODEL_DIR="${MODEL_DIR:-.cache/model}"
+model/build.sh >/dev/null
+ONNX="$MODEL_DIR/$BACKBONE"
+if [[ ! -f "$ONNX" ]]; then
+  log "$ONNX is not a backbone model/build.sh builds"
+  exit 2
+fi
+PYTHON="${MODEL_VENV:-.cache/venv-model}/bin/python"
 
 log "building the tract timing binary (cargo bench --no-run)"
 TRACT_BIN="$(
@@ -70,16 +79,16 @@ for round in $(seq 1 "$ROUNDS"); do
   log "round $round/$ROUNDS: tract"
   extra=()
   [[ $round -eq $ROUNDS ]] && extra=("${PROFILE[@]}")
-  "$TRACT_BIN" --runs "$RUNS" "${extra[@]}" | tee -a "$RESULTS" >&2
+  "$TRACT_BIN" --backbone "$BACKBONE" --runs "$RUNS" "${extra[@]}" | tee -a "$RESULTS" >&2
   log "round $round/$ROUNDS: tract's own run, without the per-node clearing (before)"
-  "$TRACT_BIN" --runs "$RUNS" --plain-run | tee -a "$RESULTS" >&2
+  "$TRACT_BIN" --backbone "$BACKBONE" --runs "$RUNS" --plain-run | tee -a "$RESULTS" >&2
   log "round $round/$ROUNDS: tract, every depthwise convolution channels-first (before)"
-  "$TRACT_BIN" --runs "$RUNS" --channels-first | tee -a "$RESULTS" >&2
+  "$TRACT_BIN" --backbone "$BACKBONE" --runs "$RUNS" --channels-first | tee -a "$RESULTS" >&2
   log "round $round/$ROUNDS: onnxruntime"
   "$PYTHON" model/ort_speed.py "$ONNX" --runs "$RUNS" | tee -a "$RESULTS" >&2
 done
 
-"$PYTHON" - "$RESULTS" "$ROUNDS" "$RUNS" <<'PY'
+BACKBONE="$BACKBONE" "$PYTHON" - "$RESULTS" "$ROUNDS" "$RUNS" <<'PY'
 import json, os, statistics, sys
 path, rounds, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 turns = [json.loads(line) for line in open(path) if line.strip()]
@@ -95,6 +104,7 @@ tract_version = next(
 )
 summary = {
     "bench": "classification",
+    "backbone": os.path.basename(os.environ["BACKBONE"]),
     "tract_ms": round(tract_ms, 2),
     "onnxruntime_ms": round(ort_ms, 2),
     "ratio": round(tract_ms / ort_ms, 2),

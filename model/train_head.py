@@ -3,18 +3,22 @@
   model/build.sh --train            # fetches the negatives, then runs this
   .cache/venv-model/bin/python model/train_head.py [--images ../shared/data/images] [--cv-repeats 5]
 
-Features are the backbone's 1280 pooled features and ImageNet logits (outputs
-of $MODEL_DIR/backbone.onnx, built by model/build.sh), computed with
-onnxruntime from pictures preprocessed exactly as MODEL.md describes and as
-the Rust classifier does. They are cached under $MODEL_DIR/features-*.npz, so
-a rerun only repeats the training.
+Features are each backbone's 1280 pooled features and ImageNet logits
+(outputs of $MODEL_DIR/backbone.onnx, EfficientNet-Lite0 at 224 px, and
+$MODEL_DIR/backbone-lite2.onnx, Lite2 at 260 px, both built by
+model/build.sh), computed with onnxruntime from pictures preprocessed exactly
+as MODEL.md describes and as the Rust classifier does. They are cached under
+$MODEL_DIR/features-NAME-*.npz (NAME lite0 or lite2), so a rerun only
+repeats the training.
 
-- Cat vs dog: an L2-regularised logistic regression (Newton's method, numpy).
+- Cat vs dog: an L2-regularised logistic regression (Newton's method, numpy)
+  on Lite2's features.
 - Neither: p(pet) = sigmoid(a * ln(pet mass) + a_bias) * sigmoid(learned score),
-  the ImageNet evidence (softmax mass of dog and domestic-cat classes) times
-  a logistic regression of cats and dogs against negatives: pictures from
-  Debian packages (model/negatives.py, model/negatives/manifest.tsv) and
-  synthetic ones (model/synthetic.py).
+  the ImageNet evidence (Lite0's softmax mass of dog and domestic-cat
+  classes) times the mean of two logistic regressions (one on each
+  backbone's features) of cats and dogs against negatives, plus an offset:
+  the negatives are pictures from Debian packages (model/negatives.py,
+  model/negatives/manifest.tsv) and synthetic ones (model/synthetic.py).
 - The yardstick is repeated 5-fold cross-validation over train+dev cats and
   dogs and all negatives (negatives from one folder of a package, or of one
   synthetic kind, stay in one fold). Its figures, with their spread over the
@@ -42,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import negatives  # noqa: E402
 import synthetic  # noqa: E402
 
-HEAD_VERSION = "catdog-head-2"
+HEAD_VERSION = "catdog-head-3"
 # Cats and dogs that cross-validation may call other, at most (issue 14 aims at 0.5%).
 TARGET_PETS_OTHER = 0.004
 # The ImageNet evidence: its threshold is this quantile of the cats' and dogs'
@@ -54,9 +58,9 @@ MODEL_DIR = ROOT / os.environ.get("MODEL_DIR", ".cache/model")
 HEAD_JSON = ROOT / "model" / "head.json"
 
 # Preprocessing (kept in step with shared/model and MODEL.md). The crop is
-# the backbone's input side (224 for Lite0, 240 for Lite1), read from the
+# the backbone's input side (224 for Lite0, 260 for Lite2), read from the
 # ONNX model by set_input_side(); the shorter side is resized to 8/7 of it
-# (256 for 224, 274 for 240), the centre crop ImageNet models are trained for.
+# (256 for 224, 297 for 260), the centre crop ImageNet models are trained for.
 MAX_ASPECT_RATIO = 4
 CROP = 224
 RESIZE_SHORTER_SIDE = 256
@@ -357,6 +361,178 @@ def show(figures: dict) -> str:
     return "  ".join(f"{k} {m * 100:.2f}%±{s * 100:.2f}" for k, (m, s, _, _) in figures.items())
 
 
+# The backbones the head reads, in the order head.json lists them (and Rust
+# runs them). MODEL.md, "Two backbones", says why these two and why so.
+BACKBONES = (("lite0", "backbone.onnx"), ("lite2", "backbone-lite2.onnx"))
+MASS_BACKBONE = 0  # whose ImageNet softmax gives the pet mass
+CATDOG_BACKBONE = 1  # whose features decide cat against dog
+EXPLAIN_BACKBONE = 0  # whose ImageNet classes Rust shows as the breed and the reasons
+FEATURE_LEN = 1280
+
+
+def load_backbone(name: str, onnx: Path, images: Path) -> dict:
+    """One backbone's features and logits of every picture the head is trained or checked on.
+
+    Cached beside the backbone as features-NAME-*.npz (see extract). Sets the
+    preprocessing's input side (set_input_side) to the backbone's.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1  # the machines are shared: one core
+    session = ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
+    digest = file_digest(onnx)
+    set_input_side(int(session.get_inputs()[0].shape[-1]))
+    print(f"{name} ({onnx.name}): input {CROP}x{CROP}, shorter side resized to {RESIZE_SHORTER_SIDE}")
+    out = {"name": name, "file": onnx.name, "graph": session.get_modelmeta().graph_name,
+           "input_side": CROP, "preprocess": preprocess_version(), "data": {}}
+
+    def cache(what: str) -> Path:
+        return onnx.parent / f"features-{name}-{what}.npz"
+
+    for split in ("train", "dev"):
+        for label in ("cat", "dog", "other"):
+            paths = list_images(images / split / label)
+            if paths:
+                features = extract(session, [(p.name, p) for p in paths], cache(f"{split}-{label}"), digest)
+                out["data"][(split, label)] = (paths, features)
+    rows = negatives.read_manifest()
+    items = [(f"{r['package']}/{r['member']}/{r['transform']}", (lambda r=r: negatives.load(r))) for r in rows]
+    collected = extract(session, items, cache("negatives"), digest)
+    synth = list(synthetic.pictures())
+    synth_feats = extract(session, [(f"synthetic-{i}-{kd}", (lambda im=im: im)) for i, (kd, im) in enumerate(synth)],
+                          cache("synthetic"), digest)
+    out["negs"] = cat(collected, synth_feats)
+    # Rows that share a source share a fold: a folder of a package (so a Tux
+    # Paint stamp and its silhouette go together), or a kind of synthetic picture.
+    out["neg_groups"] = np.array([negative_group(r) for r in rows] + [f"synthetic/{kd}" for kd, _ in synth])
+    out["neg_kinds"] = np.array([r["kind"] for r in rows]
+                                + [f"synthetic-{'silhouette' if kd == 'silhouette' else 'texture'}" for kd, _ in synth])
+    return out
+
+
+def pets_of(b: dict, splits) -> tuple[dict, np.ndarray]:
+    """Features of the cats and dogs of `splits`, and 1 for each dog."""
+    keys = [(s, lb) for s in splits for lb in ("cat", "dog")]
+    y = np.concatenate([np.full(len(b["data"][k][0]), k[1] == "dog", dtype=float) for k in keys])
+    return cat(*(b["data"][k][1] for k in keys)), y
+
+
+def combine(per_backbone: list, catdog: int, neither: list[int]) -> list:
+    """Out-of-fold logits of one arrangement, from cross_validate's per backbone.
+
+    p(dog) comes from backbone `catdog`; the learned pet-vs-neither logit is
+    the mean of the `neither` backbones' (their folds are the same: same seeds).
+    """
+    return [(repeat[catdog][0],
+             np.mean([repeat[k][1] for k in neither], axis=0),
+             np.mean([repeat[k][2] for k in neither], axis=0))
+            for repeat in zip(*per_backbone)]
+
+
+def choose_rule(runs, y_dog: np.ndarray, neg_kinds: np.ndarray, ln_m_pets: np.ndarray, ln_m_negs: np.ndarray,
+                threshold: float, label: str = "") -> tuple[float, tuple[float, float, float], dict]:
+    """The neither rule (mass weight, mass bias, offset) for out-of-fold logits, with its CV figures.
+
+    For each mass weight, the offset added to the learned logit is the
+    smallest (so the most negatives refused) whose pets-called-other rate,
+    averaged over the repeats, is at most TARGET_PETS_OTHER. Of those, the
+    one with the highest cats-and-dogs-right plus negatives-refused wins;
+    returned with that score.
+    """
+    best = None
+    for a in MASS_WEIGHTS:
+        for off in np.arange(-2, 10.01, 0.1):
+            rule = (a, -a * np.log(threshold), float(round(off, 2)))
+            fig = cv_figures(runs, y_dog, neg_kinds, rule, ln_m_pets, ln_m_negs)
+            if fig["pets_called_other"][0] <= TARGET_PETS_OTHER:
+                break
+        print(f"{label}mass weight {a:g}, offset {rule[2]:+.2f}: {show(fig)}")
+        for other in (-1, -0.5, 0.5, 1):
+            near = (a, rule[1], round(rule[2] + other, 2))
+            print(f"    (offset {near[2]:+.2f}: {show(cv_figures(runs, y_dog, neg_kinds, near, ln_m_pets, ln_m_negs))})")
+        score = fig["cat_dog_accuracy"][0] + fig["negatives_refused"][0]
+        if best is None or score > best[0]:
+            best = (score, rule, fig)
+    return best
+
+
+def rounded(values) -> list[float]:
+    return [float(f"{v:.7g}") for v in values]
+
+
+def fit_head(backbones: list[dict], splits, l2_catdog: float, l2_neither: float, rule: tuple[float, float, float],
+             threshold: float, catdog: int = CATDOG_BACKBONE, neither: list[int] | None = None,
+             mass: int = MASS_BACKBONE) -> dict:
+    """The head, in model/head.json's format, fitted on the cats and dogs of `splits` and all negatives.
+
+    The learned pet-vs-neither logit is the mean of one logistic regression
+    per backbone in `neither` (default: every backbone) plus the rule's
+    offset. The mean, the offset and the standardisation are folded into the
+    written weights and bias, so Rust computes Σₖ weights[k] · featuresₖ + bias;
+    a backbone outside `neither` gets zero weights.
+    """
+    neither = list(range(len(backbones))) if neither is None else neither
+    a, a_bias, offset = rule
+    f64 = lambda x: x.astype(np.float64)  # noqa: E731
+    pets, y = pets_of(backbones[catdog], splits)
+    catdog_lr = Standardized(f64(pets["features"]), y, l2_catdog)
+    weights = [np.zeros(FEATURE_LEN) for _ in backbones]
+    bias = offset
+    for k in neither:
+        b = backbones[k]
+        xn = np.vstack([f64(pets_of(b, splits)[0]["features"]), f64(b["negs"]["features"])])
+        yn = np.concatenate([np.ones(len(y)), np.zeros(len(b["negs"]["features"]))])
+        lr = Standardized(xn, yn, l2_neither)
+        weights[k] = lr.weights / len(neither)
+        bias += lr.bias / len(neither)
+    names = [backbones[k]["name"] for k in neither]
+    return {
+        "version": HEAD_VERSION,
+        "description": f"p(dog | pet) = sigmoid(catdog.weights . features of {backbones[catdog]['name']} + catdog.bias); "
+                       f"p(pet) = sigmoid(mass_weight * ln(pet mass of {backbones[mass]['name']}'s ImageNet softmax) + mass_bias)"
+                       " * sigmoid(sum over backbones k of neither.weights[k] . features k + neither.bias), the second"
+                       f" factor being the mean of the pet-vs-neither logistic regressions on {' and '.join(names)} plus"
+                       " the offset; cat = p(pet)(1 - p(dog | pet)), dog = p(pet) p(dog | pet), other = 1 - p(pet).",
+        "preprocess": ", ".join(b["preprocess"] for b in backbones),
+        "backbones": [{"name": b["name"], "file": b["file"], "input_side": b["input_side"], "feature_len": FEATURE_LEN}
+                      for b in backbones],
+        "positive_class": "dog",
+        "catdog": {"backbone": catdog, "l2": l2_catdog, "weights": rounded(catdog_lr.weights),
+                   "bias": float(f"{catdog_lr.bias:.7g}")},
+        "neither": {
+            "rule": "p(pet) is the ImageNet evidence times a learned pet-vs-neither score. The evidence: the pet "
+                    "mass is the mass_backbone's ImageNet softmax summed over the dog and domestic-cat classes, and "
+                    "mass_bias = -mass_weight * ln(mass_threshold). The learned score: the mean of one L2 logistic "
+                    f"regression per backbone ({', '.join(names)}) of cats and dogs against negatives, plus the offset "
+                    "chosen by cross-validation; mean and offset are folded into weights and bias.",
+            "dog_classes": [DOG_CLASSES.start, DOG_CLASSES.stop - 1],
+            "cat_classes": [CAT_CLASSES.start, CAT_CLASSES.stop - 1],
+            "mass_backbone": mass,
+            "mass_threshold": float(f"{threshold:.6g}"),
+            "mass_weight": a,
+            "mass_bias": float(f"{a_bias:.7g}"),
+            "l2": l2_neither,
+            "offset": offset,
+            "weights": [rounded(w) for w in weights],
+            "bias": float(f"{bias:.7g}"),
+        },
+        "explain_backbone": EXPLAIN_BACKBONE,
+    }
+
+
+def apply_head(head: dict, per_backbone: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """The decision (0 cat, 1 dog, 2 other) and p(pet) of a written head, as shared/model/src/head.rs computes them.
+
+    `per_backbone` holds the features and logits of the same pictures from
+    each backbone, in head["backbones"] order.
+    """
+    f = [d["features"].astype(np.float64) for d in per_backbone]
+    n, c = head["neither"], head["catdog"]
+    learned = sum(fk @ np.array(wk) for fk, wk in zip(f, n["weights"])) + n["bias"]
+    pp = p_pet(n["mass_weight"], n["mass_bias"], ln_mass(per_backbone[n["mass_backbone"]]), learned)
+    p_dog = sigmoid(f[c["backbone"]] @ np.array(c["weights"]) + c["bias"])
+    return decide(pp, p_dog), pp
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=Path, default=ROOT / ".." / "shared" / "data" / "images")
@@ -366,76 +542,45 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="cross-validate only")
     args = parser.parse_args()
 
-    backbone = MODEL_DIR / "backbone.onnx"
-    if not backbone.exists():
-        print(f"{backbone} is missing: run model/build.sh first", file=sys.stderr)
-        return 1
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1  # the machines are shared: one core
-    session = ort.InferenceSession(str(backbone), options, providers=["CPUExecutionProvider"])
-    backbone_digest = file_digest(backbone)
-    set_input_side(int(session.get_inputs()[0].shape[-1]))
-    print(f"backbone input {CROP}x{CROP}, shorter side resized to {RESIZE_SHORTER_SIDE}")
-
-    data = {}
-    for split in ("train", "dev"):
-        for label in ("cat", "dog", "other"):
-            paths = list_images(args.images / split / label)
-            if paths:
-                cache = MODEL_DIR / f"features-{split}-{label}.npz"
-                data[(split, label)] = (paths, extract(session, [(p.name, p) for p in paths], cache, backbone_digest))
-
-    rows = negatives.read_manifest()
-    items = [(f"{r['package']}/{r['member']}/{r['transform']}", (lambda r=r: negatives.load(r))) for r in rows]
-    collected = extract(session, items, MODEL_DIR / "features-negatives.npz", backbone_digest)
-    synth = list(synthetic.pictures())
-    synth_feats = extract(session, [(f"synthetic-{i}-{kd}", (lambda im=im: im)) for i, (kd, im) in enumerate(synth)],
-                          MODEL_DIR / "features-synthetic.npz", backbone_digest)
-    negs = cat(collected, synth_feats)
-    # Rows that share a source share a fold: a folder of a package (so a Tux
-    # Paint stamp and its silhouette go together), or a kind of synthetic picture.
-    neg_groups = np.array([negative_group(r) for r in rows] + [f"synthetic/{kd}" for kd, _ in synth])
-    neg_kinds = np.array([r["kind"] for r in rows] + [f"synthetic-{'silhouette' if kd == 'silhouette' else 'texture'}" for kd, _ in synth])
-
-    def pets_of(splits):
-        parts = [data[(s, lb)][1] for s in splits for lb in ("cat", "dog")]
-        y = np.concatenate([np.full(len(data[(s, lb)][0]), lb == "dog", dtype=float) for s in splits for lb in ("cat", "dog")])
-        return cat(*parts), y
+    for _, file in BACKBONES:
+        if not (MODEL_DIR / file).exists():
+            print(f"{MODEL_DIR / file} is missing: run model/build.sh first", file=sys.stderr)
+            return 1
+    backbones = [load_backbone(name, MODEL_DIR / file, args.images) for name, file in BACKBONES]
+    base = backbones[MASS_BACKBONE]
+    for b in backbones:
+        assert np.array_equal(b["neg_groups"], base["neg_groups"]), "every backbone sees the same negatives"
+    neg_groups, neg_kinds = base["neg_groups"], base["neg_kinds"]
 
     # The yardstick: repeated 5-fold cross-validation over train+dev cats and
     # dogs and all negatives (dev/other, the scikit-image samples, is kept
     # for judging and never trained on).
-    pets_all, y_all = pets_of(("train", "dev"))
+    pets_all = [pets_of(b, ("train", "dev"))[0] for b in backbones]
+    y_all = pets_of(base, ("train", "dev"))[1]
     print(f"cross-validation: {len(y_all)} cats and dogs, {len(neg_groups)} negatives in {len(set(neg_groups))} groups")
-    ln_m_pets, ln_m_negs = ln_mass(pets_all), ln_mass(negs)
+    ln_m_pets, ln_m_negs = ln_mass(pets_all[MASS_BACKBONE]), ln_mass(base["negs"])
     # The ImageNet evidence's threshold: the pet mass below which only
     # MASS_QUANTILE of the train+dev cats and dogs lie.
     threshold = float(np.quantile(np.exp(ln_m_pets), MASS_QUANTILE))
-    print(f"pet-mass threshold {threshold:.4f} ({MASS_QUANTILE:.1%} of cats and dogs below it)")
+    print(f"pet-mass threshold {threshold:.4f} ({MASS_QUANTILE:.1%} of cats and dogs below it, {base['name']})")
     best = None
     for l2c in args.l2_catdog:
         for l2n in args.l2_neither:
-            runs = cross_validate(pets_all, y_all, negs, neg_groups, l2c, l2n, args.cv_repeats)
-            for a in MASS_WEIGHTS:
-                # The offset added to the learned logit: the smallest (so the
-                # most negatives refused) whose pets-called-other rate,
-                # averaged over the repeats, is at most TARGET_PETS_OTHER.
-                for off in np.arange(-2, 10.01, 0.1):
-                    rule = (a, -a * np.log(threshold), float(round(off, 2)))
-                    fig = cv_figures(runs, y_all, neg_kinds, rule, ln_m_pets, ln_m_negs)
-                    if fig["pets_called_other"][0] <= TARGET_PETS_OTHER:
-                        break
-                print(f"l2 cat/dog {l2c:g}, l2 neither {l2n:g}, mass weight {a:g}, offset {rule[2]:+.2f}: {show(fig)}")
-                for other in (-1, -0.5, 0.5, 1):
-                    near = (a, rule[1], round(rule[2] + other, 2))
-                    print(f"    (offset {near[2]:+.2f}: {show(cv_figures(runs, y_all, neg_kinds, near, ln_m_pets, ln_m_negs))})")
-                score = fig["cat_dog_accuracy"][0] + fig["negatives_refused"][0]
-                if best is None or score > best[0]:
-                    best = (score, l2c, l2n, rule, fig)
+            per_backbone = [cross_validate(p, y_all, b["negs"], neg_groups, l2c, l2n, args.cv_repeats)
+                            for p, b in zip(pets_all, backbones)]
+            runs = combine(per_backbone, CATDOG_BACKBONE, list(range(len(backbones))))
+            score, rule, fig = choose_rule(runs, y_all, neg_kinds, ln_m_pets, ln_m_negs, threshold,
+                                           f"l2 cat/dog {l2c:g}, l2 neither {l2n:g}, ")
+            if best is None or score > best[0]:
+                best = (score, l2c, l2n, rule, fig)
     _, l2c, l2n, rule, fig = best
     a, a_bias, offset = rule
     print(f"chosen: l2 cat/dog {l2c:g}, l2 neither {l2n:g}, mass weight {a:g}, offset {offset:+.2f}")
-    report = {"l2_catdog": l2c, "l2_neither": l2n, "mass_threshold": threshold, "mass_weight": a, "offset": offset,
+    for k, (m, sd, lo, hi) in fig.items():
+        print(f"  {k:32s} {m * 100:6.2f}% ± {sd * 100:.2f}  ({lo * 100:.2f}-{hi * 100:.2f})")
+    report = {"backbones": [b["name"] for b in backbones], "catdog_backbone": CATDOG_BACKBONE,
+              "mass_backbone": MASS_BACKBONE, "l2_catdog": l2c, "l2_neither": l2n,
+              "mass_threshold": threshold, "mass_weight": a, "offset": offset,
               "repeats": args.cv_repeats, "folds": 5,
               "pets": int(len(y_all)), "negatives": int(len(neg_groups)), "figures": fig}
     (MODEL_DIR / "cv-report.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -444,36 +589,7 @@ def main() -> int:
 
     # The committed head is trained on train/ only (dev stays a check) and
     # all negatives.
-    pets_train, y_train = pets_of(("train",))
-    catdog = Standardized(pets_train["features"].astype(np.float64), y_train, l2c)
-    xn = np.vstack([pets_train["features"], negs["features"]]).astype(np.float64)
-    yn = np.concatenate([np.ones(len(y_train)), np.zeros(len(neg_groups))])
-    neither = Standardized(xn, yn, l2n)
-
-    head = {
-        "version": HEAD_VERSION,
-        "description": f"logistic regressions on {session.get_modelmeta().graph_name} pooled features: p(dog | pet) = sigmoid(weights . features + bias); "
-                       "p(pet) = sigmoid(neither.mass_weight * ln(pet mass) + neither.mass_bias) * sigmoid(neither.weights . features + neither.bias)",
-        "preprocess": preprocess_version(),
-        "input_side": CROP,
-        "feature_len": int(len(catdog.weights)),
-        "positive_class": "dog",
-        "l2": l2c,
-        "weights": [float(f"{v:.7g}") for v in catdog.weights],
-        "bias": float(f"{catdog.bias:.7g}"),
-        "neither": {
-            "rule": "p(pet) is the ImageNet evidence times a learned pet-vs-neither score; the pet mass is the ImageNet softmax summed over dog and domestic-cat classes",
-            "dog_classes": [DOG_CLASSES.start, DOG_CLASSES.stop - 1],
-            "cat_classes": [CAT_CLASSES.start, CAT_CLASSES.stop - 1],
-            "l2": l2n,
-            "mass_threshold": float(f"{threshold:.6g}"),
-            "offset": offset,
-            "mass_weight": a,
-            "mass_bias": float(f"{a_bias:.7g}"),
-            "weights": [float(f"{v:.7g}") for v in neither.weights],
-            "bias": float(f"{neither.bias + offset:.7g}"),
-        },
-    }
+    head = fit_head(backbones, ("train",), l2c, l2n, rule, threshold)
     HEAD_JSON.write_text(json.dumps(head, indent=1) + "\n")
     print(f"wrote {HEAD_JSON.relative_to(ROOT)}")
 
@@ -481,26 +597,20 @@ def main() -> int:
     # exactly as Rust does (shared/model/src/head.rs).
     labels = ("cat", "dog", "other")
     confusion = {t: {p: 0 for p in labels} for t in labels}
-    for (split, truth), (paths, d) in data.items():
+    for (split, truth), (paths, _) in base["data"].items():
         if split != "dev":
             continue
-        pred = apply_head(head, d)
-        for path, pr in zip(paths, pred):
+        pred, pp = apply_head(head, [b["data"][(split, truth)][1] for b in backbones])
+        for path, pr, pet in zip(paths, pred, pp):
             confusion[truth][labels[pr]] += 1
             if labels[pr] != truth:
-                print(f"  dev miss: {truth}/{path.name} -> {labels[pr]}")
+                print(f"  dev miss: {truth}/{path.name} -> {labels[pr]} (p(pet) {pet:.3f})")
+            elif truth == "other":
+                print(f"  dev/other/{path.name}: p(pet) {pet:.3f}")
     print("dev confusion (rows truth, columns predicted):", json.dumps(confusion))
-    neg_pred = apply_head(head, negs)
+    neg_pred, _ = apply_head(head, [b["negs"] for b in backbones])
     print(f"training negatives called cat or dog: {int(np.sum(neg_pred != 2))} of {len(neg_pred)}")
     return 0
-
-
-def apply_head(head: dict, d: dict) -> np.ndarray:
-    f = d["features"].astype(np.float64)
-    n = head["neither"]
-    pp = p_pet(n["mass_weight"], n["mass_bias"], ln_mass(d), f @ np.array(n["weights"]) + n["bias"])
-    p_dog = sigmoid(f @ np.array(head["weights"]) + head["bias"])
-    return decide(pp, p_dog)
 
 
 if __name__ == "__main__":

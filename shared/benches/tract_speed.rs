@@ -2,12 +2,12 @@
 //! which runs onnxruntime on the same `backbone.onnx` in the same run.
 //!
 //!   cargo bench -p catdog --bench tract_speed -- [--runs N] [--warmup N]
-//!       [--profile] [--channels-first] [--plain-run]
+//!       [--profile] [--channels-first] [--plain-run] [--backbone FILE]
 //!
 //! Prints one JSON line on stdout:
-//! `{"engine":"tract","load_ms":…,"median_ms":…,"cpu_ms":…,"times_ms":[…]}`,
-//! where `load_ms` is read + optimise + plan (the cold start of
-//! classify-image), the times are single inferences on the reference "ramp"
+//! `{"engine":"tract","backbone":"backbone.onnx","load_ms":…,"median_ms":…,"cpu_ms":…,"times_ms":[…]}`,
+//! where `load_ms` is the whole classifier's read + optimise + plan, every
+//! backbone (the cold start of classify-image), the times are single inferences on the reference "ramp"
 //! input (the one model/check_export.py uses; the cost does not depend on
 //! the pixels) and `cpu_ms` is the mean CPU time of one of them.
 //! With `--profile`, also prints to stderr where the time goes, per kind of
@@ -16,7 +16,9 @@
 //! convolution instead of the classifier's (engine "tract-channels-first"),
 //! to show what that choice gains. With `--plain-run`, runs the plan as
 //! tract's `run` does, without the classifier's per-node clearing of the
-//! wide-vector state (engine "tract-plain-run").
+//! wide-vector state (engine "tract-plain-run"). `--backbone` names the
+//! file in `MODEL_DIR` to time (default `backbone.onnx`, Lite0;
+//! `backbone-lite2.onnx` is the classifier's other one).
 
 use std::cmp::Reverse;
 use std::collections::BTreeMap;
@@ -35,6 +37,7 @@ struct Options {
     profile: bool,
     layout: DepthwiseLayout,
     plain_run: bool,
+    backbone: String,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -44,6 +47,7 @@ fn parse_options() -> Result<Options, String> {
         profile: false,
         layout: DepthwiseLayout::Mixed,
         plain_run: false,
+        backbone: BACKBONE_FILE.to_owned(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -58,6 +62,9 @@ fn parse_options() -> Result<Options, String> {
             "--profile" => options.profile = true,
             "--channels-first" => options.layout = DepthwiseLayout::ChannelsFirst,
             "--plain-run" => options.plain_run = true,
+            "--backbone" => {
+                options.backbone = args.next().ok_or("--backbone needs a file name")?;
+            }
             // cargo bench passes --bench; criterion-style filters are ignored.
             _ => {}
         }
@@ -119,7 +126,7 @@ fn main() -> anyhow::Result<()> {
     let load = started.elapsed();
     drop(classifier);
 
-    let optimized = OptimizedBackbone::load_with(&dir.join(BACKBONE_FILE), options.layout)?;
+    let optimized = OptimizedBackbone::load_with(&dir.join(&options.backbone), options.layout)?;
     let side = optimized.geometry.side;
     let input =
         ModelInput::from_chw(ramp(side), side).ok_or(anyhow::anyhow!("ramp has the wrong size"))?;
@@ -152,6 +159,7 @@ fn main() -> anyhow::Result<()> {
     };
     let summary = serde_json::json!({
         "engine": engine,
+        "backbone": options.backbone,
         "load_ms": (ms(load) * 10.0).round() / 10.0,
         "median_ms": (median(&times) * 100.0).round() / 100.0,
         "cpu_ms": cpu_ms.map(|c| (c * 100.0).round() / 100.0),

@@ -441,7 +441,8 @@ fn the_exported_backbone_gives_the_reference_logits_through_tract() {
         serde_json::from_slice(&std::fs::read(&path).expect("reference logits")).unwrap();
     for name in ["zeros", "ramp"] {
         let output = classifier()
-            .backbone_output(&reference_input(name))
+            .backbone_output("lite0", &reference_input(name))
+            .expect("the head reads Lite0")
             .unwrap();
         let expected: Vec<f64> = serde_json::from_value(reference[name]["logits"].clone()).unwrap();
         assert_eq!(output.logits.len(), expected.len());

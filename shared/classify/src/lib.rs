@@ -31,7 +31,7 @@ pub use relabel::{RELABEL_ROUTE, RelabelRequest, RelabelResponse};
 /// adds `MAX_IMAGE_BYTES`, which ingestion reads too).
 #[derive(Clone, Debug, clap::Args)]
 pub struct ClassifySettings {
-    /// folder holding `backbone.onnx` (built by `model/build.sh`)
+    /// folder holding `backbone.onnx` and `backbone-lite2.onnx` (built by `model/build.sh`)
     #[arg(long, env = "MODEL_DIR", default_value = catdog_model::DEFAULT_MODEL_DIR)]
     pub model_dir: PathBuf,
     /// largest picture accepted, in pixels, checked before decoding

@@ -1,4 +1,4 @@
-//! The EfficientNet-Lite backbone (Lite0 as served), run with tract.
+//! The EfficientNet-Lite backbones (Lite0 and Lite2 as served), run with tract.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,9 +1,10 @@
 //! Deciding whether a picture shows a cat, a dog or neither, and making its
 //! thumbnail on the way.
 //!
-//! The model is EfficientNet-Lite0 (ImageNet) exported to ONNX by
-//! model/build.sh into `MODEL_DIR` (default `.cache/model`), run with tract,
-//! followed by the small head in model/head.json. MODEL.md describes both.
+//! The model is two ImageNet backbones, EfficientNet-Lite0 and Lite2, exported
+//! to ONNX by model/build.sh into `MODEL_DIR` (default `.cache/model`) and run
+//! with tract, followed by the small head in model/head.json, which names
+//! them. MODEL.md describes all three.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,7 +33,7 @@ pub use decode::{
     DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DecodeError, DecodeLimits, DecodedImage,
     SupportedFormat, decode,
 };
-pub use head::Scores;
+pub use head::{BackboneSpec, Scores};
 pub use preprocess::{InputGeometry, ModelInput, preprocess};
 pub use thumbnail::{RenderedThumbnail, THUMBNAIL_LONG_SIDE, ThumbnailError};
 
@@ -108,38 +109,52 @@ pub struct Analysis {
     pub thumbnail: RenderedThumbnail,
 }
 
+/// One picture, preprocessed for each backbone the head reads (in the head's
+/// order).
+#[derive(Clone, Debug)]
+pub struct ClassifierInput(Vec<ModelInput>);
+
 /// The loaded model. Load it once per process and share it: every method
 /// takes `&self` and it is `Send + Sync`.
 pub struct Classifier {
-    backbone: Backbone,
+    /// In the head's `backbones` order.
+    backbones: Vec<Backbone>,
     head: Head,
     model_version: String,
 }
 
 impl Classifier {
-    /// Loads `model_dir/backbone.onnx` and the committed head, and optimises
-    /// the backbone for one picture at a time.
+    /// Loads every backbone the committed head names from `model_dir`
+    /// (`backbone.onnx` and `backbone-lite2.onnx`) and optimises each for one
+    /// picture at a time.
     pub fn load(model_dir: &Path) -> Result<Self, ModelError> {
-        let backbone_path = model_dir.join(BACKBONE_FILE);
-        let backbone = Backbone::load(&backbone_path)?;
         let head = Head::committed()?;
-        let side = backbone.geometry().side;
-        if head.input_side != side {
-            // A backbone built for another head (an older model/build.sh
-            // run) would give features the head's weights do not fit.
-            return Err(ModelError::Head(format!(
-                "trained on {0}×{0} inputs, but {1} reads {side}×{side}: run model/build.sh",
-                head.input_side,
-                backbone_path.display()
-            )));
+        let mut backbones = Vec::with_capacity(head.backbones.len());
+        let mut digest = Sha256::new();
+        for spec in &head.backbones {
+            let path = model_dir.join(&spec.file);
+            let backbone = Backbone::load(&path)?;
+            let side = backbone.geometry().side;
+            if side != spec.input_side {
+                // A backbone built for another head (an older model/build.sh
+                // run) would give features the head's weights do not fit.
+                return Err(ModelError::Head(format!(
+                    "{} was trained on {1}×{1} inputs, but {2} reads {side}×{side}: run model/build.sh",
+                    spec.name,
+                    spec.input_side,
+                    path.display()
+                )));
+            }
+            let bytes = std::fs::read(&path).map_err(|source| ModelError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            digest.update(&bytes);
+            backbones.push(backbone);
         }
-        let backbone_bytes = std::fs::read(&backbone_path).map_err(|source| ModelError::Read {
-            path: backbone_path.clone(),
-            source,
-        })?;
-        let model_version = model_version(&head.version, &backbone_bytes, head::HEAD_JSON);
+        let model_version = model_version(&head.version, digest, head::HEAD_JSON);
         Ok(Self {
-            backbone,
+            backbones,
             head,
             model_version,
         })
@@ -147,6 +162,11 @@ impl Classifier {
 
     pub fn model_version(&self) -> &str {
         &self.model_version
+    }
+
+    /// The backbones the head reads, in its order.
+    pub fn backbones(&self) -> &[BackboneSpec] {
+        &self.head.backbones
     }
 
     /// Decodes, classifies and makes the thumbnail, from one decode.
@@ -167,18 +187,28 @@ impl Classifier {
         self.classify_input(&self.preprocess(&picture.pixels))
     }
 
-    /// The backbone's input for an upright RGB picture.
-    pub fn preprocess(&self, pixels: &image::RgbImage) -> ModelInput {
-        preprocess(pixels, self.backbone.geometry())
+    /// Every backbone's input for an upright RGB picture.
+    pub fn preprocess(&self, pixels: &image::RgbImage) -> ClassifierInput {
+        ClassifierInput(
+            self.backbones
+                .iter()
+                .map(|b| preprocess(pixels, b.geometry()))
+                .collect(),
+        )
     }
 
     /// Inference and head alone, on an already preprocessed picture.
-    pub fn classify_input(&self, input: &ModelInput) -> Result<Classification, ModelError> {
-        let output = self.backbone.run(input)?;
-        let scores = self.head.scores(&output);
+    pub fn classify_input(&self, input: &ClassifierInput) -> Result<Classification, ModelError> {
+        let outputs = self
+            .backbones
+            .iter()
+            .zip(&input.0)
+            .map(|(backbone, input)| backbone.run(input))
+            .collect::<Result<Vec<_>, _>>()?;
+        let scores = self.head.scores(&outputs);
         let category = scores.best();
         let (breed, why) = explain::explain(
-            &output.logits,
+            &outputs[self.head.explain_backbone].logits,
             category,
             &self.head.dog_classes,
             &self.head.cat_classes,
@@ -193,17 +223,23 @@ impl Classifier {
         })
     }
 
-    /// The backbone's raw output (ImageNet logits and pooled features).
-    pub fn backbone_output(&self, input: &ModelInput) -> Result<BackboneOutput, ModelError> {
-        self.backbone.run(input)
+    /// The raw output (ImageNet logits and pooled features) of the backbone
+    /// named `name` ("lite0"), on an input of its side; `None` when the head
+    /// reads no backbone of that name.
+    pub fn backbone_output(
+        &self,
+        name: &str,
+        input: &ModelInput,
+    ) -> Option<Result<BackboneOutput, ModelError>> {
+        let index = self.head.backbones.iter().position(|b| b.name == name)?;
+        Some(self.backbones[index].run(input))
     }
 }
 
-/// `<head version>+<first 16 hex digits of sha256(backbone.onnx ‖ head.json)>`:
-/// changes whenever either file does, so stored results say which model made them.
-fn model_version(head_version: &str, backbone: &[u8], head_json: &str) -> String {
-    let mut digest = Sha256::new();
-    digest.update(backbone);
+/// `<head version>+<first 16 hex digits of sha256(backbones ‖ head.json)>`,
+/// `digest` having taken every backbone file in the head's order: changes
+/// whenever any file does, so stored results say which model made them.
+fn model_version(head_version: &str, mut digest: Sha256, head_json: &str) -> String {
     digest.update(head_json.as_bytes());
     let hex = hex::encode(digest.finalize());
     format!("{head_version}+{}", &hex[..16])

@@ -2,7 +2,7 @@
 //!
 //! This must match what the head was trained with (model/train_head.py and
 //! MODEL.md): shorter side to 8/7 of the backbone's input side with a
-//! triangle (bilinear) filter (256 for Lite0's 224, 274 for Lite1's 240), the
+//! triangle (bilinear) filter (256 for Lite0's 224, 297 for Lite2's 260), the
 //! centre square the backbone reads, channels first, each value scaled to
 //! (x/255 − 0.5)/0.5.
 
@@ -19,8 +19,7 @@ pub struct InputGeometry {
 }
 
 impl InputGeometry {
-    /// What the served backbone, EfficientNet-Lite0, reads (and what the
-    /// reference logits are for).
+    /// What EfficientNet-Lite0 reads (and what the reference logits are for).
     pub const LITE0: Self = Self::for_side(224);
 
     /// The usual ImageNet centre crop: the shorter side becomes 8/7 of the
@@ -114,6 +113,7 @@ mod tests {
     fn the_shorter_side_becomes_8_7_of_the_input_and_the_aspect_ratio_is_kept() {
         assert_eq!(InputGeometry::LITE0.resize_shorter_side, 256);
         assert_eq!(InputGeometry::for_side(240).resize_shorter_side, 274);
+        assert_eq!(InputGeometry::for_side(260).resize_shorter_side, 297);
         assert_eq!(resized_size(500, 375, 256), (341, 256));
         assert_eq!(resized_size(375, 500, 256), (256, 341));
         assert_eq!(resized_size(500, 375, 274), (365, 274));

@@ -1,7 +1,7 @@
 //! The repository's classifier model and the team's dev photos, for suites
 //! that classify for real. The model is loaded once per test binary.
 //!
-//! Needs `.cache/model/backbone.onnx` (or `MODEL_DIR`): build it with
+//! Needs `.cache/model/backbone.onnx` and `backbone-lite2.onnx` (or `MODEL_DIR`): build them with
 //! model/build.sh.
 
 use std::path::{Path, PathBuf};
