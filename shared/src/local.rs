@@ -323,14 +323,20 @@ pub async fn run(options: LocalOptions) -> Result<(), StartupError> {
     };
     let ingest_interval = api.ingest_interval;
     let admin_token_set = admin_token.is_some();
-    let routes = catdog_api::router(catdog_api::ApiState::new(Arc::clone(&backends.store), api))
+    let api = catdog_api::ApiState::new(Arc::clone(&backends.store), api);
+    let listing_lane = Arc::new(catdog_api::CachedListingLane::new(api.clone()));
+    let routes = catdog_api::router(api)
         .merge(loopback_only(pipeline.routes, admin_token))
         .merge(catdog_server::http::health_routes(Arc::clone(
             &backends.store,
         )))
         .merge(media_routes(Arc::clone(&backends.objects)))
         .merge(page_routes(web_dir, page));
-    let app = catdog_server::http::with_common_layers(routes, REQUEST_TIMEOUT);
+    // Kept first pages are answered in front of all of it, as list-images does.
+    let app = catdog_server::http::App::with_fast_lane(
+        catdog_server::http::with_common_layers(routes, REQUEST_TIMEOUT),
+        listing_lane,
+    );
     let listener = catdog_server::http::bind_to(SocketAddr::new(host, common.port)).await?;
     let addr = listener.local_addr()?;
     if !host.is_loopback() {

@@ -12,6 +12,7 @@ mod hostile_http;
 mod hostile_pictures;
 mod ingest_fetch;
 mod ingest_run;
+mod listing_fast_lane;
 mod listing_freshness;
 mod object_store;
 mod oidc;

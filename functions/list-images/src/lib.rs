@@ -22,10 +22,11 @@ impl ServiceSettings for Settings {
     }
 }
 
-/// Reads the settings, then serves the API until SIGTERM.
+/// Reads the settings, then serves the API (kept first pages through the
+/// fast lane) until SIGTERM.
 pub fn run() -> ExitCode {
     startup::run_service("list-images", |settings: Settings, backends| async move {
-        Ok::<_, StartupError>(catdog_api::router(ApiState::new(
+        Ok::<_, StartupError>(catdog_api::app(ApiState::new(
             Arc::clone(&backends.store),
             settings.api,
         )))

@@ -73,15 +73,7 @@ pub async fn list_images(
     params: QueryParams,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let limit = match params.get("limit") {
-        None => state.config.images_limit,
-        Some(raw) => PageLimit::parse(raw).map_err(|reason| {
-            ApiError::LegacyValidation(InvalidParam {
-                name: "limit".to_owned(),
-                reason,
-            })
-        })?,
-    };
+    let limit = limit_param(params.get("limit"), state.config.images_limit)?;
     let etag_of =
         |gallery: &GalleryState| caching::etag(gallery, "images", &limit.get().to_string());
     let key = Some(ListingKey::Original { limit: limit.get() });
@@ -98,6 +90,20 @@ pub async fn list_images(
         .get_or_render(key, render(&state, limit, etag_of))
         .await?;
     Ok(caching::respond(&headers, &listing))
+}
+
+/// The page size asked for: `default` when `limit` is absent, a 422 in the
+/// original's shape when it is not an integer from 1 to 100.
+pub(crate) fn limit_param(raw: Option<&str>, default: PageLimit) -> Result<PageLimit, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(raw) => PageLimit::parse(raw).map_err(|reason| {
+            ApiError::LegacyValidation(InvalidParam {
+                name: "limit".to_owned(),
+                reason,
+            })
+        }),
+    }
 }
 
 /// The newest `limit` cats and dogs, as sent.

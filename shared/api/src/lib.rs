@@ -1,6 +1,7 @@
 //! The read API that list-images serves: the original service's
 //! `GET /images`, kept exactly, and the versioned `/api/v1` for our page.
 
+mod cached_listing_lane;
 mod caching;
 mod legacy;
 mod listing_cache;
@@ -16,10 +17,11 @@ use tower_http::cors::{Any, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use catdog_core::config::ApiConfig;
-use catdog_server::http::ApiError;
+use catdog_server::http::{ApiError, App};
 use catdog_store::ImageStore;
 use listing_cache::ListingCache;
 
+pub use cached_listing_lane::CachedListingLane;
 pub use v1::{ApiDoc, ImageItem, ImagePage, StatsResponse};
 
 #[derive(Clone)]
@@ -42,6 +44,13 @@ impl ApiState {
             stats,
         }
     }
+}
+
+/// The list-images routes with the lane that answers kept first pages in
+/// front of them: what list-images and `catdog serve` serve.
+pub fn app(state: ApiState) -> App {
+    let lane = Arc::new(CachedListingLane::new(state.clone()));
+    App::with_fast_lane(router(state), lane)
 }
 
 /// The list-images routes. The API is public and read-only, so any origin

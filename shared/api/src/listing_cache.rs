@@ -166,6 +166,19 @@ impl<E: Clone> ListingCache<E> {
         key.is_some() && !self.freshness.bound_when_not_live.is_zero()
     }
 
+    /// The listing under `key` if one is kept and fresh; never renders nor
+    /// makes room. What the fast lane answers from.
+    pub fn fresh(&self, key: ListingKey) -> Option<RenderedListing> {
+        if !self.serves(Some(key)) {
+            return None;
+        }
+        self.slots
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)?
+            .fresh(&self.freshness)
+    }
+
     /// The listing under `key`: kept if it is fresh, else rendered (once,
     /// however many callers are waiting for it) and kept. Without a key, or
     /// with caching off, or when the cache is full of fresh listings, it is

@@ -276,17 +276,8 @@ pub async fn list_images(
     params: QueryParams,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let category = match params.get("category") {
-        None | Some("") => None,
-        Some("cat") => Some(Category::Cat),
-        Some("dog") => Some(Category::Dog),
-        Some("other") => Some(Category::Other),
-        Some(_) => return Err(invalid("category", "must be cat, dog or other")),
-    };
-    let limit = match params.get("limit") {
-        None => PageLimit::new(DEFAULT_PAGE_SIZE).unwrap_or(state.config.images_limit),
-        Some(raw) => PageLimit::parse(raw).map_err(|reason| invalid("limit", reason))?,
-    };
+    let category = category_param(params.get("category"))?;
+    let limit = limit_param(params.get("limit"), state.config.images_limit)?;
     let cursor = params
         .get("cursor")
         .filter(|c| !c.is_empty())
@@ -364,6 +355,25 @@ pub async fn list_images(
         Some(window) => render_window(&state, &filter, window, limit, etag_of).await?,
     };
     Ok(caching::respond(&headers, &listing))
+}
+
+/// Which listing: cats and dogs when `category` is absent or empty.
+pub(crate) fn category_param(raw: Option<&str>) -> Result<Option<Category>, ApiError> {
+    match raw {
+        None | Some("") => Ok(None),
+        Some("cat") => Ok(Some(Category::Cat)),
+        Some("dog") => Ok(Some(Category::Dog)),
+        Some("other") => Ok(Some(Category::Other)),
+        Some(_) => Err(invalid("category", "must be cat, dog or other")),
+    }
+}
+
+/// The page size: [`DEFAULT_PAGE_SIZE`] when `limit` is absent.
+pub(crate) fn limit_param(raw: Option<&str>, fallback: PageLimit) -> Result<PageLimit, ApiError> {
+    match raw {
+        None => Ok(PageLimit::new(DEFAULT_PAGE_SIZE).unwrap_or(fallback)),
+        Some(raw) => PageLimit::parse(raw).map_err(|reason| invalid("limit", reason)),
+    }
 }
 
 /// The gallery position of picture `id` in the listing `filter` selects;

@@ -1,10 +1,12 @@
 //! HTTP plumbing shared by every function: the server loop with graceful
 //! shutdown, the middleware stack, health checks and the one error type.
 
+mod fast_lane;
 mod limits;
 mod problem;
 mod server;
 
+pub use fast_lane::{App, FastLane, LaneRequest};
 pub use problem::{
     ApiError, InvalidParam, LegacyValidationDetail, LegacyValidationError, ResourcePath,
 };

@@ -11,6 +11,7 @@ use std::time::Duration;
 use axum::Router;
 use secrecy::ExposeSecret as _;
 
+use crate::http::App;
 use crate::telemetry::{self, LogFormat};
 use catdog_core::config::{self, CommonConfig, ConfigError, Vars};
 use catdog_objects::{ObjectError, ObjectStore, StorageOptions};
@@ -76,11 +77,12 @@ pub trait ServiceSettings: clap::Args + Send + 'static {
 /// logging, connects the stores, lets `build` make the routes, and serves
 /// them on `$PORT` until SIGTERM. A failure to start is printed as one line
 /// and exits with status 1.
-pub fn run_service<S, F, Fut>(name: &'static str, build: F) -> ExitCode
+pub fn run_service<S, F, Fut, A>(name: &'static str, build: F) -> ExitCode
 where
     S: ServiceSettings,
     F: FnOnce(S, Backends) -> Fut,
-    Fut: Future<Output = Result<Router, StartupError>>,
+    Fut: Future<Output = Result<A, StartupError>>,
+    A: Into<App>,
 {
     let settings: S = match config::parse(&Vars::process()) {
         Ok(settings) => settings,
@@ -103,14 +105,12 @@ where
         let common = settings.common().clone();
         init(&common);
         let backends = Backends::connect(&common, common.migrate_on_start).await?;
-        let routes = build(settings, backends.clone()).await?;
-        serve_app(
-            name,
-            service_app(routes, &backends),
-            common.port,
-            common.max_connections,
-        )
-        .await
+        let App { router, fast_lane } = build(settings, backends.clone()).await?.into();
+        let app = App {
+            router: service_app(router, &backends),
+            fast_lane,
+        };
+        serve_app(name, app, common.port, common.max_connections).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -141,7 +141,7 @@ pub fn init(common: &CommonConfig) {
 
 async fn serve_app(
     name: &'static str,
-    app: Router,
+    app: App,
     port: u16,
     max_connections: Option<usize>,
 ) -> Result<(), StartupError> {
@@ -150,7 +150,9 @@ async fn serve_app(
         // Built with `lambda` and started by the Lambda runtime: the same
         // routes answer API Gateway events instead of a port.
         tracing::info!("{name} running on AWS Lambda");
-        return lambda_http::run(app)
+        // Events do not pass through the server loop, so a fast lane is
+        // not asked: the router answers them all, as it would without one.
+        return lambda_http::run(app.router)
             .await
             .map_err(|e| StartupError::Other(format!("lambda runtime: {e}")));
     }

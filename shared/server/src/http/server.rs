@@ -18,6 +18,7 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tower::util::{MapFuture, MapRequest, MapRequestLayer};
 
+use super::fast_lane::{App, FastLane, LaneFirst};
 use super::limits;
 
 /// How the server treats slow clients and shutdown.
@@ -96,15 +97,17 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Serves `router` until `shutdown` resolves; then stops accepting (new
-/// connections are refused), lets in-flight requests finish within the
-/// grace period, and returns.
+/// Serves `app` (a router, or a router with a fast lane in front of it)
+/// until `shutdown` resolves; then stops accepting (new connections are
+/// refused), lets in-flight requests finish within the grace period, and
+/// returns.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: impl Into<App>,
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
 ) {
+    let App { router, fast_lane } = app.into();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -144,9 +147,11 @@ pub async fn serve(
                 let _ = stream.set_nodelay(true);
                 let builder = builder.clone();
                 let router = router.clone();
+                let fast_lane = fast_lane.clone();
                 let stop_signal = stop_signal.clone();
                 tokio::spawn(async move {
-                    serve_connection(stream, peer, builder, router, idle_timeout, stop_signal).await;
+                    let app = (router, fast_lane);
+                    serve_connection(stream, peer, builder, app, idle_timeout, stop_signal).await;
                     drop(slot);
                 });
             }
@@ -171,7 +176,7 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     builder: auto::Builder<TokioExecutor>,
-    router: Router,
+    (router, fast_lane): (Router, Option<Arc<dyn FastLane>>),
     idle_timeout: Duration,
     mut stop_signal: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -193,17 +198,27 @@ async fn serve_connection(
             request.extensions_mut().insert(ConnectInfo(peer));
             request
         });
-        TowerToHyperService::new(MapFuture::new(
-            router,
-            move |answer: RouteFuture<Infallible>| {
-                let in_flight = Activity::start(&activity);
-                async move {
-                    let answer = answer.await;
-                    drop(in_flight);
-                    answer
-                }
-            },
-        ))
+        let routed = {
+            let activity = Arc::clone(&activity);
+            TowerToHyperService::new(MapFuture::new(
+                router,
+                move |answer: RouteFuture<Infallible>| {
+                    let in_flight = Activity::start(&activity);
+                    async move {
+                        let answer = answer.await;
+                        drop(in_flight);
+                        answer
+                    }
+                },
+            ))
+        };
+        LaneFirst {
+            lane: fast_lane,
+            routed,
+            // An answer from the lane is over as soon as it is made; it
+            // still counts as activity on the connection.
+            on_lane_answer: Box::new(move || activity.update(|_| {})),
+        }
     };
     let connection = builder
         .serve_connection_with_upgrades(TokioIo::new(stream), service)
