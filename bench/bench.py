@@ -11,6 +11,7 @@ import argparse
 import base64
 import concurrent.futures
 import contextlib
+import functools
 import datetime
 import hashlib
 import http.client
@@ -63,9 +64,20 @@ def log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
 
 
+@functools.cache
+def target_dir() -> Path:
+    # Where cargo puts what it builds: CARGO_TARGET_DIR, or a `build.target-dir`
+    # in a cargo config file, or target/; cargo metadata knows which.
+    metadata = subprocess.run(
+        ["cargo", "metadata", "--format-version", "1", "--no-deps", "--locked"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    return Path(json.loads(metadata)["target_directory"])
+
+
 def release_dir() -> Path:
     # BENCH_PROFILE=debug only to try the suite out while a release build runs.
-    return Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / os.environ.get("BENCH_PROFILE", "release")
+    return target_dir() / os.environ.get("BENCH_PROFILE", "release")
 
 
 def binary(name: str) -> Path:
