@@ -39,7 +39,7 @@ use catdog_core::domain::ObjectName;
 use catdog_core::pubsub::Publisher;
 use catdog_ingest::{IngestConfig, IngestSettings, Ingestor};
 use catdog_objects::ObjectStore;
-use catdog_server::http::{ApiError, ResourcePath};
+use catdog_server::http::{ApiError, App, ResourcePath};
 use catdog_server::startup::{Backends, REQUEST_TIMEOUT, StartupError};
 
 /// The page's Content-Security-Policy: no inline script, no framing,
@@ -323,20 +323,23 @@ pub async fn run(options: LocalOptions) -> Result<(), StartupError> {
     };
     let ingest_interval = api.ingest_interval;
     let admin_token_set = admin_token.is_some();
-    let api = catdog_api::ApiState::new(Arc::clone(&backends.store), api);
-    let listing_lane = Arc::new(catdog_api::CachedListingLane::new(api.clone()));
-    let routes = catdog_api::router(api)
+    // The read API as list-images serves it (kept first pages answered by
+    // its lane, in front of everything), plus local mode's own routes.
+    let App {
+        router: api_routes,
+        fast_lane,
+    } = catdog_api::app(catdog_api::ApiState::new(Arc::clone(&backends.store), api));
+    let routes = api_routes
         .merge(loopback_only(pipeline.routes, admin_token))
         .merge(catdog_server::http::health_routes(Arc::clone(
             &backends.store,
         )))
         .merge(media_routes(Arc::clone(&backends.objects)))
         .merge(page_routes(web_dir, page));
-    // Kept first pages are answered in front of all of it, as list-images does.
-    let app = catdog_server::http::App::with_fast_lane(
-        catdog_server::http::with_common_layers(routes, REQUEST_TIMEOUT),
-        listing_lane,
-    );
+    let app = App {
+        router: catdog_server::http::with_common_layers(routes, REQUEST_TIMEOUT),
+        fast_lane,
+    };
     let listener = catdog_server::http::bind_to(SocketAddr::new(host, common.port)).await?;
     let addr = listener.local_addr()?;
     if !host.is_loopback() {
