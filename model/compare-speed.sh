@@ -8,8 +8,10 @@
 # the engines in turns, ROUNDS times (default 3), each time loading the model
 # afresh and timing RUNS single inferences (default 30) after a warm-up, so
 # that a burst of load on a shared machine hits all of them: tract as the
-# classifier runs it, tract with every depthwise convolution channels-first
-# (its default layout, before MODEL.md's "Speed" change), tract through its
+# classifier runs it (the depthwise convolutions by our own op), tract with
+# its own depthwise convolutions in the mixed layout (before that op), tract
+# with every depthwise convolution its own and channels-first (its default
+# layout, before MODEL.md's "Speed" change), tract through its
 # own `run` (without the classifier's per-node clearing of the wide-vector
 # state), onnxruntime. Each turn's JSON line
 # goes to stderr; stdout gets one JSON line, medians over every run:
@@ -17,6 +19,7 @@
 #    "tract_cpu_ms": …, "onnxruntime_cpu_ms": …, "cpu_ratio": …,
 #    "tract_min_ms": …, "onnxruntime_min_ms": …, "min_ratio": …,
 #    "tract_plain_run_ms": …, "tract_plain_run_cpu_ms": …,
+#    "tract_depthwise_ms": …, "tract_depthwise_cpu_ms": …,
 #    "tract_channels_first_ms": …, "tract_channels_first_cpu_ms": …,
 #    "model_load_ms": …, "onnxruntime_load_ms": …, …}
 # ratio = tract_ms / onnxruntime_ms, medians of wall-clock times (aim: at
@@ -82,7 +85,9 @@ for round in $(seq 1 "$ROUNDS"); do
   "$TRACT_BIN" --backbone "$BACKBONE" --runs "$RUNS" "${extra[@]}" | tee -a "$RESULTS" >&2
   log "round $round/$ROUNDS: tract's own run, without the per-node clearing (before)"
   "$TRACT_BIN" --backbone "$BACKBONE" --runs "$RUNS" --plain-run | tee -a "$RESULTS" >&2
-  log "round $round/$ROUNDS: tract, every depthwise convolution channels-first (before)"
+  log "round $round/$ROUNDS: tract, its own depthwise convolutions in the mixed layout (before)"
+  "$TRACT_BIN" --backbone "$BACKBONE" --runs "$RUNS" --tract-depthwise | tee -a "$RESULTS" >&2
+  log "round $round/$ROUNDS: tract, every depthwise convolution its own and channels-first (before that)"
   "$TRACT_BIN" --backbone "$BACKBONE" --runs "$RUNS" --channels-first | tee -a "$RESULTS" >&2
   log "round $round/$ROUNDS: onnxruntime"
   "$PYTHON" model/ort_speed.py "$ONNX" --runs "$RUNS" | tee -a "$RESULTS" >&2
@@ -114,6 +119,8 @@ summary = {
     "tract_min_ms": round(min(tract), 2),
     "tract_plain_run_ms": round(statistics.median(times("tract-plain-run")), 2),
     "tract_plain_run_cpu_ms": round(statistics.median(pick("tract-plain-run", "cpu_ms")), 2),
+    "tract_depthwise_ms": round(statistics.median(times("tract-depthwise")), 2),
+    "tract_depthwise_cpu_ms": round(statistics.median(pick("tract-depthwise", "cpu_ms")), 2),
     "tract_channels_first_ms": round(statistics.median(times("tract-channels-first")), 2),
     "tract_channels_first_cpu_ms": round(statistics.median(pick("tract-channels-first", "cpu_ms")), 2),
     "onnxruntime_min_ms": round(min(ort), 2),

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use catdog::classifier::{
-    Classifier, DecodeError, DecodeLimits, ModelInput, SupportedFormat, decode,
+    Classifier, DecodeError, DecodeLimits, DepthwiseKernels, InputGeometry, ModelInput,
+    OptimizedBackbone, SupportedFormat, decode, run_plan,
 };
 use catdog::domain::Category;
 use image::{DynamicImage, ImageFormat, RgbImage};
@@ -457,6 +458,54 @@ fn the_exported_backbone_gives_the_reference_logits_through_tract() {
             "{name}: logits differ from the reference by up to {worst:.2e}"
         );
         assert_eq!(output.features.len(), 1280);
+    }
+}
+
+/// The classifier runs its own depthwise convolutions; both backbones must
+/// say what they say with tract's own ones, on a photo and on the reference
+/// input (only Lite0 has reference logits).
+#[test]
+fn both_backbones_agree_with_tracts_own_depthwise_convolutions() {
+    use tract_onnx::prelude::*;
+    for file in ["backbone.onnx", "backbone-lite2.onnx"] {
+        let path = model_dir().join(file);
+        let outputs = |kernels: DepthwiseKernels, input: &ModelInput| {
+            let backbone = OptimizedBackbone::load_with(&path, kernels).unwrap();
+            let plan = backbone.model.into_runnable().unwrap();
+            let outputs = run_plan(&plan, input.tensor().clone().into_tvalue()).unwrap();
+            outputs
+                .iter()
+                .flat_map(|o| {
+                    o.to_plain_array_view::<f32>()
+                        .unwrap()
+                        .iter()
+                        .copied()
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<f32>>()
+        };
+        let side = OptimizedBackbone::load(&path).unwrap().geometry.side;
+        let ramp = (0..3 * side * side)
+            .map(|i| (i % 255) as f32 / 127.5 - 1.0)
+            .collect();
+        let inputs = [
+            ModelInput::from_chw(ramp, side).expect("a 3×side×side input"),
+            catdog::classifier::preprocess(&cat_photo(), InputGeometry::for_side(side)),
+        ];
+        for (which, input) in inputs.iter().enumerate() {
+            let ours = outputs(DepthwiseKernels::Ours, input);
+            let tracts = outputs(DepthwiseKernels::TractMixed, input);
+            assert_eq!(ours.len(), tracts.len());
+            let worst = ours
+                .iter()
+                .zip(&tracts)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst <= 1e-4,
+                "{file}, input {which}: outputs differ by up to {worst:.2e}"
+            );
+        }
     }
 }
 

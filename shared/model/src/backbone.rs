@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::{AxisOp, TypedModelPatch};
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, PoolSpec};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 use tract_onnx::tract_core::plan::{SimpleState, eval};
 
 use super::ModelError;
+use super::depthwise::{Activation, DepthwiseChannelsLast};
 use super::preprocess::{InputGeometry, ModelInput};
 
 pub const BACKBONE_FILE: &str = "backbone.onnx";
@@ -132,24 +134,28 @@ pub struct OptimizedBackbone {
     pub geometry: InputGeometry,
 }
 
-/// Which layout tract runs the depthwise convolutions in.
+/// What runs the depthwise convolutions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DepthwiseLayout {
-    /// What the classifier runs: channels-last where tract is faster that
-    /// way (see `depthwise_channels_last`), channels-first elsewhere.
-    Mixed,
-    /// tract's own choice, all channels-first: kept for the speed benchmark's
-    /// before/after comparison.
-    ChannelsFirst,
+pub enum DepthwiseKernels {
+    /// What the classifier runs: this crate's own op, channels-last with the
+    /// ReLU6 fused, vectorised for the CPU found at run time
+    /// ([`crate::depthwise`]).
+    Ours,
+    /// tract's own ops, channels-last where tract is faster that way (see
+    /// `depthwise_channels_last`), channels-first elsewhere: what the
+    /// classifier ran before, kept for the speed benchmark's comparison.
+    TractMixed,
+    /// tract's own choice, all channels-first: kept for the same comparison.
+    TractChannelsFirst,
 }
 
 impl OptimizedBackbone {
     /// The model as the classifier runs it.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        Self::load_with(path, DepthwiseLayout::Mixed)
+        Self::load_with(path, DepthwiseKernels::Ours)
     }
 
-    pub fn load_with(path: &Path, layout: DepthwiseLayout) -> Result<Self, ModelError> {
+    pub fn load_with(path: &Path, depthwise: DepthwiseKernels) -> Result<Self, ModelError> {
         if !path.is_file() {
             return Err(ModelError::Missing {
                 path: path.to_path_buf(),
@@ -182,8 +188,10 @@ impl OptimizedBackbone {
             .and_then(|m| m.into_typed())
             .and_then(|m| m.into_decluttered())
             .and_then(|mut m| {
-                if layout == DepthwiseLayout::Mixed {
-                    depthwise_channels_last(&mut m)?;
+                match depthwise {
+                    DepthwiseKernels::Ours => depthwise_ours(&mut m)?,
+                    DepthwiseKernels::TractMixed => depthwise_channels_last(&mut m)?,
+                    DepthwiseKernels::TractChannelsFirst => {}
                 }
                 // Folds the layout moves into the neighbouring 1×1 convolutions.
                 m.declutter()?;
@@ -213,6 +221,112 @@ fn declared_input_side(model: &InferenceModel) -> Option<usize> {
         [1, 3, h, w] if h == w && (32..=1024).contains(h) => Some(*h),
         _ => None,
     }
+}
+
+/// Replaces every depthwise convolution tract would run with this crate's
+/// own op ([`DepthwiseChannelsLast`]), channels-last, taking in the ReLU6
+/// that follows it. Layout moves go around each one; the declutter after
+/// this folds them into the neighbouring 1×1 convolutions, so the plan runs
+/// channels-last from the stem to the pooling without a transpose. What the
+/// op cannot compute (dilations, kernels over 7×7, non-constant weights)
+/// stays with tract.
+fn depthwise_ours(model: &mut TypedModel) -> TractResult<()> {
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(conv) = node.op_as::<Conv>() else {
+            continue;
+        };
+        let c_axis = match conv.pool_spec.data_format {
+            DataFormat::NCHW => 1,
+            DataFormat::CHW => 0,
+            _ => continue,
+        };
+        if node.inputs.len() != 3 {
+            continue;
+        }
+        let input = model.outlet_fact(node.inputs[0])?;
+        let Some(shape) = input.shape.as_concrete() else {
+            continue;
+        };
+        let rank = shape.len();
+        if rank != c_axis + 3 {
+            continue;
+        }
+        let constant = |i: usize| model.outlet_fact(node.inputs[i]).map(|f| f.konst.clone());
+        let (Some(kernel), Some(bias)) = (constant(1)?, constant(2)?) else {
+            continue;
+        };
+        let relu6 = relu6_after(model, id.into())?;
+        let activation = match relu6 {
+            Some(_) => Activation::Relu6,
+            None => Activation::Linear,
+        };
+        let hw = [shape[rank - 2], shape[rank - 1]];
+        let Some(op) = DepthwiseChannelsLast::for_conv(conv, hw, &kernel, &bias, activation)?
+        else {
+            continue;
+        };
+        let name = node.name.clone();
+        let last = rank - 1;
+        let mut patch = TypedModelPatch::default();
+        let x = patch.tap_model(model, node.inputs[0])?;
+        let x = patch.wire_node(
+            format!("{name}.channels_last"),
+            AxisOp::Move(c_axis, last),
+            &[x],
+        )?;
+        let y = patch.wire_node(&name, op, &x)?;
+        let y = patch.wire_node(
+            format!("{name}.channels_first"),
+            AxisOp::Move(last, c_axis),
+            &y,
+        )?;
+        patch.shunt_outside(model, relu6.unwrap_or(id.into()), y[0])?;
+        patch.apply(model)?;
+    }
+    Ok(())
+}
+
+/// Where the ReLU6 ends if `outlet` feeds one and nothing else: ONNX's
+/// `Clip(0, 6)` as tract declutters it, `Max(x, 0)` then `Min(·, 6)`.
+fn relu6_after(model: &TypedModel, outlet: OutletId) -> TractResult<Option<OutletId>> {
+    let Some(max) = sole_consumer_with(model, outlet, "Max", 0.0)? else {
+        return Ok(None);
+    };
+    sole_consumer_with(model, max, "Min", 6.0)
+}
+
+/// The output of the node that alone reads `outlet`, if that node is the
+/// binary op `name` with the scalar `value` as its other operand.
+fn sole_consumer_with(
+    model: &TypedModel,
+    outlet: OutletId,
+    name: &str,
+    value: f32,
+) -> TractResult<Option<OutletId>> {
+    if model.output_outlets()?.contains(&outlet) {
+        return Ok(None);
+    }
+    let [consumer] = model.outlet_successors(outlet) else {
+        return Ok(None);
+    };
+    let node = model.node(consumer.node);
+    let Some(op) = node.op_as::<TypedBinOp>() else {
+        return Ok(None);
+    };
+    if op.0.name() != name || node.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let other = node.inputs[1 - consumer.slot];
+    let fact = model.outlet_fact(other)?;
+    let scalar = fact
+        .konst
+        .as_ref()
+        .or(fact.uniform.as_ref())
+        .filter(|t| t.len() == 1 && t.datum_type() == f32::datum_type())
+        .map(|t| t.cast_to_scalar::<f32>())
+        .transpose()?;
+    Ok((scalar == Some(value)).then(|| node.id.into()))
 }
 
 /// Runs some depthwise convolutions channels-last (NHWC) instead of tract's

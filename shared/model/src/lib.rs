@@ -18,6 +18,7 @@
 
 mod backbone;
 mod decode;
+pub mod depthwise;
 mod explain;
 mod head;
 mod preprocess;
@@ -28,7 +29,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use backbone::Backbone;
-pub use backbone::{BACKBONE_FILE, BackboneOutput, DepthwiseLayout, OptimizedBackbone, run_plan};
+pub use backbone::{BACKBONE_FILE, BackboneOutput, DepthwiseKernels, OptimizedBackbone, run_plan};
 pub use decode::{
     DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DecodeError, DecodeLimits, DecodedImage,
     SupportedFormat, decode,
