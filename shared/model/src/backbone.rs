@@ -227,7 +227,8 @@ fn declared_input_side(model: &InferenceModel) -> Option<usize> {
 /// own op ([`DepthwiseChannelsLast`]), channels-last, taking in the ReLU6
 /// that follows it. Layout moves go around each one; the declutter after
 /// this folds them into the neighbouring 1×1 convolutions, so the plan runs
-/// channels-last from the stem to the pooling without a transpose. What the
+/// channels-last from the stem on, with one transpose left before the
+/// pooling (about 1 ms of Lite2's inference, MODEL.md). What the
 /// op cannot compute (dilations, kernels over 7×7, non-constant weights)
 /// stays with tract.
 fn depthwise_ours(model: &mut TypedModel) -> TractResult<()> {
