@@ -9,8 +9,9 @@
 //! for baseline x86-64 (SSE2). Depthwise convolutions and the ReLU6 after
 //! them were about 40% of tract's time per inference (MODEL.md, "Speed").
 //! Cloud Run promises no AVX2, so this module does not assume it at build
-//! time: [`multiversion`] builds the loop several times and picks the best
-//! the CPU supports when it is first called.
+//! time: [`multiversion`] builds the loop several times (AVX-512, AVX2 with
+//! FMA, AVX, baseline) and picks the best the CPU supports when it is first
+//! called.
 //!
 //! The arithmetic is tract's scalar walk, in the same order: the bias, then
 //! one multiply and one add per tap, row by row and column by column of the
@@ -21,6 +22,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use multiversion::multiversion;
+use multiversion::target::target_cfg_f;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::Conv;
@@ -30,6 +32,10 @@ pub const MAX_TAPS: usize = 49;
 
 /// Channels per block of the inner loop: four 8-lane vectors on AVX.
 const BLOCK: usize = 32;
+/// The block on AVX-512: four 16-lane vectors. Four sums in flight, not the
+/// two that 32 channels fill there, because each sum waits on its own add
+/// from the tap before; with two, AVX-512 ran no faster than AVX2.
+const WIDE_BLOCK: usize = 64;
 /// The narrower block for what is left of the channels.
 const LANES: usize = 8;
 
@@ -308,7 +314,12 @@ impl TypedOp for DepthwiseChannelsLast {
 
 /// The convolution of one map: for every output point, every channel block
 /// sums its taps in registers and is written once.
-#[multiversion(targets("x86_64+avx2+fma", "x86_64+avx", "aarch64+neon"))]
+#[multiversion(targets(
+    "x86_64+avx512f+avx2+fma",
+    "x86_64+avx2+fma",
+    "x86_64+avx",
+    "aarch64+neon"
+))]
 fn convolve(
     g: &Geometry,
     input: &[f32],
@@ -318,6 +329,7 @@ fn convolve(
     output: &mut [f32],
 ) {
     let channels = g.channels;
+    let wide = target_cfg_f!(target_feature = "avx512f");
     // (input offset, weight offset) of each tap inside the input.
     let mut taps = [(0usize, 0usize); MAX_TAPS];
     for oy in 0..g.output_height {
@@ -340,6 +352,10 @@ fn convolve(
             let start = (oy * g.output_width + ox) * channels;
             let out = &mut output[start..start + channels];
             let mut c = 0;
+            while wide && c + WIDE_BLOCK <= channels {
+                block::<WIDE_BLOCK>(input, weights, bias, taps, c, activation, out);
+                c += WIDE_BLOCK;
+            }
             while c + BLOCK <= channels {
                 block::<BLOCK>(input, weights, bias, taps, c, activation, out);
                 c += BLOCK;
@@ -457,8 +473,9 @@ mod tests {
 
     #[test]
     fn matches_the_direct_convolution_at_every_border_stride_and_channel_count() {
-        // Channel counts that use the 32-wide blocks, the 8-wide ones, the
-        // scalar tail and all three; maps smaller than the kernel; both
+        // Channel counts that use the 64-wide blocks (AVX-512 only), the
+        // 32-wide ones, the 8-wide ones, the scalar tail and all of them;
+        // maps smaller than the kernel; both
         // strides; padding on one side only, as "SAME" makes for stride 2.
         let cases = [
             (13, 9, 3, 1, PaddingSpec::SameUpper),
@@ -474,6 +491,7 @@ mod tests {
             (8, 3, 5, 1, PaddingSpec::SameUpper),
             (33, 6, 3, 2, PaddingSpec::Valid),
             (1, 4, 7, 1, PaddingSpec::SameLower),
+            (171, 5, 3, 1, PaddingSpec::SameUpper),
         ];
         for (case, (channels, side, kernel, stride, padding)) in cases.into_iter().enumerate() {
             let conv = conv(channels, kernel, stride, padding);
