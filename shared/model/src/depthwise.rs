@@ -316,6 +316,31 @@ impl TypedOp for DepthwiseChannelsLast {
     as_op!();
 }
 
+/// Calls `f::<N>(.., c, ..)` for every channel block of a point or a map:
+/// blocks of [`WIDE_BLOCK`] channels where `wide`, then of [`BLOCK`], then
+/// of [`LANES`], then one channel at a time.
+macro_rules! each_block {
+    ($wide:expr, $channels:expr, $c:ident => $f:ident($($arg:expr),*)) => {{
+        let mut $c = 0;
+        while $wide && $c + WIDE_BLOCK <= $channels {
+            $f::<WIDE_BLOCK>($($arg),*);
+            $c += WIDE_BLOCK;
+        }
+        while $c + BLOCK <= $channels {
+            $f::<BLOCK>($($arg),*);
+            $c += BLOCK;
+        }
+        while $c + LANES <= $channels {
+            $f::<LANES>($($arg),*);
+            $c += LANES;
+        }
+        while $c < $channels {
+            $f::<1>($($arg),*);
+            $c += 1;
+        }
+    }};
+}
+
 /// The convolution of one map, in one of two orders chosen by its size.
 ///
 /// Small maps go channel block by channel block ([`plane`]): the block's
@@ -348,23 +373,7 @@ fn convolve(
     let channels = g.channels;
     let one_pass = channels <= if wide { WIDE_BLOCK } else { BLOCK };
     if one_pass || g.input_len() * size_of::<f32>() <= CACHED_MAP_BYTES {
-        let mut c = 0;
-        while wide && c + WIDE_BLOCK <= channels {
-            plane::<WIDE_BLOCK>(g, input, weights, bias, activation, c, output);
-            c += WIDE_BLOCK;
-        }
-        while c + BLOCK <= channels {
-            plane::<BLOCK>(g, input, weights, bias, activation, c, output);
-            c += BLOCK;
-        }
-        while c + LANES <= channels {
-            plane::<LANES>(g, input, weights, bias, activation, c, output);
-            c += LANES;
-        }
-        while c < channels {
-            plane::<1>(g, input, weights, bias, activation, c, output);
-            c += 1;
-        }
+        each_block!(wide, channels, c => plane(g, input, weights, bias, activation, c, output));
         return;
     }
     // (input offset, weight offset) of each tap inside the input.
@@ -388,23 +397,7 @@ fn convolve(
             let taps = &taps[..count];
             let start = (oy * g.output_width + ox) * channels;
             let out = &mut output[start..start + channels];
-            let mut c = 0;
-            while wide && c + WIDE_BLOCK <= channels {
-                point::<WIDE_BLOCK>(input, weights, bias, taps, c, activation, out);
-                c += WIDE_BLOCK;
-            }
-            while c + BLOCK <= channels {
-                point::<BLOCK>(input, weights, bias, taps, c, activation, out);
-                c += BLOCK;
-            }
-            while c + LANES <= channels {
-                point::<LANES>(input, weights, bias, taps, c, activation, out);
-                c += LANES;
-            }
-            while c < channels {
-                point::<1>(input, weights, bias, taps, c, activation, out);
-                c += 1;
-            }
+            each_block!(wide, channels, c => point(input, weights, bias, taps, c, activation, out));
         }
     }
 }
