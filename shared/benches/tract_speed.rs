@@ -13,10 +13,10 @@
 //! the pixels) and `cpu_ms` is the mean CPU time of one of them.
 //! With `--profile`, also prints to stderr where the time goes, per kind of
 //! op and for the slowest nodes of the optimised model. With
-//! `--tract-depthwise`, times tract's own depthwise convolutions in the
-//! layout the classifier chose for them before it ran its own (engine
-//! "tract-depthwise"); with `--channels-first`, tract's own layout for every
-//! depthwise convolution (engine "tract-channels-first"): together they
+//! `--tract-depthwise`, times tract's own stem and depthwise convolutions,
+//! the latter in the layout the classifier chose for them before it ran its
+//! own (engine "tract-depthwise"); with `--channels-first`, tract's own
+//! layout for every depthwise convolution (engine "tract-channels-first"): together they
 //! show what each step gains. With `--plain-run`, runs the plan as
 //! tract's `run` does, without the classifier's per-node clearing of the
 //! wide-vector state (engine "tract-plain-run"). `--backbone` names the
@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use catdog::classifier::{
-    BACKBONE_FILE, Classifier, DepthwiseKernels, ModelInput, OptimizedBackbone, run_plan,
+    BACKBONE_FILE, Classifier, ConvolutionKernels, ModelInput, OptimizedBackbone, run_plan,
 };
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::plan::{SimpleState, eval};
@@ -38,7 +38,7 @@ struct Options {
     runs: usize,
     warmup: usize,
     profile: bool,
-    depthwise: DepthwiseKernels,
+    kernels: ConvolutionKernels,
     plain_run: bool,
     backbone: String,
 }
@@ -48,7 +48,7 @@ fn parse_options() -> Result<Options, String> {
         runs: 30,
         warmup: 3,
         profile: false,
-        depthwise: DepthwiseKernels::Ours,
+        kernels: ConvolutionKernels::Ours,
         plain_run: false,
         backbone: BACKBONE_FILE.to_owned(),
     };
@@ -63,8 +63,8 @@ fn parse_options() -> Result<Options, String> {
             "--runs" => options.runs = count("--runs")?.max(1),
             "--warmup" => options.warmup = count("--warmup")?,
             "--profile" => options.profile = true,
-            "--tract-depthwise" => options.depthwise = DepthwiseKernels::TractMixed,
-            "--channels-first" => options.depthwise = DepthwiseKernels::TractChannelsFirst,
+            "--tract-depthwise" => options.kernels = ConvolutionKernels::TractMixed,
+            "--channels-first" => options.kernels = ConvolutionKernels::TractChannelsFirst,
             "--plain-run" => options.plain_run = true,
             "--backbone" => {
                 options.backbone = args.next().ok_or("--backbone needs a file name")?;
@@ -130,7 +130,7 @@ fn main() -> anyhow::Result<()> {
     let load = started.elapsed();
     drop(classifier);
 
-    let optimized = OptimizedBackbone::load_with(&dir.join(&options.backbone), options.depthwise)?;
+    let optimized = OptimizedBackbone::load_with(&dir.join(&options.backbone), options.kernels)?;
     let side = optimized.geometry.side;
     let input =
         ModelInput::from_chw(ramp(side), side).ok_or(anyhow::anyhow!("ramp has the wrong size"))?;
@@ -156,11 +156,11 @@ fn main() -> anyhow::Result<()> {
     let cpu_ms = thread_cpu_ns()
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before) as f64 / 1e6 / options.runs as f64);
-    let engine = match (options.depthwise, options.plain_run) {
-        (DepthwiseKernels::Ours, false) => "tract",
-        (DepthwiseKernels::Ours, true) => "tract-plain-run",
-        (DepthwiseKernels::TractMixed, _) => "tract-depthwise",
-        (DepthwiseKernels::TractChannelsFirst, _) => "tract-channels-first",
+    let engine = match (options.kernels, options.plain_run) {
+        (ConvolutionKernels::Ours, false) => "tract",
+        (ConvolutionKernels::Ours, true) => "tract-plain-run",
+        (ConvolutionKernels::TractMixed, _) => "tract-depthwise",
+        (ConvolutionKernels::TractChannelsFirst, _) => "tract-channels-first",
     };
     let summary = serde_json::json!({
         "engine": engine,

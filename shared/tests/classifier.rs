@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use catdog::classifier::{
-    Classifier, DecodeError, DecodeLimits, DepthwiseKernels, InputGeometry, ModelInput,
+    Classifier, ConvolutionKernels, DecodeError, DecodeLimits, InputGeometry, ModelInput,
     OptimizedBackbone, SupportedFormat, decode, run_plan,
 };
 use catdog::domain::Category;
@@ -461,15 +461,15 @@ fn the_exported_backbone_gives_the_reference_logits_through_tract() {
     }
 }
 
-/// The classifier runs its own depthwise convolutions; both backbones must
-/// say what they say with tract's own ones, on a photo and on the reference
-/// input (only Lite0 has reference logits).
+/// The classifier runs its own stem and depthwise convolutions; both
+/// backbones must say what they say with tract's own ones, on a photo and on
+/// the reference input (only Lite0 has reference logits).
 #[test]
-fn both_backbones_agree_with_tracts_own_depthwise_convolutions() {
+fn both_backbones_agree_with_tracts_own_convolutions() {
     use tract_onnx::prelude::*;
     for file in ["backbone.onnx", "backbone-lite2.onnx"] {
         let path = model_dir().join(file);
-        let outputs = |kernels: DepthwiseKernels, input: &ModelInput| {
+        let outputs = |kernels: ConvolutionKernels, input: &ModelInput| {
             let backbone = OptimizedBackbone::load_with(&path, kernels).unwrap();
             let plan = backbone.model.into_runnable().unwrap();
             let outputs = run_plan(&plan, input.tensor().clone().into_tvalue()).unwrap();
@@ -493,8 +493,8 @@ fn both_backbones_agree_with_tracts_own_depthwise_convolutions() {
             catdog::classifier::preprocess(&cat_photo(), InputGeometry::for_side(side)),
         ];
         for (which, input) in inputs.iter().enumerate() {
-            let ours = outputs(DepthwiseKernels::Ours, input);
-            let tracts = outputs(DepthwiseKernels::TractMixed, input);
+            let ours = outputs(ConvolutionKernels::Ours, input);
+            let tracts = outputs(ConvolutionKernels::TractMixed, input);
             assert_eq!(ours.len(), tracts.len());
             let worst = ours
                 .iter()

@@ -13,6 +13,7 @@ use tract_onnx::tract_core::plan::{SimpleState, eval};
 use super::ModelError;
 use super::depthwise::{Activation, DepthwiseChannelsLast};
 use super::preprocess::{InputGeometry, ModelInput};
+use super::stem::StemChannelsLast;
 
 pub const BACKBONE_FILE: &str = "backbone.onnx";
 pub const IMAGENET_CLASSES: usize = 1000;
@@ -134,14 +135,15 @@ pub struct OptimizedBackbone {
     pub geometry: InputGeometry,
 }
 
-/// What runs the depthwise convolutions.
+/// What runs the stem and the depthwise convolutions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DepthwiseKernels {
-    /// What the classifier runs: this crate's own op, channels-last with the
-    /// ReLU6 fused, vectorised for the CPU found at run time
-    /// ([`crate::depthwise`]).
+pub enum ConvolutionKernels {
+    /// What the classifier runs: this crate's own ops, channels-last with
+    /// the ReLU6 fused, vectorised for the CPU found at run time
+    /// ([`crate::stem`], [`crate::depthwise`]).
     Ours,
-    /// tract's own ops, channels-last where tract is faster that way (see
+    /// tract's own ops, its stem, and its depthwise convolutions
+    /// channels-last where tract is faster that way (see
     /// `depthwise_channels_last`), channels-first elsewhere: what the
     /// classifier ran before, kept for the speed benchmark's comparison.
     TractMixed,
@@ -152,10 +154,10 @@ pub enum DepthwiseKernels {
 impl OptimizedBackbone {
     /// The model as the classifier runs it.
     pub fn load(path: &Path) -> Result<Self, ModelError> {
-        Self::load_with(path, DepthwiseKernels::Ours)
+        Self::load_with(path, ConvolutionKernels::Ours)
     }
 
-    pub fn load_with(path: &Path, depthwise: DepthwiseKernels) -> Result<Self, ModelError> {
+    pub fn load_with(path: &Path, kernels: ConvolutionKernels) -> Result<Self, ModelError> {
         if !path.is_file() {
             return Err(ModelError::Missing {
                 path: path.to_path_buf(),
@@ -188,10 +190,10 @@ impl OptimizedBackbone {
             .and_then(|m| m.into_typed())
             .and_then(|m| m.into_decluttered())
             .and_then(|mut m| {
-                match depthwise {
-                    DepthwiseKernels::Ours => depthwise_ours(&mut m)?,
-                    DepthwiseKernels::TractMixed => depthwise_channels_last(&mut m)?,
-                    DepthwiseKernels::TractChannelsFirst => {}
+                match kernels {
+                    ConvolutionKernels::Ours => convolutions_ours(&mut m)?,
+                    ConvolutionKernels::TractMixed => depthwise_channels_last(&mut m)?,
+                    ConvolutionKernels::TractChannelsFirst => {}
                 }
                 // Folds the layout moves into the neighbouring 1×1 convolutions.
                 m.declutter()?;
@@ -223,69 +225,120 @@ fn declared_input_side(model: &InferenceModel) -> Option<usize> {
     }
 }
 
-/// Replaces every depthwise convolution tract would run with this crate's
-/// own op ([`DepthwiseChannelsLast`]), channels-last, taking in the ReLU6
-/// that follows it. Layout moves go around each one; the declutter after
-/// this folds them into the neighbouring 1×1 convolutions, so the plan runs
-/// channels-last from the stem on, with one transpose left before the
-/// pooling (about 1 ms of Lite2's inference, MODEL.md). What the
-/// op cannot compute (dilations, kernels over 7×7, non-constant weights)
-/// stays with tract.
-fn depthwise_ours(model: &mut TypedModel) -> TractResult<()> {
+/// Replaces the convolutions tract would run with this crate's own ops where
+/// they compute them: the stem, the convolution of the picture's three colour
+/// planes ([`StemChannelsLast`], read channels-first as the preprocessing
+/// writes it), and every depthwise convolution ([`DepthwiseChannelsLast`],
+/// read channels-last), each taking in the ReLU6 that follows it and writing
+/// channels-last. Layout moves go around each one; the declutter after this
+/// folds them into the neighbouring 1×1 convolutions, or cancels the stem's
+/// against the first depthwise convolution's, so the plan runs channels-last
+/// from the stem on, with one transpose left before the pooling (about 1 ms
+/// of Lite2's inference, MODEL.md). What the ops cannot compute (dilations,
+/// kernels over 7×7, non-constant weights) stays with tract.
+fn convolutions_ours(model: &mut TypedModel) -> TractResult<()> {
     for id in model.eval_order()? {
+        let Some(site) = ConvSite::of(model, id)? else {
+            continue;
+        };
+        let (conv, hw, activation) = (&site.conv, site.input_hw, site.activation());
+        let (kernel, bias) = (&site.kernel, &site.bias);
+        let (op, reads_channels_last): (Box<dyn TypedOp>, bool) =
+            if let Some(stem) = StemChannelsLast::for_conv(conv, hw, kernel, bias, activation)? {
+                (Box::new(stem), false)
+            } else if let Some(depthwise) =
+                DepthwiseChannelsLast::for_conv(conv, hw, kernel, bias, activation)?
+            {
+                (Box::new(depthwise), true)
+            } else {
+                continue;
+            };
+        let node = model.node(id);
+        let name = node.name.clone();
+        let last = site.rank - 1;
+        let mut patch = TypedModelPatch::default();
+        let mut x = patch.tap_model(model, node.inputs[0])?;
+        if reads_channels_last {
+            x = patch.wire_node(
+                format!("{name}.channels_last"),
+                AxisOp::Move(site.c_axis, last),
+                &[x],
+            )?[0];
+        }
+        let y = patch.wire_node(&name, op, &[x])?;
+        let y = patch.wire_node(
+            format!("{name}.channels_first"),
+            AxisOp::Move(last, site.c_axis),
+            &y,
+        )?;
+        patch.shunt_outside(model, site.output, y[0])?;
+        patch.apply(model)?;
+    }
+    Ok(())
+}
+
+/// A channels-first 2-D convolution with constant kernel and bias, as our
+/// ops take it over: what they need to know of it and where its result
+/// ends, after the ReLU6 that follows it if one does.
+struct ConvSite {
+    conv: Conv,
+    /// The channel axis of its input: 1 with a batch axis, 0 without
+    /// (declutter drops the batch axis where it can, so both occur).
+    c_axis: usize,
+    rank: usize,
+    input_hw: [usize; 2],
+    kernel: Arc<Tensor>,
+    bias: Arc<Tensor>,
+    relu6: Option<OutletId>,
+    /// The outlet our op's result replaces: the ReLU6's, or the convolution's.
+    output: OutletId,
+}
+
+impl ConvSite {
+    fn of(model: &TypedModel, id: usize) -> TractResult<Option<Self>> {
         let node = model.node(id);
         let Some(conv) = node.op_as::<Conv>() else {
-            continue;
+            return Ok(None);
         };
         let c_axis = match conv.pool_spec.data_format {
             DataFormat::NCHW => 1,
             DataFormat::CHW => 0,
-            _ => continue,
+            _ => return Ok(None),
         };
         if node.inputs.len() != 3 {
-            continue;
+            return Ok(None);
         }
         let input = model.outlet_fact(node.inputs[0])?;
         let Some(shape) = input.shape.as_concrete() else {
-            continue;
+            return Ok(None);
         };
         let rank = shape.len();
         if rank != c_axis + 3 {
-            continue;
+            return Ok(None);
         }
         let constant = |i: usize| model.outlet_fact(node.inputs[i]).map(|f| f.konst.clone());
         let (Some(kernel), Some(bias)) = (constant(1)?, constant(2)?) else {
-            continue;
+            return Ok(None);
         };
         let relu6 = relu6_after(model, id.into())?;
-        let activation = match relu6 {
+        Ok(Some(Self {
+            conv: conv.clone(),
+            c_axis,
+            rank,
+            input_hw: [shape[rank - 2], shape[rank - 1]],
+            kernel,
+            bias,
+            relu6,
+            output: relu6.unwrap_or(id.into()),
+        }))
+    }
+
+    fn activation(&self) -> Activation {
+        match self.relu6 {
             Some(_) => Activation::Relu6,
             None => Activation::Linear,
-        };
-        let hw = [shape[rank - 2], shape[rank - 1]];
-        let Some(op) = DepthwiseChannelsLast::for_conv(conv, hw, &kernel, &bias, activation)?
-        else {
-            continue;
-        };
-        let name = node.name.clone();
-        let last = rank - 1;
-        let mut patch = TypedModelPatch::default();
-        let x = patch.tap_model(model, node.inputs[0])?;
-        let x = patch.wire_node(
-            format!("{name}.channels_last"),
-            AxisOp::Move(c_axis, last),
-            &[x],
-        )?;
-        let y = patch.wire_node(&name, op, &x)?;
-        let y = patch.wire_node(
-            format!("{name}.channels_first"),
-            AxisOp::Move(last, c_axis),
-            &y,
-        )?;
-        patch.shunt_outside(model, relu6.unwrap_or(id.into()), y[0])?;
-        patch.apply(model)?;
+        }
     }
-    Ok(())
 }
 
 /// Where the ReLU6 ends if `outlet` feeds one and nothing else: ONNX's

@@ -31,13 +31,13 @@ use tract_onnx::tract_core::ops::cnn::Conv;
 pub const MAX_TAPS: usize = 49;
 
 /// Channels per block of the inner loop: four 8-lane vectors on AVX.
-const BLOCK: usize = 32;
+pub(crate) const BLOCK: usize = 32;
 /// The block on AVX-512: four 16-lane vectors. Four sums in flight, not the
 /// two that 32 channels fill there, because each sum waits on its own add
 /// from the tap before; with two, AVX-512 ran no faster than AVX2.
-const WIDE_BLOCK: usize = 64;
+pub(crate) const WIDE_BLOCK: usize = 64;
 /// The narrower block for what is left of the channels.
-const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 /// Maps up to this size are convolved a channel block at a time (see
 /// [`convolve`]): about the L2 cache of one core (1–2 MiB on current x86-64
 /// servers).
@@ -76,12 +76,12 @@ impl Geometry {
         self.output_height * self.output_width * self.channels
     }
 
-    fn taps(&self) -> usize {
+    pub(crate) fn taps(&self) -> usize {
         self.kernel_height * self.kernel_width
     }
 
     /// The kernel rows that land inside the input for output row `oy`.
-    fn rows(&self, oy: usize) -> (usize, usize, std::ops::Range<usize>) {
+    pub(crate) fn rows(&self, oy: usize) -> (usize, usize, std::ops::Range<usize>) {
         Self::window(
             oy,
             self.stride_height,
@@ -91,7 +91,7 @@ impl Geometry {
         )
     }
 
-    fn columns(&self, ox: usize) -> (usize, usize, std::ops::Range<usize>) {
+    pub(crate) fn columns(&self, ox: usize) -> (usize, usize, std::ops::Range<usize>) {
         Self::window(
             ox,
             self.stride_width,
@@ -265,32 +265,45 @@ impl EvalOp for DepthwiseChannelsLast {
             input.datum_type()
         );
         let shape = self.output_shape(input.shape())?;
-        let mut output = Tensor::zero::<f32>(&shape)?;
-        {
-            let input = input.try_as_plain_ram()?;
-            let input = input.as_slice::<f32>()?;
-            let mut output = output.try_as_plain_ram_mut()?;
-            let output = output.as_slice_mut::<f32>()?;
-            let weights = self.weights.try_as_plain_ram()?;
-            let bias = self.bias.try_as_plain_ram()?;
-            let g = &self.geometry;
-            // One map at a time, whatever the leading axes hold.
-            for (image, out) in input
-                .chunks_exact(g.input_len())
-                .zip(output.chunks_exact_mut(g.output_len()))
-            {
-                convolve(
-                    g,
-                    image,
-                    weights.as_slice::<f32>()?,
-                    bias.as_slice::<f32>()?,
-                    self.activation,
-                    out,
-                );
-            }
-        }
-        Ok(tvec!(output.into_tvalue()))
+        let weights = self.weights.try_as_plain_ram()?;
+        let weights = weights.as_slice::<f32>()?;
+        let bias = self.bias.try_as_plain_ram()?;
+        let bias = bias.as_slice::<f32>()?;
+        let g = &self.geometry;
+        map_by_map(
+            &input,
+            &shape,
+            g.input_len(),
+            g.output_len(),
+            |image, out| convolve(g, image, weights, bias, self.activation, out),
+        )
     }
+}
+
+/// The output of `shape` made by `convolve` from `input`, one map of
+/// `input_len` values into `output_len` values at a time, whatever the
+/// leading axes hold.
+pub(crate) fn map_by_map(
+    input: &Tensor,
+    shape: &[usize],
+    input_len: usize,
+    output_len: usize,
+    mut convolve: impl FnMut(&[f32], &mut [f32]),
+) -> TractResult<TVec<TValue>> {
+    let mut output = Tensor::zero::<f32>(shape)?;
+    {
+        let input = input.try_as_plain_ram()?;
+        let input = input.as_slice::<f32>()?;
+        let mut output = output.try_as_plain_ram_mut()?;
+        let output = output.as_slice_mut::<f32>()?;
+        for (map, out) in input
+            .chunks_exact(input_len)
+            .zip(output.chunks_exact_mut(output_len))
+        {
+            convolve(map, out);
+        }
+    }
+    Ok(tvec!(output.into_tvalue()))
 }
 
 impl TypedOp for DepthwiseChannelsLast {
@@ -318,28 +331,30 @@ impl TypedOp for DepthwiseChannelsLast {
 
 /// Calls `f::<N>(.., c, ..)` for every channel block of a point or a map:
 /// blocks of [`WIDE_BLOCK`] channels where `wide`, then of [`BLOCK`], then
-/// of [`LANES`], then one channel at a time.
+/// of [`LANES`], then one channel at a time. `f::<_, G>(..)` passes the
+/// further generic arguments `G` after `N`.
 macro_rules! each_block {
-    ($wide:expr, $channels:expr, $c:ident => $f:ident($($arg:expr),*)) => {{
+    ($wide:expr, $channels:expr, $c:ident => $f:ident $(::<_ $(, $g:tt)*>)? ($($arg:expr),*)) => {{
         let mut $c = 0;
-        while $wide && $c + WIDE_BLOCK <= $channels {
-            $f::<WIDE_BLOCK>($($arg),*);
-            $c += WIDE_BLOCK;
+        while $wide && $c + $crate::depthwise::WIDE_BLOCK <= $channels {
+            $f::<{ $crate::depthwise::WIDE_BLOCK } $($(, { $g })*)?>($($arg),*);
+            $c += $crate::depthwise::WIDE_BLOCK;
         }
-        while $c + BLOCK <= $channels {
-            $f::<BLOCK>($($arg),*);
-            $c += BLOCK;
+        while $c + $crate::depthwise::BLOCK <= $channels {
+            $f::<{ $crate::depthwise::BLOCK } $($(, { $g })*)?>($($arg),*);
+            $c += $crate::depthwise::BLOCK;
         }
-        while $c + LANES <= $channels {
-            $f::<LANES>($($arg),*);
-            $c += LANES;
+        while $c + $crate::depthwise::LANES <= $channels {
+            $f::<{ $crate::depthwise::LANES } $($(, { $g })*)?>($($arg),*);
+            $c += $crate::depthwise::LANES;
         }
         while $c < $channels {
-            $f::<1>($($arg),*);
+            $f::<1 $($(, { $g })*)?>($($arg),*);
             $c += 1;
         }
     }};
 }
+pub(crate) use each_block;
 
 /// The convolution of one map, in one of two orders chosen by its size.
 ///
@@ -469,7 +484,7 @@ fn point<const N: usize>(
 }
 
 #[inline(always)]
-fn finish<const N: usize>(sum: &mut [f32; N], activation: Activation, out: &mut [f32]) {
+pub(crate) fn finish<const N: usize>(sum: &mut [f32; N], activation: Activation, out: &mut [f32]) {
     if activation == Activation::Relu6 {
         for s in sum.iter_mut() {
             *s = s.clamp(0.0, 6.0);

@@ -22,6 +22,7 @@ pub mod depthwise;
 mod explain;
 mod head;
 mod preprocess;
+pub mod stem;
 mod thumbnail;
 
 use std::path::{Path, PathBuf};
@@ -29,7 +30,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use backbone::Backbone;
-pub use backbone::{BACKBONE_FILE, BackboneOutput, DepthwiseKernels, OptimizedBackbone, run_plan};
+pub use backbone::{
+    BACKBONE_FILE, BackboneOutput, ConvolutionKernels, OptimizedBackbone, run_plan,
+};
 pub use decode::{
     DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DecodeError, DecodeLimits, DecodedImage,
     SupportedFormat, decode,
