@@ -233,9 +233,9 @@ fn declared_input_side(model: &InferenceModel) -> Option<usize> {
 /// channels-last. Layout moves go around each one; the declutter after this
 /// folds them into the neighbouring 1×1 convolutions, or cancels the stem's
 /// against the first depthwise convolution's, so the plan runs channels-last
-/// from the stem on, with one transpose left before the pooling (about 1 ms
-/// of Lite2's inference, MODEL.md). What the ops cannot compute (dilations,
-/// kernels over 7×7, non-constant weights) stays with tract.
+/// from the stem on with no transpose left (the pooling reads channels-last).
+/// What the ops cannot compute (dilations, kernels over 7×7, non-constant
+/// weights, a stem of more than four input channels) stays with tract.
 fn convolutions_ours(model: &mut TypedModel) -> TractResult<()> {
     for id in model.eval_order()? {
         let Some(site) = ConvSite::of(model, id)? else {
