@@ -1245,15 +1245,19 @@ async fn postgres_that_hangs_is_unavailable_within_the_timeout() {
     }
 
     proxy.thaw();
+    // The verdict sent while frozen was rolled back with its abandoned
+    // connection, so this one is the one recorded.
+    assert_eq!(verdict_once_back(&store, id).await, RecordOutcome::Recorded);
+    assert_eq!(store.gallery_state().await.unwrap().gallery_seq, 1);
+}
+
+/// The outcome of recording a cat verdict for `id` with `store`, retried
+/// while the store is unavailable, for at most 5 s.
+async fn verdict_once_back(store: &Arc<dyn ImageStore>, id: ImageId) -> RecordOutcome {
     let back = Instant::now();
     loop {
         match store.record_verdict(id, &verdict(id, Category::Cat)).await {
-            Ok(outcome) => {
-                // The verdict sent while frozen was rolled back with its
-                // abandoned connection, so this one is the one recorded.
-                assert_eq!(outcome, RecordOutcome::Recorded);
-                break;
-            }
+            Ok(outcome) => return outcome,
             Err(e) if back.elapsed() < Duration::from_secs(5) => {
                 eprintln!("not back yet: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -1261,7 +1265,129 @@ async fn postgres_that_hangs_is_unavailable_within_the_timeout() {
             Err(e) => panic!("did not recover within 5 s: {e}"),
         }
     }
-    assert_eq!(store.gallery_state().await.unwrap().gallery_seq, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_gone_silent_mid_verdict_holds_up_the_others_only_for_the_timeout() {
+    // A classify-image instance frozen or cut off between two statements of
+    // a verdict's transaction holds the gallery's counter rows. The server
+    // ends such a transaction once its client has been silent for the
+    // store's timeout; otherwise every other verdict and every ingested
+    // picture would wait until TCP noticed, or time out.
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (proxy, url) = db.behind_proxy().await;
+    let silent_timeout = Duration::from_secs(3);
+    let silent = connect(
+        &url,
+        &ConnectOptions {
+            pool_size: 1,
+            timeout: silent_timeout,
+        },
+    )
+    .await
+    .unwrap();
+    silent.migrate().await.unwrap();
+    // Long enough to outwait the silent transaction, short enough that
+    // waiting for TCP instead would fail the test.
+    let others = connect(
+        &db.url,
+        &ConnectOptions {
+            pool_size: 2,
+            timeout: silent_timeout * 5,
+        },
+    )
+    .await
+    .unwrap();
+    let stuck = insert(&silent).await;
+    let next = insert(&others).await;
+
+    // Stop the verdict in the middle of its transaction: an outside session
+    // holds the `classified` counter, so the verdict waits there, having
+    // locked its picture, the gallery state and, once let go, the `pending`
+    // counter. The network freezes while it waits; then the counter is
+    // released, the server finishes the statement and its answer is held by
+    // the frozen network: the transaction sits idle, holding its locks.
+    let blocker = support::postgres::connect(&db.url).await.unwrap();
+    blocker
+        .batch_execute("BEGIN; SELECT n FROM status_counts WHERE status = 'classified' FOR UPDATE")
+        .await
+        .unwrap();
+    let held = tokio::spawn({
+        let silent = Arc::clone(&silent);
+        async move {
+            silent
+                .record_verdict(stuck, &verdict(stuck, Category::Cat))
+                .await
+        }
+    });
+    let sessions = support::postgres::connect(&db.url).await.unwrap();
+    let waiting_for = |state: &'static str, wait_event: Option<&'static str>| {
+        let sessions = &sessions;
+        let database = db.name.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let n: i64 = sessions
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 \
+                         AND state = $2 AND wait_event_type IS NOT DISTINCT FROM $3 \
+                         AND pid <> pg_backend_pid()",
+                        &[&database, &state, &wait_event],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                if n > 0 {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no session reached {state}/{wait_event:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    waiting_for("active", Some("Lock")).await;
+    proxy.freeze();
+    blocker.batch_execute("COMMIT").await.unwrap();
+    waiting_for("idle in transaction", Some("Client")).await;
+
+    // Another instance's verdict needs the gallery state, a newly ingested
+    // picture the `pending` counter: both go through once the silent
+    // transaction is ended.
+    let started = Instant::now();
+    assert_eq!(
+        others
+            .record_verdict(next, &verdict(next, Category::Dog))
+            .await
+            .unwrap(),
+        RecordOutcome::Recorded
+    );
+    let ingested = insert(&others).await;
+    eprintln!(
+        "the others waited {:?} for a transaction silent since the freeze",
+        started.elapsed()
+    );
+
+    // The silent verdict was rolled back: its picture is still pending with
+    // no position, and when the instance's network comes back its call has
+    // failed as unavailable and a redelivery records the picture once.
+    let record = others.get(stuck).await.unwrap().unwrap();
+    assert_eq!((record.status, record.gallery_seq), (Status::Pending, None));
+    proxy.thaw();
+    assert_unavailable(held.await.unwrap(), "the silent verdict");
+    assert_eq!(
+        verdict_once_back(&silent, stuck).await,
+        RecordOutcome::Recorded
+    );
+    assert_eq!(everything_shown(&others).await, vec![stuck, next]);
+    assert_eq!(
+        others.get(ingested).await.unwrap().unwrap().status,
+        Status::Pending
+    );
 }
 
 /// The Cloud SQL form, `?host=/DIRECTORY`, against the local server's socket

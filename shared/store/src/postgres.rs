@@ -4,7 +4,9 @@
 //! Every call is bounded in time: getting a connection (waiting for a free
 //! one or opening a new one) takes at most `ConnectOptions::timeout`, and so
 //! does the work done with it; the server also cancels any statement that
-//! runs longer (`statement_timeout`). A database that is down or hangs is
+//! runs longer (`statement_timeout`) and ends any transaction whose client
+//! has been silent that long (`idle_in_transaction_session_timeout`), so a
+//! caller that has gone keeps no locks. A database that is down or hangs is
 //! therefore a quick `StoreError::Unavailable`, and since the pool opens
 //! connections lazily and throws broken ones away, it recovers by itself when
 //! the database comes back.
@@ -180,12 +182,19 @@ fn client_config(url: &str, timeout: Duration) -> StoreResult<tokio_postgres::Co
         ));
     }
     config.connect_timeout(timeout);
-    // The server gives up on a statement (including one waiting for a lock)
-    // when we would, instead of holding locks for a caller that has left.
-    let statement_timeout = format!("-c statement_timeout={}", timeout.as_millis().max(1));
+    // The server gives up when we would, instead of holding locks for a
+    // caller that has left: on a statement that runs (or waits for a lock)
+    // longer than our timeout, and on a transaction whose client has sent
+    // nothing for that long. Without the second, an instance frozen or cut
+    // off between a verdict's UPDATE and its COMMIT keeps the gallery's
+    // counter rows locked until TCP notices, which can take hours, and every
+    // other verdict and every ingested picture waits behind it.
+    let millis = timeout.as_millis().max(1);
+    let bounds =
+        format!("-c statement_timeout={millis} -c idle_in_transaction_session_timeout={millis}");
     let options = match config.get_options() {
-        Some(existing) if !existing.trim().is_empty() => format!("{existing} {statement_timeout}"),
-        _ => statement_timeout,
+        Some(existing) if !existing.trim().is_empty() => format!("{existing} {bounds}"),
+        _ => bounds,
     };
     config.options(&options);
     if config.get_application_name().is_none() {
@@ -1151,14 +1160,20 @@ mod tests {
     fn our_time_bounds_are_added_to_the_callers_options() {
         let config = client_config("postgres://u@h/d", TIMEOUT).unwrap();
         assert_eq!(config.get_connect_timeout(), Some(&TIMEOUT));
-        assert_eq!(config.get_options(), Some("-c statement_timeout=1500"));
+        assert_eq!(
+            config.get_options(),
+            Some("-c statement_timeout=1500 -c idle_in_transaction_session_timeout=1500")
+        );
         assert_eq!(config.get_application_name(), Some("catdog"));
 
         let config =
             client_config("postgres://u@h/d?options=-c%20search_path%3Dx", TIMEOUT).unwrap();
         assert_eq!(
             config.get_options(),
-            Some("-c search_path=x -c statement_timeout=1500")
+            Some(
+                "-c search_path=x -c statement_timeout=1500 \
+                 -c idle_in_transaction_session_timeout=1500"
+            )
         );
     }
 

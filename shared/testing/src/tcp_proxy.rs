@@ -76,8 +76,9 @@ impl TcpProxy {
         self.running = Some(self.serve(listener));
     }
 
-    /// Keeps connections open (and accepts new ones) but passes no bytes on:
-    /// a database that hangs.
+    /// Keeps connections open (and accepts new ones) but passes nothing on,
+    /// neither bytes nor a side hanging up: a database that hangs, or a
+    /// network partition.
     pub fn freeze(&self) {
         self.frozen.send_replace(true);
     }
@@ -137,14 +138,17 @@ async fn pump(
 ) {
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
-        let n = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        // While frozen, what was read is held back, as by a stalled network.
+        let read = from.read(&mut buffer).await;
+        // While frozen, what was read is held back, as by a stalled network,
+        // and so is a close: a peer that gives up and hangs up behind a
+        // partition is not heard from either.
         if frozen.wait_for(|is_frozen| !is_frozen).await.is_err() {
             return;
         }
+        let n = match read {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
         if to.write_all(&buffer[..n]).await.is_err() {
             return;
         }
