@@ -484,7 +484,21 @@ fn both_backbones_agree_with_tracts_own_convolutions() {
                 })
                 .collect::<Vec<f32>>()
         };
-        let side = OptimizedBackbone::load(&path).unwrap().geometry.side;
+        let backbone = OptimizedBackbone::load(&path).unwrap();
+        let ops: std::collections::BTreeSet<String> = backbone
+            .model
+            .nodes()
+            .iter()
+            .map(|node| node.op.name().to_string())
+            .collect();
+        for ours in ["CatdogStemChannelsLast", "CatdogDepthwiseChannelsLast"] {
+            assert!(ops.contains(ours), "{file}: no {ours} in the plan: {ops:?}");
+        }
+        assert!(
+            !ops.contains("DepthWiseConv"),
+            "{file}: a depthwise convolution was left to tract: {ops:?}"
+        );
+        let side = backbone.geometry.side;
         let ramp = (0..3 * side * side)
             .map(|i| (i % 255) as f32 / 127.5 - 1.0)
             .collect();
