@@ -119,7 +119,7 @@ def preprocess_image(im: Image.Image) -> np.ndarray:
         im = im.crop(box)
     w, h = resized_size(*im.size)
     # Pillow's BILINEAR widens its support when shrinking, like the
-    # `image` crate's Triangle filter the Rust side uses.
+    # fast_image_resize Bilinear filter the Rust side uses.
     im = im.resize((w, h), Image.Resampling.BILINEAR)
     left, top = (w - CROP) // 2, (h - CROP) // 2
     im = im.crop((left, top, left + CROP, top + CROP))
