@@ -22,6 +22,7 @@ pub mod depthwise;
 mod explain;
 mod head;
 mod preprocess;
+mod resize;
 pub mod stem;
 mod thumbnail;
 

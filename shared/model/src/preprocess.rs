@@ -4,11 +4,8 @@
 //! MODEL.md): shorter side to 8/7 of the backbone's input side with a
 //! triangle (bilinear) filter (256 for Lite0's 224, 297 for Lite2's 260), the
 //! centre square the backbone reads, channels first, each value scaled to
-//! (x/255 − 0.5)/0.5. The resize is `fast_image_resize`'s, which follows
-//! Pillow's BILINEAR (the filter train_head.py uses) and picks SIMD
-//! instructions on the CPU it runs on.
+//! (x/255 − 0.5)/0.5.
 
-use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::RgbImage;
 use image::imageops;
 use tract_onnx::prelude::{Tensor, tract_ndarray};
@@ -82,7 +79,11 @@ pub fn preprocess(image: &RgbImage, geometry: InputGeometry) -> ModelInput {
         source.height(),
         geometry.resize_shorter_side,
     );
-    let resized = resize_triangle(source, width, height);
+    // It refuses only empty pictures, which decoding never gives; should
+    // that change, the image crate's slower filter still answers.
+    let resized = crate::resize::triangle(source, width, height).unwrap_or_else(|_| {
+        imageops::resize(source, width, height, imageops::FilterType::Triangle)
+    });
     let left = (width - geometry.side) / 2;
     let top = (height - geometry.side) / 2;
     let side = geometry.side as usize;
@@ -91,18 +92,6 @@ pub fn preprocess(image: &RgbImage, geometry: InputGeometry) -> ModelInput {
         f32::from(pixel.0[c]) / 127.5 - 1.0
     });
     ModelInput(tensor.into())
-}
-
-/// `source` resized to `width` × `height` with a triangle filter.
-fn resize_triangle(source: &RgbImage, width: u32, height: u32) -> RgbImage {
-    let mut resized = RgbImage::new(width, height);
-    let triangle = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-    match Resizer::new().resize(source, &mut resized, &triangle) {
-        Ok(()) => resized,
-        // It refuses only empty pictures, which decoding never gives; should
-        // that change, the image crate's slower filter still answers.
-        Err(_) => imageops::resize(source, width, height, imageops::FilterType::Triangle),
-    }
 }
 
 impl ModelInput {

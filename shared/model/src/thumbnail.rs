@@ -3,11 +3,10 @@
 //! (so orientation is already applied).
 //!
 //! Every picture pays for this beside its classification, so the resize and
-//! the encoder are the SIMD ones (`fast_image_resize`, `jpeg-encoder`), which
-//! pick their instructions on the CPU they run on.
+//! the encoder are SIMD ones (`crate::resize`, `jpeg-encoder`), which pick
+//! their instructions on the CPU they run on.
 
 use base64::Engine as _;
-use fast_image_resize::{FilterType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, RgbImage};
 
 /// Long side of a thumbnail; smaller pictures are not enlarged.
@@ -65,11 +64,7 @@ fn shrink(picture: &RgbImage, width: u32, height: u32) -> Result<RgbImage, Thumb
     } else if picture.width() >= 2 * width && picture.height() >= 2 * height {
         Ok(image::imageops::thumbnail(picture, width, height))
     } else {
-        let mut shrunk = RgbImage::new(width, height);
-        let triangle =
-            ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-        Resizer::new().resize(picture, &mut shrunk, &triangle)?;
-        Ok(shrunk)
+        Ok(crate::resize::triangle(picture, width, height)?)
     }
 }
 
