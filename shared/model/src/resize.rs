@@ -1,4 +1,4 @@
-//! Shrinking a picture with a triangle (bilinear) filter, the one resize the
+//! Resizing a picture with a triangle (bilinear) filter, the one resize the
 //! classifier's input and the thumbnail share. `fast_image_resize` follows
 //! Pillow's BILINEAR (the filter model/train_head.py trains with) and picks
 //! SIMD instructions on the CPU it runs on.
