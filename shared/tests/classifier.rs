@@ -491,7 +491,11 @@ fn both_backbones_agree_with_tracts_own_convolutions() {
             .iter()
             .map(|node| node.op.name().to_string())
             .collect();
-        for ours in ["CatdogStemChannelsLast", "CatdogDepthwiseChannelsLast"] {
+        for ours in [
+            "CatdogStemChannelsLast",
+            "CatdogDepthwiseChannelsLast",
+            "CatdogPointwiseChannelsLast",
+        ] {
             assert!(ops.contains(ours), "{file}: no {ours} in the plan: {ops:?}");
         }
         assert!(

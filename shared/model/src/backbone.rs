@@ -7,11 +7,13 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::{AxisOp, TypedModelPatch};
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, PoolSpec};
+use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 use tract_onnx::tract_core::plan::{SimpleState, eval};
 
 use super::ModelError;
 use super::depthwise::{Activation, DepthwiseChannelsLast};
+use super::pointwise::{self, PointwiseChannelsLast};
 use super::preprocess::{InputGeometry, ModelInput};
 use super::stem::StemChannelsLast;
 
@@ -228,53 +230,193 @@ fn declared_input_side(model: &InferenceModel) -> Option<usize> {
 /// Replaces the convolutions tract would run with this crate's own ops where
 /// they compute them: the stem, the convolution of the picture's three colour
 /// planes ([`StemChannelsLast`], read channels-first as the preprocessing
-/// writes it), and every depthwise convolution ([`DepthwiseChannelsLast`],
-/// read channels-last), each taking in the ReLU6 that follows it and writing
+/// writes it), every depthwise convolution ([`DepthwiseChannelsLast`]) and
+/// the short 1×1 convolutions ([`PointwiseChannelsLast`]), both read
+/// channels-last, each taking in the ReLU6 that follows it and writing
 /// channels-last. Layout moves go around each one; the declutter after this
-/// folds them into the neighbouring 1×1 convolutions, or cancels the stem's
-/// against the first depthwise convolution's, so the plan runs channels-last
-/// from the stem on with no transpose left (the pooling reads channels-last).
-/// What the ops cannot compute (dilations, kernels over 7×7, non-constant
-/// weights, a stem of more than four input channels) stays with tract.
+/// cancels those between two of our ops, folds the others into tract's
+/// remaining 1×1 convolutions, and cancels the stem's against the first
+/// depthwise convolution's, so the plan runs channels-last from the stem on
+/// with no transpose left (the pooling reads channels-last). What the ops
+/// cannot compute (dilations, kernels over 7×7, non-constant weights, a stem
+/// of more than four input channels, long 1×1 products on CPUs without
+/// AVX-512, see [`pointwise::takes`]) stays with tract.
 fn convolutions_ours(model: &mut TypedModel) -> TractResult<()> {
     for id in model.eval_order()? {
-        let Some(site) = ConvSite::of(model, id)? else {
+        let Some(ours) = OurOp::for_node(model, id)? else {
             continue;
         };
-        let (conv, hw, activation) = (&site.conv, site.input_hw, site.activation());
-        let (kernel, bias) = (&site.kernel, &site.bias);
-        let (op, reads_channels_last): (Box<dyn TypedOp>, bool) =
-            if let Some(stem) = StemChannelsLast::for_conv(conv, hw, kernel, bias, activation)? {
+        let node = model.node(id);
+        let name = node.name.clone();
+        let last = ours.rank - 1;
+        let mut patch = TypedModelPatch::default();
+        let mut x = patch.tap_model(model, node.inputs[0])?;
+        if ours.reads_channels_last {
+            x = patch.wire_node(
+                format!("{name}.channels_last"),
+                AxisOp::Move(ours.c_axis, last),
+                &[x],
+            )?[0];
+        }
+        let y = patch.wire_node(&name, ours.op, &[x])?;
+        let y = patch.wire_node(
+            format!("{name}.channels_first"),
+            AxisOp::Move(last, ours.c_axis),
+            &y,
+        )?;
+        patch.shunt_outside(model, ours.output, y[0])?;
+        patch.apply(model)?;
+    }
+    Ok(())
+}
+
+/// One of our ops in place of the convolution at a node.
+struct OurOp {
+    op: Box<dyn TypedOp>,
+    /// Whether it reads channels-last (all write channels-last).
+    reads_channels_last: bool,
+    /// The channel axis of the convolution's input and output.
+    c_axis: usize,
+    rank: usize,
+    /// The outlet its result replaces: the ReLU6's, or the convolution's.
+    output: OutletId,
+}
+
+impl OurOp {
+    fn for_node(model: &TypedModel, id: usize) -> TractResult<Option<Self>> {
+        if let Some(site) = ConvSite::of(model, id)? {
+            let (conv, hw, activation) = (&site.conv, site.input_hw, site.activation());
+            let (kernel, bias) = (&site.kernel, &site.bias);
+            let (op, reads_channels_last): (Box<dyn TypedOp>, bool) = if let Some(stem) =
+                StemChannelsLast::for_conv(conv, hw, kernel, bias, activation)?
+            {
                 (Box::new(stem), false)
             } else if let Some(depthwise) =
                 DepthwiseChannelsLast::for_conv(conv, hw, kernel, bias, activation)?
             {
                 (Box::new(depthwise), true)
             } else {
-                continue;
+                return Ok(None);
             };
-        let node = model.node(id);
-        let name = node.name.clone();
-        let last = site.rank - 1;
-        let mut patch = TypedModelPatch::default();
-        let mut x = patch.tap_model(model, node.inputs[0])?;
-        if reads_channels_last {
-            x = patch.wire_node(
-                format!("{name}.channels_last"),
-                AxisOp::Move(site.c_axis, last),
-                &[x],
-            )?[0];
+            return Ok(Some(Self {
+                op,
+                reads_channels_last,
+                c_axis: site.c_axis,
+                rank: site.rank,
+                output: site.output,
+            }));
         }
-        let y = patch.wire_node(&name, op, &[x])?;
-        let y = patch.wire_node(
-            format!("{name}.channels_first"),
-            AxisOp::Move(last, site.c_axis),
-            &y,
-        )?;
-        patch.shunt_outside(model, site.output, y[0])?;
-        patch.apply(model)?;
+        let Some(site) = PointwiseSite::of(model, id)? else {
+            return Ok(None);
+        };
+        let activation = match site.relu6 {
+            Some(_) => Activation::Relu6,
+            None => Activation::Linear,
+        };
+        if !pointwise::takes(site.weights.shape()[1]) {
+            return Ok(None);
+        }
+        let Some(op) = PointwiseChannelsLast::new(&site.weights, &site.bias, activation)? else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            op: Box::new(op),
+            reads_channels_last: true,
+            c_axis: site.c_axis,
+            rank: site.rank,
+            output: site.relu6.or(site.bias_added).unwrap_or(id.into()),
+        }))
     }
-    Ok(())
+}
+
+/// A float 1×1 convolution as tract's declutter leaves it: an `EinSum` of
+/// the map with constant weights, summing over the map's channel axis and
+/// putting the output channels in its place, then the bias added to the
+/// result, then maybe a ReLU6.
+struct PointwiseSite {
+    c_axis: usize,
+    rank: usize,
+    /// `[output_channels, input_channels]`.
+    weights: Tensor,
+    /// `[output_channels]`, or one value for all (zero when no bias is added).
+    bias: Tensor,
+    /// The output of the addition of the bias, if there is one.
+    bias_added: Option<OutletId>,
+    relu6: Option<OutletId>,
+}
+
+impl PointwiseSite {
+    fn of(model: &TypedModel, id: usize) -> TractResult<Option<Self>> {
+        let node = model.node(id);
+        let Some(einsum) = node.op_as::<EinSum>() else {
+            return Ok(None);
+        };
+        if einsum.q_params.is_some()
+            || einsum.operating_dt != f32::datum_type()
+            || node.inputs.len() != 2
+        {
+            return Ok(None);
+        }
+        let input = model.outlet_fact(node.inputs[0])?;
+        let Some(weights) = model.outlet_fact(node.inputs[1])?.konst.clone() else {
+            return Ok(None);
+        };
+        let rank = input.rank();
+        if input.datum_type != f32::datum_type() || weights.rank() != 2 || rank < 2 {
+            return Ok(None);
+        }
+        // Every axis of the map goes to the output in place, but the channel
+        // axis, which the weights sum over and replace with theirs.
+        let (mut summed, mut produced) = (None, None);
+        for axis in einsum.axes.iter_all_axes() {
+            match (&*axis.inputs[0], &*axis.inputs[1], &*axis.outputs[0]) {
+                (&[map], &[weight], &[]) if summed.is_none() => summed = Some((map, weight)),
+                (&[], &[weight], &[out]) if produced.is_none() => produced = Some((out, weight)),
+                (&[map], &[], &[out]) if map == out => {}
+                _ => return Ok(None),
+            }
+        }
+        let (Some((c_axis, input_slot)), Some((out_axis, output_slot))) = (summed, produced) else {
+            return Ok(None);
+        };
+        if c_axis != out_axis || input_slot == output_slot {
+            return Ok(None);
+        }
+        let weights = if output_slot == 0 {
+            (*weights).clone()
+        } else {
+            (*weights).clone().permute_axes(&[1, 0])?
+        };
+        let output_channels = weights.shape()[0];
+        let (bias, bias_added) = match sole_consumer(model, id.into(), "Add")? {
+            Some((added, other)) => {
+                let fact = model.outlet_fact(other)?;
+                let Some(bias) = fact.konst.as_ref() else {
+                    return Ok(None);
+                };
+                // One value per output channel along the channel axis, or one for all.
+                let along_channels =
+                    bias.rank() == rank
+                        && bias.shape().iter().enumerate().all(|(axis, &len)| {
+                            len == 1 || (axis == c_axis && len == output_channels)
+                        });
+                if !(bias.len() == 1 || along_channels) {
+                    return Ok(None);
+                }
+                ((**bias).clone().into_shape(&[bias.len()])?, Some(added))
+            }
+            None => (tensor1(&[0.0f32]), None),
+        };
+        let relu6 = relu6_after(model, bias_added.unwrap_or(id.into()))?;
+        Ok(Some(Self {
+            c_axis,
+            rank,
+            weights,
+            bias,
+            bias_added,
+            relu6,
+        }))
+    }
 }
 
 /// A channels-first 2-D convolution with constant kernel and bias, as our
@@ -358,6 +500,27 @@ fn sole_consumer_with(
     name: &str,
     value: f32,
 ) -> TractResult<Option<OutletId>> {
+    let Some((output, other)) = sole_consumer(model, outlet, name)? else {
+        return Ok(None);
+    };
+    let fact = model.outlet_fact(other)?;
+    let scalar = fact
+        .konst
+        .as_ref()
+        .or(fact.uniform.as_ref())
+        .filter(|t| t.len() == 1 && t.datum_type() == f32::datum_type())
+        .map(|t| t.cast_to_scalar::<f32>())
+        .transpose()?;
+    Ok((scalar == Some(value)).then_some(output))
+}
+
+/// The node that alone reads `outlet`, if it is the binary op `name`: its
+/// output and its other operand.
+fn sole_consumer(
+    model: &TypedModel,
+    outlet: OutletId,
+    name: &str,
+) -> TractResult<Option<(OutletId, OutletId)>> {
     if model.output_outlets()?.contains(&outlet) {
         return Ok(None);
     }
@@ -371,16 +534,7 @@ fn sole_consumer_with(
     if op.0.name() != name || node.inputs.len() != 2 {
         return Ok(None);
     }
-    let other = node.inputs[1 - consumer.slot];
-    let fact = model.outlet_fact(other)?;
-    let scalar = fact
-        .konst
-        .as_ref()
-        .or(fact.uniform.as_ref())
-        .filter(|t| t.len() == 1 && t.datum_type() == f32::datum_type())
-        .map(|t| t.cast_to_scalar::<f32>())
-        .transpose()?;
-    Ok((scalar == Some(value)).then(|| node.id.into()))
+    Ok(Some((node.id.into(), node.inputs[1 - consumer.slot])))
 }
 
 /// Runs some depthwise convolutions channels-last (NHWC) instead of tract's

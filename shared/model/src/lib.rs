@@ -21,6 +21,7 @@ mod decode;
 pub mod depthwise;
 mod explain;
 mod head;
+pub mod pointwise;
 mod preprocess;
 mod resize;
 pub mod stem;
