@@ -251,6 +251,9 @@ fn convolutions_ours(model: &mut TypedModel) -> TractResult<()> {
         let last = ours.rank - 1;
         let mut patch = TypedModelPatch::default();
         let mut x = patch.tap_model(model, node.inputs[0])?;
+        for (i, axis) in ours.dropped.iter().enumerate().rev() {
+            x = patch.wire_node(format!("{name}.drop_axis.{i}"), AxisOp::Rm(*axis), &[x])?[0];
+        }
         if ours.reads_channels_last {
             x = patch.wire_node(
                 format!("{name}.channels_last"),
@@ -259,12 +262,15 @@ fn convolutions_ours(model: &mut TypedModel) -> TractResult<()> {
             )?[0];
         }
         let y = patch.wire_node(&name, ours.op, &[x])?;
-        let y = patch.wire_node(
+        let mut y = patch.wire_node(
             format!("{name}.channels_first"),
             AxisOp::Move(last, ours.c_axis),
             &y,
-        )?;
-        patch.shunt_outside(model, ours.output, y[0])?;
+        )?[0];
+        for (i, axis) in ours.added.iter().enumerate() {
+            y = patch.wire_node(format!("{name}.add_axis.{i}"), AxisOp::Add(*axis), &[y])?[0];
+        }
+        patch.shunt_outside(model, ours.output, y)?;
         patch.apply(model)?;
     }
     Ok(())
@@ -275,9 +281,14 @@ struct OurOp {
     op: Box<dyn TypedOp>,
     /// Whether it reads channels-last (all write channels-last).
     reads_channels_last: bool,
-    /// The channel axis of the convolution's input and output.
+    /// The channel axis, and the rank, of its input once `dropped` is gone;
+    /// its output has them too, until `added`.
     c_axis: usize,
     rank: usize,
+    /// Unit axes of the convolution's input to remove first, ascending.
+    dropped: TVec<usize>,
+    /// Unit axes to insert last, ascending.
+    added: TVec<usize>,
     /// The outlet its result replaces: the ReLU6's, or the convolution's.
     output: OutletId,
 }
@@ -303,6 +314,8 @@ impl OurOp {
                 reads_channels_last,
                 c_axis: site.c_axis,
                 rank: site.rank,
+                dropped: tvec!(),
+                added: tvec!(),
                 output: site.output,
             }));
         }
@@ -324,6 +337,8 @@ impl OurOp {
             reads_channels_last: true,
             c_axis: site.c_axis,
             rank: site.rank,
+            dropped: site.dropped,
+            added: site.added,
             output: site.relu6.or(site.bias_added).unwrap_or(id.into()),
         }))
     }
@@ -334,8 +349,13 @@ impl OurOp {
 /// putting the output channels in its place, then the bias added to the
 /// result, then maybe a ReLU6.
 struct PointwiseSite {
+    /// The channel axis, and the rank, of the map without `dropped`.
     c_axis: usize,
     rank: usize,
+    /// Unit axes the map has and the output does not, by position.
+    dropped: TVec<usize>,
+    /// Unit axes the output has and the map does not, by position.
+    added: TVec<usize>,
     /// `[output_channels, input_channels]`.
     weights: Tensor,
     /// `[output_channels]`, or one value for all (zero when no bias is added).
@@ -365,21 +385,45 @@ impl PointwiseSite {
         if input.datum_type != f32::datum_type() || weights.rank() != 2 || rank < 2 {
             return Ok(None);
         }
-        // Every axis of the map goes to the output in place, but the channel
-        // axis, which the weights sum over and replace with theirs.
+        // Every axis of the map goes to the output in order, but the channel
+        // axis, which the weights sum over and replace with theirs, and unit
+        // axes that only the map or only the output has (declutter leaves
+        // the batch axis on some of them).
         let (mut summed, mut produced) = (None, None);
+        let mut carried = TVec::<(usize, usize)>::new();
+        let (mut dropped, mut added) = (TVec::new(), TVec::new());
         for axis in einsum.axes.iter_all_axes() {
             match (&*axis.inputs[0], &*axis.inputs[1], &*axis.outputs[0]) {
                 (&[map], &[weight], &[]) if summed.is_none() => summed = Some((map, weight)),
                 (&[], &[weight], &[out]) if produced.is_none() => produced = Some((out, weight)),
-                (&[map], &[], &[out]) if map == out => {}
+                (&[map], &[], &[out]) => carried.push((map, out)),
+                (&[map], &[], &[]) => dropped.push(map),
+                (&[], &[], &[out]) => added.push(out),
                 _ => return Ok(None),
             }
         }
         let (Some((c_axis, input_slot)), Some((out_axis, output_slot))) = (summed, produced) else {
             return Ok(None);
         };
-        if c_axis != out_axis || input_slot == output_slot {
+        let output = model.outlet_fact(id.into())?;
+        let unit = |shape: &ShapeFact, axes: &[usize]| axes.iter().all(|&a| shape[a] == 1.to_dim());
+        if !unit(&input.shape, &dropped)
+            || !unit(&output.shape, &added)
+            || input_slot == output_slot
+        {
+            return Ok(None);
+        }
+        dropped.sort_unstable();
+        added.sort_unstable();
+        let skipping = |axes: &[usize], position: usize| {
+            position - axes.iter().filter(|a| **a < position).count()
+        };
+        let c_axis = skipping(&dropped, c_axis);
+        let in_order = skipping(&added, out_axis) == c_axis
+            && carried
+                .iter()
+                .all(|&(map, out)| skipping(&dropped, map) == skipping(&added, out));
+        if !in_order {
             return Ok(None);
         }
         let weights = if output_slot == 0 {
@@ -395,11 +439,10 @@ impl PointwiseSite {
                     return Ok(None);
                 };
                 // One value per output channel along the channel axis, or one for all.
-                let along_channels =
-                    bias.rank() == rank
-                        && bias.shape().iter().enumerate().all(|(axis, &len)| {
-                            len == 1 || (axis == c_axis && len == output_channels)
-                        });
+                let along_channels = bias.rank() == output.rank()
+                    && bias.shape().iter().enumerate().all(|(axis, &len)| {
+                        len == 1 || (axis == out_axis && len == output_channels)
+                    });
                 if !(bias.len() == 1 || along_channels) {
                     return Ok(None);
                 }
@@ -410,7 +453,9 @@ impl PointwiseSite {
         let relu6 = relu6_after(model, bias_added.unwrap_or(id.into()))?;
         Ok(Some(Self {
             c_axis,
-            rank,
+            rank: rank - dropped.len(),
+            dropped,
+            added,
             weights,
             bias,
             bias_added,

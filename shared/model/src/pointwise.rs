@@ -1,4 +1,5 @@
-//! The backbone's 1×1 convolutions, channels-last: one matrix product
+//! The backbone's 1×1 convolutions (and its logits, one over a single
+//! point), channels-last: one matrix product
 //! (points × input channels by input channels × output channels) through the
 //! [`gemm`] crate, with the bias and the ReLU6 that follows added strip by
 //! strip while the strip is still in the cache.
