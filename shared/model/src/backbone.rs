@@ -231,8 +231,8 @@ fn declared_input_side(model: &InferenceModel) -> Option<usize> {
 /// they compute them: the stem, the convolution of the picture's three colour
 /// planes ([`StemChannelsLast`], read channels-first as the preprocessing
 /// writes it), every depthwise convolution ([`DepthwiseChannelsLast`]) and
-/// the short 1×1 convolutions ([`PointwiseChannelsLast`]), both read
-/// channels-last, each taking in the ReLU6 that follows it and writing
+/// the 1×1 convolutions and the logits ([`PointwiseChannelsLast`]), both
+/// read channels-last, each taking in the ReLU6 that follows it and writing
 /// channels-last. Layout moves go around each one; the declutter after this
 /// cancels those between two of our ops, folds the others into tract's
 /// remaining 1×1 convolutions, and cancels the stem's against the first
