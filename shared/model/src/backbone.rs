@@ -322,10 +322,7 @@ impl OurOp {
         let Some(site) = PointwiseSite::of(model, id)? else {
             return Ok(None);
         };
-        let activation = match site.relu6 {
-            Some(_) => Activation::Relu6,
-            None => Activation::Linear,
-        };
+        let activation = activation_of(site.relu6);
         if !pointwise::takes(site.weights.shape()[1]) {
             return Ok(None);
         }
@@ -521,10 +518,15 @@ impl ConvSite {
     }
 
     fn activation(&self) -> Activation {
-        match self.relu6 {
-            Some(_) => Activation::Relu6,
-            None => Activation::Linear,
-        }
+        activation_of(self.relu6)
+    }
+}
+
+/// What our op applies after the sum, given what [`relu6_after`] found.
+fn activation_of(relu6: Option<OutletId>) -> Activation {
+    match relu6 {
+        Some(_) => Activation::Relu6,
+        None => Activation::Linear,
     }
 }
 

@@ -27,6 +27,8 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::Conv;
 
+use crate::channels_last::{self, ChannelsLastConv};
+
 /// Kernels larger than this (more than 7×7) stay with tract.
 pub const MAX_TAPS: usize = 49;
 
@@ -216,23 +218,6 @@ impl DepthwiseChannelsLast {
     pub fn geometry(&self) -> Geometry {
         self.geometry
     }
-
-    /// The output shape for an input of `shape`, or why the input does not fit.
-    fn output_shape(&self, shape: &[usize]) -> TractResult<TVec<usize>> {
-        let g = &self.geometry;
-        let rank = shape.len();
-        ensure!(
-            rank >= 3 && shape[rank - 3..] == [g.input_height, g.input_width, g.channels],
-            "depthwise convolution expects [.., {}, {}, {}], got {shape:?}",
-            g.input_height,
-            g.input_width,
-            g.channels
-        );
-        let mut output: TVec<usize> = shape.into();
-        output[rank - 3] = g.output_height;
-        output[rank - 2] = g.output_width;
-        Ok(output)
-    }
 }
 
 impl Op for DepthwiseChannelsLast {
@@ -254,67 +239,43 @@ impl Op for DepthwiseChannelsLast {
     op_as_typed_op!();
 }
 
-impl EvalOp for DepthwiseChannelsLast {
-    op_out_of_plan!();
+channels_last::eval_op!(DepthwiseChannelsLast);
 
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
-        ensure!(
-            input.datum_type() == f32::datum_type(),
-            "depthwise convolution expects f32, got {:?}",
-            input.datum_type()
-        );
-        let shape = self.output_shape(input.shape())?;
-        let weights = self.weights.try_as_plain_ram()?;
-        let weights = weights.as_slice::<f32>()?;
-        let bias = self.bias.try_as_plain_ram()?;
-        let bias = bias.as_slice::<f32>()?;
+impl ChannelsLastConv for DepthwiseChannelsLast {
+    const WHAT: &'static str = "depthwise convolution";
+
+    fn weights_and_bias(&self) -> (&Tensor, &Tensor) {
+        (&self.weights, &self.bias)
+    }
+
+    fn output_shape(&self, shape: &[usize]) -> TractResult<TVec<usize>> {
         let g = &self.geometry;
-        map_by_map(
-            &input,
-            &shape,
-            g.input_len(),
-            g.output_len(),
-            |image, out| convolve(g, image, weights, bias, self.activation, out),
-        )
+        let rank = shape.len();
+        ensure!(
+            rank >= 3 && shape[rank - 3..] == [g.input_height, g.input_width, g.channels],
+            "depthwise convolution expects [.., {}, {}, {}], got {shape:?}",
+            g.input_height,
+            g.input_width,
+            g.channels
+        );
+        let mut output: TVec<usize> = shape.into();
+        output[rank - 3] = g.output_height;
+        output[rank - 2] = g.output_width;
+        Ok(output)
     }
-}
 
-/// The output of `shape` made by `convolve` from `input`, one map of
-/// `input_len` values into `output_len` values at a time, whatever the
-/// leading axes hold.
-pub(crate) fn map_by_map(
-    input: &Tensor,
-    shape: &[usize],
-    input_len: usize,
-    output_len: usize,
-    mut convolve: impl FnMut(&[f32], &mut [f32]),
-) -> TractResult<TVec<TValue>> {
-    let mut output = Tensor::zero::<f32>(shape)?;
-    {
-        let input = input.try_as_plain_ram()?;
-        let input = input.as_slice::<f32>()?;
-        let mut output = output.try_as_plain_ram_mut()?;
-        let output = output.as_slice_mut::<f32>()?;
-        for (map, out) in input
-            .chunks_exact(input_len)
-            .zip(output.chunks_exact_mut(output_len))
-        {
-            convolve(map, out);
-        }
+    fn map_lens(&self, _input: &[usize], _output: &[usize]) -> (usize, usize) {
+        (self.geometry.input_len(), self.geometry.output_len())
     }
-    Ok(tvec!(output.into_tvalue()))
+
+    fn convolve(&self, weights: &[f32], bias: &[f32], map: &[f32], out: &mut [f32]) {
+        convolve(&self.geometry, map, weights, bias, self.activation, out)
+    }
 }
 
 impl TypedOp for DepthwiseChannelsLast {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 1, "depthwise convolution takes one input");
-        ensure!(inputs[0].datum_type == f32::datum_type());
-        let shape = inputs[0]
-            .shape
-            .as_concrete()
-            .context("depthwise convolution needs a concrete input shape")?;
-        Ok(tvec!(f32::fact(self.output_shape(shape)?)))
+        channels_last::output_facts(self, inputs)
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {

@@ -17,6 +17,7 @@
 //! ```
 
 mod backbone;
+mod channels_last;
 mod decode;
 pub mod depthwise;
 mod explain;

@@ -20,7 +20,8 @@ use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 
-use super::depthwise::{Activation, map_by_map};
+use super::channels_last::{self, ChannelsLastConv};
+use super::depthwise::Activation;
 
 /// Without AVX-512, 1×1 convolutions reading more channels than this stay
 /// with tract: `gemm`'s AVX2 kernels were measured faster than tract's only
@@ -117,17 +118,6 @@ impl PointwiseChannelsLast {
             activation,
         }))
     }
-
-    fn output_shape(&self, shape: &[usize]) -> TractResult<TVec<usize>> {
-        ensure!(
-            shape.last() == Some(&self.input_channels),
-            "1×1 convolution expects [.., {}], got {shape:?}",
-            self.input_channels
-        );
-        let mut output: TVec<usize> = shape.into();
-        *output.last_mut().expect("checked above") = self.output_channels;
-        Ok(output)
-    }
 }
 
 impl Op for PointwiseChannelsLast {
@@ -152,36 +142,41 @@ impl Op for PointwiseChannelsLast {
     op_as_typed_op!();
 }
 
-impl EvalOp for PointwiseChannelsLast {
-    op_out_of_plan!();
+channels_last::eval_op!(PointwiseChannelsLast);
 
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
+impl ChannelsLastConv for PointwiseChannelsLast {
+    const WHAT: &'static str = "1×1 convolution";
+
+    fn weights_and_bias(&self) -> (&Tensor, &Tensor) {
+        (&self.weights, &self.bias)
+    }
+
+    fn output_shape(&self, shape: &[usize]) -> TractResult<TVec<usize>> {
         ensure!(
-            input.datum_type() == f32::datum_type(),
-            "1×1 convolution expects f32, got {:?}",
-            input.datum_type()
+            shape.last() == Some(&self.input_channels),
+            "1×1 convolution expects [.., {}], got {shape:?}",
+            self.input_channels
         );
-        let shape = self.output_shape(input.shape())?;
-        let weights = self.weights.try_as_plain_ram()?;
-        let weights = weights.as_slice::<f32>()?;
-        let bias = self.bias.try_as_plain_ram()?;
-        let bias = bias.as_slice::<f32>()?;
+        let mut output: TVec<usize> = shape.into();
+        *output.last_mut().expect("checked above") = self.output_channels;
+        Ok(output)
+    }
+
+    /// Every point is a map of its own, so the whole tensor is one: it goes
+    /// to `gemm` in strips of [`STRIP_POINTS`] points.
+    fn map_lens(&self, input: &[usize], output: &[usize]) -> (usize, usize) {
+        (input.iter().product(), output.iter().product())
+    }
+
+    fn convolve(&self, weights: &[f32], bias: &[f32], map: &[f32], out: &mut [f32]) {
         let (ci, co) = (self.input_channels, self.output_channels);
-        let strip_in = STRIP_POINTS * ci;
-        let strip_out = STRIP_POINTS * co;
-        map_by_map(
-            &input,
-            &shape,
-            input.len(),
-            shape.iter().product(),
-            |input, output| {
-                for (x, out) in input.chunks(strip_in).zip(output.chunks_mut(strip_out)) {
-                    multiply(x, weights, ci, co, out);
-                    finish(out, bias, self.activation);
-                }
-            },
-        )
+        for (x, out) in map
+            .chunks(STRIP_POINTS * ci)
+            .zip(out.chunks_mut(STRIP_POINTS * co))
+        {
+            multiply(x, weights, ci, co, out);
+            finish(out, bias, self.activation);
+        }
     }
 }
 
@@ -240,13 +235,7 @@ fn finish(out: &mut [f32], bias: &[f32], activation: Activation) {
 
 impl TypedOp for PointwiseChannelsLast {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 1, "1×1 convolution takes one input");
-        ensure!(inputs[0].datum_type == f32::datum_type());
-        let shape = inputs[0]
-            .shape
-            .as_concrete()
-            .context("1×1 convolution needs a concrete input shape")?;
-        Ok(tvec!(f32::fact(self.output_shape(shape)?)))
+        channels_last::output_facts(self, inputs)
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {

@@ -25,7 +25,8 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
 use tract_onnx::tract_core::ops::cnn::Conv;
 
-use crate::depthwise::{Activation, Geometry, MAX_TAPS, each_block, finish, map_by_map};
+use crate::channels_last::{self, ChannelsLastConv};
+use crate::depthwise::{Activation, Geometry, MAX_TAPS, each_block, finish};
 
 /// Convolutions over more input channels than this stay with tract: the
 /// loop broadcasts one input value per tap, which pays only while the input
@@ -146,24 +147,6 @@ impl StemChannelsLast {
         let g = &self.geometry;
         g.output_height * g.output_width * g.channels
     }
-
-    /// The output shape for an input of `shape`, or why the input does not fit.
-    fn output_shape(&self, shape: &[usize]) -> TractResult<TVec<usize>> {
-        let g = &self.geometry;
-        let rank = shape.len();
-        ensure!(
-            rank >= 3 && shape[rank - 3..] == [self.input_channels, g.input_height, g.input_width],
-            "stem convolution expects [.., {}, {}, {}], got {shape:?}",
-            self.input_channels,
-            g.input_height,
-            g.input_width
-        );
-        let mut output: TVec<usize> = shape.into();
-        output[rank - 3] = g.output_height;
-        output[rank - 2] = g.output_width;
-        output[rank - 1] = g.channels;
-        Ok(output)
-    }
 }
 
 impl Op for StemChannelsLast {
@@ -186,50 +169,52 @@ impl Op for StemChannelsLast {
     op_as_typed_op!();
 }
 
-impl EvalOp for StemChannelsLast {
-    op_out_of_plan!();
+channels_last::eval_op!(StemChannelsLast);
 
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let input = args_1!(inputs);
+impl ChannelsLastConv for StemChannelsLast {
+    const WHAT: &'static str = "stem convolution";
+
+    fn weights_and_bias(&self) -> (&Tensor, &Tensor) {
+        (&self.weights, &self.bias)
+    }
+
+    fn output_shape(&self, shape: &[usize]) -> TractResult<TVec<usize>> {
+        let g = &self.geometry;
+        let rank = shape.len();
         ensure!(
-            input.datum_type() == f32::datum_type(),
-            "stem convolution expects f32, got {:?}",
-            input.datum_type()
+            rank >= 3 && shape[rank - 3..] == [self.input_channels, g.input_height, g.input_width],
+            "stem convolution expects [.., {}, {}, {}], got {shape:?}",
+            self.input_channels,
+            g.input_height,
+            g.input_width
         );
-        let shape = self.output_shape(input.shape())?;
-        let weights = self.weights.try_as_plain_ram()?;
-        let weights = weights.as_slice::<f32>()?;
-        let bias = self.bias.try_as_plain_ram()?;
-        let bias = bias.as_slice::<f32>()?;
-        map_by_map(
-            &input,
-            &shape,
-            self.input_len(),
-            self.output_len(),
-            |image, out| {
-                convolve(
-                    &self.geometry,
-                    self.input_channels,
-                    image,
-                    weights,
-                    bias,
-                    self.activation,
-                    out,
-                )
-            },
+        let mut output: TVec<usize> = shape.into();
+        output[rank - 3] = g.output_height;
+        output[rank - 2] = g.output_width;
+        output[rank - 1] = g.channels;
+        Ok(output)
+    }
+
+    fn map_lens(&self, _input: &[usize], _output: &[usize]) -> (usize, usize) {
+        (self.input_len(), self.output_len())
+    }
+
+    fn convolve(&self, weights: &[f32], bias: &[f32], map: &[f32], out: &mut [f32]) {
+        convolve(
+            &self.geometry,
+            self.input_channels,
+            map,
+            weights,
+            bias,
+            self.activation,
+            out,
         )
     }
 }
 
 impl TypedOp for StemChannelsLast {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 1, "stem convolution takes one input");
-        ensure!(inputs[0].datum_type == f32::datum_type());
-        let shape = inputs[0]
-            .shape
-            .as_concrete()
-            .context("stem convolution needs a concrete input shape")?;
-        Ok(tvec!(f32::fact(self.output_shape(shape)?)))
+        channels_last::output_facts(self, inputs)
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
