@@ -12,12 +12,9 @@
 //! Needs root (CI runs as root); elsewhere it skips loudly, and with CI=true
 //! it fails instead.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn model_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/model")
-}
+use catdog_testing::model::model_dir;
 
 fn is_root() -> bool {
     Command::new("id")
@@ -86,11 +83,6 @@ fn serve_is_private_by_default_and_writes_stay_local_when_shared() {
         eprintln!("SKIPPED: needs root for `unshare --net` (CI runs it)");
         return;
     }
-    assert!(
-        model_dir().join("backbone.onnx").is_file(),
-        "no model in {}: run model/build.sh",
-        model_dir().display()
-    );
     let dir = tempfile::tempdir().unwrap();
     let output = Command::new("unshare")
         .args(["--net", "--fork", "bash", "-c", SCRIPT, "exposure"])

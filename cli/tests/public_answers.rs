@@ -4,11 +4,12 @@
 //! a kind from a fixed vocabulary; neither the path nor the token appears in
 //! any public answer, nor in the log.
 
+use catdog_testing::model::model_dir;
 use catdog_testing::postgres;
 use catdog_testing::service_process;
 use catdog_testing::stats;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -16,16 +17,6 @@ use service_process::{ServiceProcess, http_client};
 
 const PRIVATE_PATH: &str = "/some/private/path";
 const SECRET: &str = "SECRET-7f3a";
-
-fn model_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = root.join(".cache/model");
-    assert!(
-        dir.join("backbone.onnx").is_file(),
-        "build the model with model/build.sh"
-    );
-    dir
-}
 
 async fn nothing_private_in_public_answers(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();

@@ -17,6 +17,7 @@ use catdog::classifier::{
 };
 use catdog::domain::Category;
 use image::{DynamicImage, ImageFormat, RgbImage};
+use support::model::model_dir;
 use support::pictures::{PNG_SIGNATURE, encode, encode_jpeg, png_chunk};
 
 fn repo_root() -> PathBuf {
@@ -31,14 +32,6 @@ fn shared_data() -> PathBuf {
         dir.display()
     );
     dir
-}
-
-fn model_dir() -> PathBuf {
-    match std::env::var_os("MODEL_DIR").filter(|v| !v.is_empty()) {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        Some(dir) => repo_root().join(dir),
-        None => repo_root().join(".cache/model"),
-    }
 }
 
 fn classifier() -> &'static Classifier {
@@ -502,16 +495,17 @@ fn both_backbones_agree_with_tracts_own_convolutions() {
             !ops.contains("DepthWiseConv"),
             "{file}: a depthwise convolution was left to tract: {ops:?}"
         );
-        // With AVX-512 every 1×1 convolution, and the logits, are ours
-        // (catdog_model::pointwise::takes); the ones declutter leaves with
-        // a batch axis on one side only too.
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            assert!(
-                !ops.contains("OptMatMul"),
-                "{file}: a matrix product was left to tract: {ops:?}"
-            );
-        }
+        // Where `pointwise::takes` every width (CPUs with AVX-512), every
+        // 1×1 convolution and the logits are ours, the ones declutter
+        // leaves with a batch axis on one side only too; elsewhere the
+        // products reading more than SHORT_PRODUCT_CHANNELS (both
+        // backbones have them) stay tract's.
+        let ours_take_all = catdog::classifier::pointwise::takes(usize::MAX);
+        assert_eq!(
+            ops.contains("OptMatMul"),
+            !ours_take_all,
+            "{file}: with our 1×1 convolutions taking every width: {ours_take_all}, ops: {ops:?}"
+        );
         let side = backbone.geometry.side;
         let ramp = (0..3 * side * side)
             .map(|i| (i % 255) as f32 / 127.5 - 1.0)

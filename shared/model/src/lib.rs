@@ -167,6 +167,16 @@ impl Classifier {
         })
     }
 
+    /// The files [`load`](Self::load) reads from the model folder: every
+    /// backbone the committed head names, in its order.
+    pub fn backbone_files() -> Result<Vec<String>, ModelError> {
+        Ok(Head::committed()?
+            .backbones
+            .into_iter()
+            .map(|spec| spec.file)
+            .collect())
+    }
+
     pub fn model_version(&self) -> &str {
         &self.model_version
     }

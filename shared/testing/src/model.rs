@@ -1,8 +1,9 @@
 //! The repository's classifier model and the team's dev photos, for suites
 //! that classify for real. The model is loaded once per test binary.
 //!
-//! Needs `.cache/model/backbone.onnx` and `backbone-lite2.onnx` (or `MODEL_DIR`): build them with
-//! model/build.sh.
+//! Needs every backbone model/head.json names (`backbone.onnx` and
+//! `backbone-lite2.onnx`) in `.cache/model` (or `MODEL_DIR`): build them
+//! with model/build.sh.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -19,11 +20,14 @@ pub fn model_dir() -> PathBuf {
         Some(dir) => repo_root().join(dir),
         None => repo_root().join(".cache/model"),
     };
-    assert!(
-        dir.join("backbone.onnx").is_file(),
-        "{} is missing: build the model with model/build.sh",
-        dir.join("backbone.onnx").display()
-    );
+    for file in Classifier::backbone_files().expect("model/head.json") {
+        let path = dir.join(file);
+        assert!(
+            path.is_file(),
+            "{} is missing: build the model with model/build.sh",
+            path.display()
+        );
+    }
     dir
 }
 
