@@ -9,6 +9,8 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
+mod jpeg_layout;
+
 /// The default of `MAX_IMAGE_BYTES`: 20 MiB.
 pub const DEFAULT_MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
 /// The default of `MAX_IMAGE_PIXELS`: 40 megapixels.
@@ -159,7 +161,12 @@ fn decode_checked(
     let orientation = decoder
         .orientation()
         .unwrap_or(image::metadata::Orientation::NoTransforms);
-    let decoded = DynamicImage::from_decoder(decoder).map_err(refusal_or(&malformed))?;
+    let decoded = if format == SupportedFormat::Jpeg && jpeg_layout::layout(bytes).misread_by_zune()
+    {
+        DynamicImage::ImageRgb8(jpeg_layout::decode_with_jpeg_decoder(bytes, limits)?)
+    } else {
+        DynamicImage::from_decoder(decoder).map_err(refusal_or(&malformed))?
+    };
     // Converting first keeps the rotation cheap for 16-bit and alpha inputs.
     let mut upright = DynamicImage::ImageRgb8(decoded.into_rgb8());
     upright.apply_orientation(orientation);
@@ -212,6 +219,45 @@ mod tests {
         let complete = [0xFF, 0xD8, 0xFF, 0xDA, 1, 2, 0xFF, 0x00, 3, 0xFF, 0xD9];
         assert!(jpeg_scan_is_complete(&complete));
         assert!(!jpeg_scan_is_complete(&complete[..complete.len() - 2]));
+    }
+
+    /// zune-jpeg decodes this layout into garbage (a mean error of 139 per
+    /// sample); see `jpeg_layout`.
+    #[test]
+    fn a_jpeg_with_its_components_in_separate_scans_decodes_to_the_picture() {
+        // Sides that are not multiples of the 16-pixel block, and smooth
+        // colours a JPEG at quality 90 keeps within a few levels.
+        let picture = RgbImage::from_fn(483, 245, |x, y| {
+            image::Rgb([(x / 2) as u8, (y + 10) as u8, ((x + y) / 4 + 40) as u8])
+        });
+        for sampling in [
+            jpeg_encoder::SamplingFactor::R_4_2_0,
+            jpeg_encoder::SamplingFactor::R_4_4_0,
+            jpeg_encoder::SamplingFactor::R_4_2_2,
+        ] {
+            let mut jpeg = Vec::new();
+            let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, 90);
+            // Fitted Huffman tables make jpeg-encoder send one scan per component.
+            encoder.set_optimized_huffman_tables(true);
+            encoder.set_sampling_factor(sampling);
+            encoder
+                .encode(picture.as_raw(), 483, 245, jpeg_encoder::ColorType::Rgb)
+                .unwrap();
+            let scans = jpeg.windows(2).filter(|w| w == &[0xFF, 0xDA]).count();
+            assert_eq!(scans, 3, "{sampling:?}: expected one scan per component");
+
+            let decoded = decode(&jpeg, &DecodeLimits::default()).unwrap();
+            assert_eq!(decoded.pixels.dimensions(), (483, 245));
+            let error = decoded
+                .pixels
+                .as_raw()
+                .iter()
+                .zip(picture.as_raw())
+                .map(|(a, b)| f64::from(a.abs_diff(*b)))
+                .sum::<f64>()
+                / picture.as_raw().len() as f64;
+            assert!(error < 2.0, "{sampling:?}: mean error {error:.1} per sample");
+        }
     }
 
     #[test]
