@@ -495,10 +495,10 @@ fn both_backbones_agree_with_tracts_own_convolutions() {
             !ops.contains("DepthWiseConv"),
             "{file}: a depthwise convolution was left to tract: {ops:?}"
         );
-        // Where `pointwise::takes` every width (CPUs with AVX-512), every
-        // 1×1 convolution and the logits are ours, the ones declutter
-        // leaves with a batch axis on one side only too; elsewhere the
-        // products reading more than SHORT_PRODUCT_CHANNELS (both
+        // Where `pointwise::takes` every width (x86_64 with AVX2 and FMA or
+        // AVX-512), every 1×1 convolution and the logits are ours, the ones
+        // declutter leaves with a batch axis on one side only too; elsewhere
+        // the products reading more than SHORT_PRODUCT_CHANNELS (both
         // backbones have them) stay tract's.
         let ours_take_all = catdog::classifier::pointwise::takes(usize::MAX);
         assert_eq!(

@@ -239,8 +239,8 @@ fn declared_input_side(model: &InferenceModel) -> Option<usize> {
 /// depthwise convolution's, so the plan runs channels-last from the stem on
 /// with no transpose left (the pooling reads channels-last). What the ops
 /// cannot compute (dilations, kernels over 7×7, non-constant weights, a stem
-/// of more than four input channels, long 1×1 products on CPUs without
-/// AVX-512, see [`pointwise::takes`]) stays with tract.
+/// of more than four input channels, long 1×1 products where `gemm` has
+/// no vector kernels, see [`pointwise::takes`]) stays with tract.
 fn convolutions_ours(model: &mut TypedModel) -> TractResult<()> {
     for id in model.eval_order()? {
         let Some(ours) = OurOp::for_node(model, id)? else {

@@ -256,7 +256,10 @@ mod tests {
                 .map(|(a, b)| f64::from(a.abs_diff(*b)))
                 .sum::<f64>()
                 / picture.as_raw().len() as f64;
-            assert!(error < 2.0, "{sampling:?}: mean error {error:.1} per sample");
+            assert!(
+                error < 2.0,
+                "{sampling:?}: mean error {error:.1} per sample"
+            );
         }
     }
 

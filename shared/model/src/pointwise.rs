@@ -8,11 +8,13 @@
 //! output tile whatever the length of the product (MODEL.md, "Speed"), so
 //! the expansions that open each block at high resolution, 16 or 24 input
 //! channels over 12,544–16,900 points, took it 2–2.5 times as long as
-//! onnxruntime; `gemm`'s kernels scale with the work, and with AVX-512 they
-//! beat tract's on the long products too (Lite2: 24.3 ms an inference with
-//! every 1×1 convolution ours, 30.1 with the short ones only, 32.4 with
-//! none, on an AMD EPYC). `gemm` chooses its kernel (AVX-512, AVX2 with FMA,
-//! or plain) for the CPU found at run time; [`takes`] follows that choice.
+//! onnxruntime; `gemm`'s kernels scale with the work, and they beat tract's
+//! on the long products too, with AVX-512 and with AVX2 alike (Lite2: 24.3
+//! ms an inference with every 1×1 convolution ours, 30.1 with the short ones
+//! only, 32.4 with none, on an AMD EPYC; 23.8–24.6, 26.7–28.1 and 27.9–30.0
+//! with both libraries held to AVX2). `gemm` chooses its kernel (AVX-512,
+//! AVX2 with FMA, or plain) for the CPU found at run time; [`takes`] follows
+//! that choice.
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,25 +25,31 @@ use tract_onnx::tract_core::internal::*;
 use super::channels_last::{self, ChannelsLastConv};
 use super::depthwise::Activation;
 
-/// Without AVX-512, 1×1 convolutions reading more channels than this stay
-/// with tract: `gemm`'s AVX2 kernels were measured faster than tract's only
-/// on short products (16,900 points × 16 → 96 channels: 0.77 against
-/// 1.79 ms; × 32: 1.34 against 1.88; × 208: 0.53 against 0.35, tract with
-/// AVX-512 there, MODEL.md "Speed"); tract's AVX2 kernels against `gemm`'s
-/// on long ones were not measured.
+/// Where `gemm` has no vector kernels for this CPU (x86_64 without AVX2
+/// and FMA) or they were not measured (other architectures), 1×1
+/// convolutions reading more channels than this stay with tract: `gemm`
+/// was first measured faster only on short products (16,900 points × 16 →
+/// 96 channels: 0.77 against 1.79 ms; × 32: 1.34 against 1.88; × 208: 0.53
+/// against 0.35, MODEL.md "Speed").
 pub const SHORT_PRODUCT_CHANNELS: usize = 48;
 
 /// Whether this op computes a 1×1 convolution reading `input_channels` on
 /// this CPU rather than tract.
 pub fn takes(input_channels: usize) -> bool {
-    wide_kernels() || input_channels <= SHORT_PRODUCT_CHANNELS
+    vector_kernels() || input_channels <= SHORT_PRODUCT_CHANNELS
 }
 
-/// Whether `gemm` runs its AVX-512 kernels here: it checks the same flag.
-fn wide_kernels() -> bool {
+/// Whether `gemm` runs its AVX-512 or its AVX2+FMA kernels here (it checks
+/// the same flags). Both beat tract's on every 1×1 convolution of both
+/// backbones: with AVX-512, and with both libraries held to AVX2 (tract by
+/// `TRACT_CPU_ISA=-avx512f`, `gemm` built without `x86-v4`; MODEL.md, "Our
+/// own 1×1 convolutions").
+fn vector_kernels() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")
+            || (std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma"))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
